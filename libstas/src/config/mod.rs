@@ -1,0 +1,1 @@
+//! Configuration: the nvme-stas INI dialect and the three files built on it.

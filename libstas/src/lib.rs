@@ -1,0 +1,24 @@
+//! libstas: everything the stas daemons and tools share.
+//!
+//! # Layout
+//!
+//! - [`model`]: pure domain types (transport ids, NQN constants, filtering rules). No I/O.
+//! - [`config`]: the nvme-stas INI dialect, `sys.conf`, `stafd.conf`, `stacd.conf`, with
+//!   diagnostics that name file and line.
+//! - [`identity`]: host NQN / host ID / key / symbolic name resolution, validation and
+//!   generation (the `stasadm` algorithms).
+//! - [`proto`]: sans-IO NVMe-oF wire formats (discovery log page, DIM, uevents).
+//! - [`kernel`]: the only module that touches the host's NVMe stack (`/dev/nvme-fabrics`,
+//!   sysfs, the admin ioctl), behind a narrow seam with a real and a fake implementation.
+//! - [`fsutil`]: atomic file writes shared by every writer of configuration and state.
+//!
+//! Dependency rule: `model` and `proto` depend on nothing else in the crate; `config` and
+//! `identity` use `model`; `kernel` uses `model` and `proto`.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod fsutil;
+pub mod identity;
+pub mod kernel;
+pub mod model;
+pub mod proto;

@@ -1,0 +1,8 @@
+//! Pure domain types: transport ids, IP helpers and the filtering rules (exclusion,
+//! address validity, ip-family). No I/O here.
+
+pub mod filter;
+pub mod ip;
+pub mod trid;
+
+pub use trid::{Transport, TransportId, TidDefaults, WELL_KNOWN_DISC_NQN};

@@ -1,0 +1,2 @@
+//! stacd (placeholder until wired).
+fn main() {}

@@ -1,0 +1,2 @@
+//! stafd (placeholder until wired).
+fn main() {}

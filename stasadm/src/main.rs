@@ -1,0 +1,2 @@
+//! stasadm (placeholder until wired).
+fn main() {}
