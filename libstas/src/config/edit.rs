@@ -1,0 +1,1 @@
+//! Line-preserving edits of INI files (sys.conf) for stasadm. (Filled by the identity work.)
