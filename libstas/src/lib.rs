@@ -10,12 +10,14 @@
 //! - [`proto`]: sans-IO NVMe-oF wire formats (discovery log page, DIM, uevents).
 //! - [`kernel`]: the only module that touches the host's NVMe stack (`/dev/nvme-fabrics`,
 //!   sysfs, the admin ioctl), behind a narrow seam with a real and a fake implementation.
+//! - [`cli`]: helpers that keep the binaries' `main.rs` thin.
 //! - [`fsutil`]: atomic file writes shared by every writer of configuration and state.
 //!
 //! Dependency rule: `model` and `proto` depend on nothing else in the crate; `config` and
 //! `identity` use `model`; `kernel` uses `model` and `proto`.
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod fsutil;
 pub mod identity;

@@ -1,3 +1,168 @@
-//! Configuration: the nvme-stas INI dialect and the three files built on it.
+//! Configuration: the nvme-stas INI dialect ([`ini`]) and the three files built on it:
+//! `stafd.conf` / `stacd.conf` ([`service`]) and `sys.conf` ([`sysconf`]).
+//!
+//! Reading never fails on content: every problem becomes a [`Diagnostic`] with file and line,
+//! and the affected option keeps its default. Only an unreadable file (other than a missing
+//! one, which means "all defaults") is an error.
 
+pub mod controller;
 pub mod edit;
+pub mod ini;
+pub mod service;
+pub mod sysconf;
+pub mod timeparse;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use ini::{Diagnostic, Diagnostics, Severity};
+pub use service::{ConnectParams, Daemon, ServiceConfig};
+pub use sysconf::SysConf;
+
+/// Default location of stafd's configuration.
+pub const STAFD_CONF: &str = "/etc/stas/stafd.conf";
+/// Default location of stacd's configuration.
+pub const STACD_CONF: &str = "/etc/stas/stacd.conf";
+/// Default location of the host identity configuration.
+pub const SYS_CONF: &str = "/etc/stas/sys.conf";
+
+/// A file that exists but cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: cannot read: {}", path.display(), crate::fsutil::describe(source))]
+pub struct ReadError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: io::Error,
+}
+
+/// Reads `path`; a missing file reads as empty (`Ok(None)`).
+fn read_optional(path: &Path, diags: &mut Diagnostics) -> Result<Option<String>, ReadError> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o002 != 0) {
+                diags.warning(None, "file is writable by every user");
+            }
+            match String::from_utf8(bytes) {
+                Ok(s) => Ok(Some(s)),
+                Err(e) => {
+                    diags.error(None, "file is not valid UTF-8; invalid bytes replaced");
+                    Ok(Some(String::from_utf8_lossy(e.as_bytes()).into_owned()))
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ReadError {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Result of loading a file: the configuration, its diagnostics, and whether it existed.
+#[derive(Debug, Clone)]
+pub struct Loaded<T> {
+    /// The validated configuration (defaults where the file was silent or wrong).
+    pub config: T,
+    /// Every problem found, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// False when the file does not exist (all defaults).
+    pub found: bool,
+}
+
+impl<T> Loaded<T> {
+    /// Whether any diagnostic is an error.
+    #[must_use]
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Loads `stafd.conf` or `stacd.conf`.
+///
+/// # Errors
+/// The file exists but cannot be read.
+pub fn load_service(daemon: Daemon, path: &Path) -> Result<Loaded<ServiceConfig>, ReadError> {
+    let mut diags = Diagnostics::new(path);
+    let text = read_optional(path, &mut diags)?;
+    let found = text.is_some();
+    let ini = ini::parse(text.as_deref().unwrap_or(""), &mut diags);
+    let config = ServiceConfig::from_ini(daemon, &ini, &mut diags);
+    Ok(Loaded {
+        config,
+        diagnostics: diags.into_vec(),
+        found,
+    })
+}
+
+/// Loads the raw `[Host]` values of `sys.conf`.
+///
+/// # Errors
+/// The file exists but cannot be read.
+pub fn load_sys_conf(path: &Path) -> Result<Loaded<SysConf>, ReadError> {
+    let mut diags = Diagnostics::new(path);
+    let text = read_optional(path, &mut diags)?;
+    let found = text.is_some();
+    let ini = ini::parse(text.as_deref().unwrap_or(""), &mut diags);
+    let config = SysConf::from_ini(path, &ini, &mut diags);
+    Ok(Loaded {
+        config,
+        diagnostics: diags.into_vec(),
+        found,
+    })
+}
+
+/// What `--check-config` prints and how it exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// One line per diagnostic, then a summary line.
+    pub lines: Vec<String>,
+    /// True when there is no error (warnings are allowed).
+    pub ok: bool,
+}
+
+impl CheckReport {
+    /// Builds the report of `path` from its load result. A missing file is an error here:
+    /// whoever asks to check a file expects it to exist.
+    #[must_use]
+    pub fn new<T>(path: &Path, loaded: &Loaded<T>) -> Self {
+        let mut lines: Vec<String> = loaded.diagnostics.iter().map(ToString::to_string).collect();
+        if !loaded.found {
+            lines.push(format!("{}: error: no such file", path.display()));
+        }
+        let errors =
+            loaded.diagnostics.iter().filter(|d| d.is_error()).count() + usize::from(!loaded.found);
+        let warnings = loaded.diagnostics.len() + usize::from(!loaded.found) - errors;
+        let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        lines.push(format!(
+            "{}: {}, {}",
+            path.display(),
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        ));
+        Self {
+            lines,
+            ok: errors == 0,
+        }
+    }
+
+    /// The report of an unreadable file.
+    #[must_use]
+    pub fn unreadable(e: &ReadError) -> Self {
+        Self {
+            lines: vec![format!("error: {e}")],
+            ok: false,
+        }
+    }
+}
+
+/// Checks `stafd.conf` / `stacd.conf` for `--check-config`.
+#[must_use]
+pub fn check_service_file(daemon: Daemon, path: &Path) -> CheckReport {
+    match load_service(daemon, path) {
+        Ok(l) => CheckReport::new(path, &l),
+        Err(e) => CheckReport::unreadable(&e),
+    }
+}

@@ -8,9 +8,7 @@ use std::net::IpAddr;
 pub fn parse_ip(s: &str, unmap: bool) -> Option<IpAddr> {
     let ip: IpAddr = s.trim().parse().ok()?;
     Some(match ip {
-        IpAddr::V6(v6) if unmap => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) if unmap => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         other => other,
     })
 }
@@ -32,7 +30,10 @@ mod tests {
     #[test]
     fn mapped_v4_equals_v4() {
         assert!(ip_equal("1.2.3.4", "::ffff:102:304"));
-        assert!(ip_equal("FE80::aaaa:BBBB:cccc:dddd", "fe80::aaaa:bbbb:cccc:dddd"));
+        assert!(ip_equal(
+            "FE80::aaaa:BBBB:cccc:dddd",
+            "fe80::aaaa:bbbb:cccc:dddd"
+        ));
         assert!(!ip_equal("1.2.3.4", "1.2.3.5"));
         assert!(!ip_equal("", ""));
         assert!(!ip_equal("host", "host"));

@@ -5,4 +5,4 @@ pub mod filter;
 pub mod ip;
 pub mod trid;
 
-pub use trid::{Transport, TransportId, TidDefaults, WELL_KNOWN_DISC_NQN};
+pub use trid::{TidDefaults, Transport, TransportId, WELL_KNOWN_DISC_NQN};

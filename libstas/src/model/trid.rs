@@ -25,7 +25,7 @@ pub const TID_KEYS: [&str; 7] = [
 
 /// Transports nvme-stas knows. Anything else is carried as a string and dropped by the
 /// address filter with "Invalid transport".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Transport {
     /// NVMe/TCP.
     Tcp,
@@ -214,7 +214,10 @@ mod tests {
             ("subsysnqn", "nqn.1988-11.com.dell:SFSS:2:20220208134025e8"),
             ("host-traddr", "1.2.3.4"),
             ("host-iface", "wlp0s20f3"),
-            ("host-nqn", "nqn.2014-08.org.nvmexpress:uuid:01234567-0123-0123-0123-0123456789ab"),
+            (
+                "host-nqn",
+                "nqn.2014-08.org.nvmexpress:uuid:01234567-0123-0123-0123-0123456789ab",
+            ),
         ])
     }
 
