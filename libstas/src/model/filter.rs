@@ -148,7 +148,7 @@ mod tests {
     fn excluded_truth_table() {
         let c = ctrl();
         assert!(!is_excluded(&c, &[]), "empty list");
-        assert!(is_excluded(&c, &[c.clone()]), "exact match");
+        assert!(is_excluded(&c, std::slice::from_ref(&c)), "exact match");
         assert!(is_excluded(
             &c,
             &[m(&[("transport", "tcp"), ("traddr", "10.10.10.10")])]
