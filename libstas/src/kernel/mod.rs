@@ -1,2 +1,135 @@
-//! The kernel interface: `/dev/nvme-fabrics`, sysfs topology, admin commands and uevents.
-//! (Filled by the kernel-interface work.)
+//! The kernel interface: the only module that touches the host's NVMe-oF stack.
+//!
+//! Everything goes through the narrow [`Kernel`] seam of primitive operations — options
+//! query, connect, delete, list/read one controller, admin passthrough, interface addresses —
+//! with two implementations: [`SysKernel`] (the real `/dev/nvme-fabrics`, sysfs and ioctl,
+//! rooted at injectable [`KernelPaths`] so tests can point it at a fixture tree) and
+//! [`FakeKernel`] (in memory, scriptable: targets, controllers, failures, log pages, AENs).
+//! Policy lives above the seam, written once against `&dyn Kernel`:
+//!
+//! - [`fabrics`]: supported options, the connect-string builder, connect errors.
+//! - [`sysfs`]: the controller model and the [`Topology`] (scan once, update per uevent).
+//! - [`matching`]: whether an existing controller serves a candidate connection.
+//! - [`netif`]: interface/address lookups for matching.
+//! - [`admin`]: discovery log read, Supported Log Pages, Identify, TP8010 DIM.
+//! - [`ioctl`]: the admin passthrough ioctl (the crate's only `unsafe`).
+//! - [`netlink`]: a kernel uevent socket (`NETLINK_KOBJECT_UEVENT`).
+//!
+//! All operations are synchronous and may block (a connect can take a minute under a
+//! global kernel mutex): async callers use `spawn_blocking` or a dedicated thread. Every
+//! implementation is `Send + Sync`.
+
+pub mod admin;
+pub mod error;
+pub mod fabrics;
+pub mod fake;
+pub mod ioctl;
+pub mod matching;
+pub mod netif;
+pub mod netlink;
+pub mod sys;
+pub mod sysfs;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use admin::{DlpOptions, HostInfo, Registrant};
+pub use error::{AdminError, BuildError, ConnectError, KernelError};
+pub use fabrics::{build_connect_string, ConnectParams, ConnectString, CtrlKind, SupportedOptions};
+pub use fake::FakeKernel;
+pub use netif::IfAddr;
+pub use sys::SysKernel;
+pub use sysfs::{Controller, CtrlState, Topology, TopologyChange};
+
+use crate::proto::admin::AdminCmd;
+use crate::proto::fabrics::ConnectReply;
+
+/// Roots of the host trees the real implementation reads. Defaults are `/sys`, `/dev`,
+/// `/proc` and `/etc`; tests point them into a temporary directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelPaths {
+    /// sysfs root.
+    pub sys: PathBuf,
+    /// devtmpfs root (`nvme-fabrics`, `nvme<N>`).
+    pub dev: PathBuf,
+    /// procfs root (`sys/kernel/osrelease`, `sys/kernel/ostype`).
+    pub proc: PathBuf,
+    /// `/etc` (`os-release`).
+    pub etc: PathBuf,
+}
+
+impl Default for KernelPaths {
+    fn default() -> Self {
+        Self {
+            sys: "/sys".into(),
+            dev: "/dev".into(),
+            proc: "/proc".into(),
+            etc: "/etc".into(),
+        }
+    }
+}
+
+impl KernelPaths {
+    /// All four roots below one directory (`<root>/sys`, `<root>/dev`, …).
+    #[must_use]
+    pub fn under(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        Self {
+            sys: root.join("sys"),
+            dev: root.join("dev"),
+            proc: root.join("proc"),
+            etc: root.join("etc"),
+        }
+    }
+}
+
+/// The seam: primitive operations on the host's NVMe stack. Keep it narrow; build policy
+/// on top (see the module docs).
+pub trait Kernel: Send + Sync + fmt::Debug {
+    /// The `/dev/nvme-fabrics` option names the kernel accepts (query, or version table).
+    ///
+    /// # Errors
+    /// Permission denied (not root); other failures fall back to the version table.
+    fn supported_options(&self) -> Result<SupportedOptions, KernelError>;
+
+    /// Creates one controller: writes `opts` to `/dev/nvme-fabrics`, returns the reply.
+    /// Blocks until the kernel is done (up to a minute or more).
+    ///
+    /// # Errors
+    /// [`ConnectError`] with the reason the kernel gave.
+    fn connect(&self, opts: &ConnectString) -> Result<ConnectReply, ConnectError>;
+
+    /// Deletes controller `device` (`nvme<N>`): writes `1` to `delete_controller`. Blocks.
+    ///
+    /// # Errors
+    /// [`KernelError`] (not found: already gone; EBUSY: never went live, 6.3+).
+    fn delete_controller(&self, device: &str) -> Result<(), KernelError>;
+
+    /// Names of all NVMe controllers, in instance order.
+    ///
+    /// # Errors
+    /// [`KernelError`] when the list cannot be read.
+    fn list_controllers(&self) -> Result<Vec<String>, KernelError>;
+
+    /// Reads one controller; `Ok(None)` when it does not exist.
+    ///
+    /// # Errors
+    /// [`KernelError`] on unexpected failures (missing attributes are not errors).
+    fn read_controller(&self, device: &str) -> Result<Option<Controller>, KernelError>;
+
+    /// Issues one admin command on `device`. `data` is exactly `cmd.data_len` bytes.
+    /// Returns CQE dword 0.
+    ///
+    /// # Errors
+    /// [`AdminError`]: NVMe status, open failure (not live), ioctl failure.
+    fn admin(&self, device: &str, cmd: &AdminCmd, data: &mut [u8]) -> Result<u32, AdminError>;
+
+    /// IPv4/IPv6 addresses of all interfaces, in `getifaddrs` order.
+    ///
+    /// # Errors
+    /// [`KernelError`] when the list cannot be read.
+    fn interface_addresses(&self) -> Result<Vec<IfAddr>, KernelError>;
+
+    /// Host name and OS version string for registrations.
+    fn host_info(&self) -> HostInfo;
+}

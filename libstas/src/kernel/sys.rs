@@ -1,0 +1,154 @@
+//! [`SysKernel`]: the [`Kernel`] seam on the real host, rooted at [`KernelPaths`].
+
+use std::fs::File;
+
+use super::admin::HostInfo;
+use super::error::{AdminError, ConnectError, KernelError};
+use super::fabrics::{connect_at, query_supported_options, ConnectString, SupportedOptions};
+use super::ioctl::{admin_passthru, open_error};
+use super::netif::{system_ifaddrs, IfAddr};
+use super::sysfs::{self, read_attr, Controller};
+use super::{Kernel, KernelPaths};
+use crate::proto::admin::AdminCmd;
+use crate::proto::fabrics::ConnectReply;
+use crate::proto::uevent::ctrl_instance;
+
+/// The real kernel.
+#[derive(Debug, Clone, Default)]
+pub struct SysKernel {
+    paths: KernelPaths,
+}
+
+impl SysKernel {
+    /// A kernel interface rooted at `paths`.
+    #[must_use]
+    pub fn new(paths: KernelPaths) -> Self {
+        Self { paths }
+    }
+
+    /// The roots in use.
+    #[must_use]
+    pub fn paths(&self) -> &KernelPaths {
+        &self.paths
+    }
+
+    /// The running kernel's release (`/proc/sys/kernel/osrelease`), or `""`.
+    #[must_use]
+    pub fn release(&self) -> String {
+        read_attr(&self.paths.proc.join("sys/kernel/osrelease")).unwrap_or_default()
+    }
+}
+
+fn os_release_field(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .map(|v| v.trim().trim_matches(['"', '\'']).to_owned())
+}
+
+impl Kernel for SysKernel {
+    fn supported_options(&self) -> Result<SupportedOptions, KernelError> {
+        query_supported_options(&self.paths.dev.join("nvme-fabrics"), &self.release())
+    }
+
+    fn connect(&self, opts: &ConnectString) -> Result<ConnectReply, ConnectError> {
+        connect_at(&self.paths.dev.join("nvme-fabrics"), opts)
+    }
+
+    fn delete_controller(&self, device: &str) -> Result<(), KernelError> {
+        sysfs::delete_controller(&self.paths.sys, device)
+    }
+
+    fn list_controllers(&self) -> Result<Vec<String>, KernelError> {
+        sysfs::list_controllers(&self.paths.sys)
+    }
+
+    fn read_controller(&self, device: &str) -> Result<Option<Controller>, KernelError> {
+        sysfs::read_controller(&self.paths.sys, device)
+    }
+
+    fn admin(&self, device: &str, cmd: &AdminCmd, data: &mut [u8]) -> Result<u32, AdminError> {
+        if ctrl_instance(device).is_none() {
+            return Err(AdminError::NotSupported {
+                device: device.to_owned(),
+                what: "not a controller name (nvme<N>)",
+            });
+        }
+        let path = self.paths.dev.join(device);
+        let file = File::open(&path).map_err(|e| open_error(device, &e))?;
+        admin_passthru(&file, device, cmd, data)
+    }
+
+    fn interface_addresses(&self) -> Result<Vec<IfAddr>, KernelError> {
+        system_ifaddrs()
+    }
+
+    fn host_info(&self) -> HostInfo {
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
+        let k =
+            |n: &str| read_attr(&self.paths.proc.join("sys/kernel").join(n)).unwrap_or_default();
+        let osr = std::fs::read_to_string(self.paths.etc.join("os-release")).unwrap_or_default();
+        let parts = [
+            k("ostype"),
+            k("osrelease"),
+            os_release_field(&osr, "NAME").unwrap_or_default(),
+            os_release_field(&osr, "VERSION_ID").unwrap_or_default(),
+        ];
+        let os_version = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        HostInfo {
+            hostname,
+            os_version,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::sysfs::tests::{dc_attrs, fixture_ctrl};
+    use crate::kernel::Topology;
+
+    #[test]
+    fn fixture_tree_end_to_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = KernelPaths::under(dir.path());
+        std::fs::create_dir_all(paths.proc.join("sys/kernel")).unwrap();
+        std::fs::write(paths.proc.join("sys/kernel/osrelease"), "6.1.0-56-amd64\n").unwrap();
+        std::fs::write(paths.proc.join("sys/kernel/ostype"), "Linux\n").unwrap();
+        std::fs::create_dir_all(&paths.etc).unwrap();
+        std::fs::write(
+            paths.etc.join("os-release"),
+            "PRETTY_NAME=\"x\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n",
+        )
+        .unwrap();
+        fixture_ctrl(&paths.sys, 0, &dc_attrs(), false);
+        let k = SysKernel::new(paths);
+        assert_eq!(k.release(), "6.1.0-56-amd64");
+        // No /dev/nvme-fabrics in the fixture: the version table of 6.1 applies.
+        let o = k.supported_options().unwrap();
+        assert!(o.discovery() && o.host_iface());
+        let t = Topology::scan(&k).unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.by_name("nvme0").unwrap().state.as_str(), "live");
+        assert!(k
+            .host_info()
+            .os_version
+            .starts_with("Linux 6.1.0-56-amd64 Debian GNU/Linux 12"));
+        assert!(matches!(
+            k.admin(
+                "nvme0",
+                &crate::proto::admin::identify_ctrl(),
+                &mut [0u8; 4096]
+            ),
+            Err(AdminError::Open { .. })
+        ));
+        k.delete_controller("nvme0").unwrap();
+    }
+}
