@@ -44,7 +44,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Options the kernel accepts on /dev/nvme-fabrics.
-    Options,
+    Options {
+        /// Print the names one per line instead of JSON (for shell comparisons).
+        #[arg(long)]
+        names: bool,
+    },
     /// Connect a discovery (default) or I/O controller.
     Connect(Target),
     /// Find an existing controller for a candidate connection (nvme-stas matching rules).
@@ -472,7 +476,8 @@ fn wait_event(
 fn run(cli: Cli) -> Result<(Value, bool)> {
     let k = SysKernel::new(KernelPaths::default());
     Ok(match cli.cmd {
-        Cmd::Options => match k.supported_options() {
+        Cmd::Options { names } => match k.supported_options() {
+            Ok(o) if names => (json!(o.names()), true),
             Ok(o) => {
                 let source = match o.source() {
                     OptionsSource::Kernel => json!("kernel"),
@@ -586,6 +591,17 @@ fn run(cli: Cli) -> Result<(Value, bool)> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
+        Ok((Value::Array(lines), ok)) => {
+            // `options --names`: plain lines for shell comparisons.
+            for l in lines {
+                println!("{}", as_text(&l));
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
         Ok((v, ok)) => {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             if ok {
