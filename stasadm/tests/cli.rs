@@ -235,3 +235,30 @@ fn version_and_usage() {
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("Usage: stasadm"));
     assert!(!env.conf().exists());
 }
+
+#[test]
+fn parallel_units_do_not_lose_edits() {
+    // systemd starts stas-config@hostnqn and stas-config@hostid in parallel; both edit sys.conf.
+    for _ in 0..15 {
+        let env = Env::new();
+        let bin = env!("CARGO_BIN_EXE_stasadm");
+        let spawn = |cmd: &str| {
+            Command::new(bin)
+                .arg("--root")
+                .arg(env.root.path())
+                .arg("-c")
+                .arg(env.conf())
+                .arg(cmd)
+                .spawn()
+                .unwrap()
+        };
+        let mut a = spawn("hostnqn");
+        let mut b = spawn("hostid");
+        let mut c = spawn("clear-symname");
+        assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+        assert!(c.wait().unwrap().success());
+        let text = read(&env.conf());
+        assert!(text.contains(&format!("nqn = {PINNED_NQN}\n")), "{text}");
+        assert!(text.contains(&format!("id = {PINNED_UUID}\n")), "{text}");
+    }
+}

@@ -107,24 +107,28 @@ fn write_target(path: &Path) -> PathBuf {
     }
 }
 
-/// An exclusive lock on the directory of `conf`, held while editing it. Best effort: without
-/// it the edit still happens (and a failure to write is reported by the write).
-fn lock_conf_dir(conf: &Path) -> Option<Flock<File>> {
+/// An exclusive lock on the directory of `conf`, held while editing it; the directory is
+/// created first when `create` is set. Best effort: without the lock the edit still happens
+/// (and a failure to write is reported by the write).
+fn lock_conf_dir(conf: &Path, create: bool) -> Option<Flock<File>> {
     let dir = match conf.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    fs::create_dir_all(dir).ok()?;
+    if create {
+        fs::create_dir_all(dir).ok()?;
+    }
     Flock::lock(File::open(dir).ok()?, FlockArg::LockExclusive).ok()
 }
 
 /// Applies `edit` to the text of `conf` (empty if missing) and writes it back if it changed.
 fn edit_conf(
     conf: &Path,
+    create: bool,
     edit: impl FnOnce(&str) -> Result<String, EditError>,
 ) -> Result<(), AdminError> {
     let target = write_target(conf);
-    let _lock = lock_conf_dir(&target);
+    let _lock = lock_conf_dir(&target, create);
     let text = match fs::read_to_string(&target) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
@@ -160,7 +164,9 @@ pub fn save(conf: &Path, option: &str, value: &str, file: Option<&Path>) -> Resu
         }
         None => value.to_owned(),
     };
-    edit_conf(conf, |text| set_option(text, HOST, option, &conf_value))
+    edit_conf(conf, true, |text| {
+        set_option(text, HOST, option, &conf_value)
+    })
 }
 
 /// Removes option `option` from `[Host]` in `conf`. A missing file or option is left alone.
@@ -168,7 +174,7 @@ pub fn save(conf: &Path, option: &str, value: &str, file: Option<&Path>) -> Resu
 /// # Errors
 /// `sys.conf` cannot be read or written.
 pub fn clear(conf: &Path, option: &str) -> Result<(), AdminError> {
-    edit_conf(conf, |text| Ok(remove_option(text, HOST, option)))
+    edit_conf(conf, false, |text| Ok(remove_option(text, HOST, option)))
 }
 
 /// `stasadm hostnqn [-f FILE]`: generates the host NQN as nvme-stas does (byte for byte, see
@@ -473,7 +479,7 @@ mod tests {
     fn clear_on_a_missing_file_creates_nothing() {
         let env = Env::new();
         clear_symname(&env.paths).unwrap();
-        assert!(!env.paths.conf_file.exists());
+        assert!(!env.paths.conf_file.parent().unwrap().exists());
     }
 
     #[test]
