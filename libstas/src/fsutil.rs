@@ -8,15 +8,14 @@ use std::path::{Path, PathBuf};
 
 /// An I/O failure with the path it concerns and what was being done.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: cannot {op}: {}", describe(.source))]
+#[error("{}: cannot {op}: {}", path.display(), describe(io))]
 pub struct FsError {
     /// What we were doing ("create directory", "write", "rename", …).
     pub op: &'static str,
     /// The path concerned.
     pub path: PathBuf,
-    /// The underlying error.
-    #[source]
-    pub source: io::Error,
+    /// The underlying error (already described in the message, so not a `source`).
+    pub io: io::Error,
 }
 
 /// A short operator-oriented description of an I/O error (no "os error N" noise).
@@ -33,10 +32,10 @@ pub fn describe(e: &io::Error) -> String {
 }
 
 fn err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FsError + 'a {
-    move |source| FsError {
+    move |io| FsError {
         op,
         path: path.to_owned(),
-        source,
+        io,
     }
 }
 

@@ -109,6 +109,13 @@ impl Diagnostics {
     pub fn into_vec(self) -> Vec<Diagnostic> {
         self.items
     }
+
+    /// The diagnostics in line order (file-wide ones first), for people to read.
+    #[must_use]
+    pub fn into_sorted_vec(mut self) -> Vec<Diagnostic> {
+        self.items.sort_by_key(|d| d.line);
+        self.items
+    }
 }
 
 /// One physical value line.

@@ -28,13 +28,12 @@ pub const SYS_CONF: &str = "/etc/stas/sys.conf";
 
 /// A file that exists but cannot be read.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: cannot read: {}", path.display(), crate::fsutil::describe(source))]
+#[error("{}: cannot read: {}", path.display(), crate::fsutil::describe(io))]
 pub struct ReadError {
     /// The file.
     pub path: PathBuf,
-    /// Why.
-    #[source]
-    pub source: io::Error,
+    /// Why (already described in the message, so not a `source`).
+    pub io: io::Error,
 }
 
 /// Reads `path`; a missing file reads as empty (`Ok(None)`).
@@ -54,9 +53,9 @@ fn read_optional(path: &Path, diags: &mut Diagnostics) -> Result<Option<String>,
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ReadError {
+        Err(io) => Err(ReadError {
             path: path.to_owned(),
-            source,
+            io,
         }),
     }
 }
@@ -92,7 +91,7 @@ pub fn load_service(daemon: Daemon, path: &Path) -> Result<Loaded<ServiceConfig>
     let config = ServiceConfig::from_ini(daemon, &ini, &mut diags);
     Ok(Loaded {
         config,
-        diagnostics: diags.into_vec(),
+        diagnostics: diags.into_sorted_vec(),
         found,
     })
 }
@@ -109,7 +108,7 @@ pub fn load_sys_conf(path: &Path) -> Result<Loaded<SysConf>, ReadError> {
     let config = SysConf::from_ini(path, &ini, &mut diags);
     Ok(Loaded {
         config,
-        diagnostics: diags.into_vec(),
+        diagnostics: diags.into_sorted_vec(),
         found,
     })
 }

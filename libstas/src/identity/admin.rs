@@ -132,11 +132,11 @@ fn edit_conf(
     let text = match fs::read_to_string(&target) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-        Err(source) => {
+        Err(io) => {
             return Err(FsError {
                 op: "read",
                 path: conf.to_owned(),
-                source,
+                io,
             }
             .into())
         }
