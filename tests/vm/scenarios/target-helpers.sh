@@ -76,5 +76,6 @@ check nvme disconnect-all
 check wait_for '[ -z "$(nvme_ctrls)" ]' 15
 nvme_uevents_stop
 nvmet_teardown
-expect_eq "$(ls "$NVMET/ports" "$NVMET/subsystems" "$NVMET/hosts" | grep -cv -e '^$' -e ':$')" 0 "nvmet objects after teardown"
+expect_eq "$(find "$NVMET/ports" "$NVMET/subsystems" "$NVMET/hosts" -mindepth 1 -maxdepth 1 | wc -l)" 0 \
+    "nvmet objects after teardown"
 log "done"
