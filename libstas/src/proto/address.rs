@@ -49,7 +49,9 @@ impl CtrlAddress {
             } else {
                 v
             };
-            *slot = Some(v.to_owned());
+            if !v.is_empty() {
+                *slot = Some(v.to_owned());
+            }
         }
         a
     }

@@ -12,6 +12,16 @@ use super::validate::check_value;
 /// Discovery log page: parse; every accepted entry survives an encode/parse round trip and
 /// has no string that could break an option string.
 pub fn dlp(data: &[u8]) {
+    // Structure-aware half: the input (zero padded) as one entry, so that short inputs
+    // reach the entry validation.
+    let mut entry = data.get(..dlp::ENTRY_LEN).unwrap_or(data).to_vec();
+    entry.resize(dlp::ENTRY_LEN, 0);
+    if let Ok(Some(e)) = dlp::parse_entry(&entry) {
+        check_value(&e.traddr, 255).expect("accepted traddr must be valid");
+        check_value(&e.subnqn, 223).expect("accepted subnqn must be valid");
+        let again = dlp::parse_entry(&e.encode()).expect("round trip");
+        assert_eq!(again.as_ref(), Some(&e));
+    }
     let Ok(log) = parse_log(data, 64) else {
         return;
     };
