@@ -10,6 +10,9 @@
 //! - [`proto`]: sans-IO NVMe-oF wire formats (discovery log page, DIM, uevents).
 //! - [`kernel`]: the only module that touches the host's NVMe stack (`/dev/nvme-fabrics`,
 //!   sysfs, the admin ioctl), behind a narrow seam with a real and a fake implementation.
+//! - [`ctrl`]: per-controller sans-IO state machines and the reconcile step.
+//! - [`dbus`]: the D-Bus adapters (zbus lives only here) and client proxies.
+//! - [`runtime`]: daemon plumbing: systemd notify, logging, signals, state file.
 //! - [`cli`]: helpers that keep the binaries' `main.rs` thin.
 //! - [`fsutil`]: atomic file writes shared by every writer of configuration and state.
 //!
@@ -19,8 +22,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod ctrl;
+pub mod dbus;
 pub mod fsutil;
 pub mod identity;
 pub mod kernel;
 pub mod model;
 pub mod proto;
+pub mod runtime;

@@ -3,6 +3,7 @@
 
 pub mod filter;
 pub mod ip;
+pub mod snapshot;
 pub mod trid;
 
 pub use trid::{TidDefaults, Transport, TransportId, WELL_KNOWN_DISC_NQN};

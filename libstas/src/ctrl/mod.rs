@@ -1,0 +1,1 @@
+//! Per-controller sans-IO state machines and the reconcile step.
