@@ -165,6 +165,8 @@ pub struct ProcessView {
     pub kernel_tp8013: bool,
     /// Kernel supports `host_iface`.
     pub kernel_host_iface: bool,
+    /// `[Global] ignore-iface`: D-Bus callers' TIDs are rebuilt with the same rule.
+    pub ignore_iface: bool,
 }
 
 /// A daemon's published state.
