@@ -41,7 +41,10 @@ pub struct OpView {
 
 /// Where a discovery controller came from. Precedence when several sources name the same
 /// controller: configured > referral > discovered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// `controller=` in stafd.conf (or NBFT).
     Configured,

@@ -81,7 +81,19 @@ pub fn effective_trsvcid(transport: &str, trsvcid: &str) -> String {
 }
 
 /// Identity of one controller connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub struct TransportId {
     /// `tcp`, `rdma`, `fc`, `loop` (or an unknown word, rejected later).
     pub transport: String,
