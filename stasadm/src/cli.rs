@@ -55,10 +55,13 @@ enum Command {
     CheckConfig,
 }
 
+/// Prints the value that was saved (nvme-stas printed nothing; showing it lets an operator
+/// see which NQN/ID was written) and any warnings.
 fn report(saved: &Saved) -> ExitCode {
     for note in &saved.notes {
         eprintln!("stasadm: warning: {note}");
     }
+    println!("{}", saved.value);
     ExitCode::SUCCESS
 }
 
