@@ -1,0 +1,1173 @@
+//! The discovery-controller state machine (nvme-stas `Dc`, nvme-stas-behaviour.md §5.6–5.8),
+//! sans-IO: [`Dc::handle`] takes one [`Event`] and returns the [`Action`]s the caller must
+//! perform. Nothing here touches the kernel, a clock or a channel; the stafd core actor
+//! executes the actions (kernel calls on blocking threads, timers in its timer wheel) and
+//! feeds the results back as events.
+//!
+//! Lifecycle:
+//!
+//! ```text
+//! Start / connect retry timer ──▶ Connect ──▶ ConnectDone | Adopted ──▶ chain
+//!                                        └──▶ ConnectFailed ──▶ retry 3 s, then 60 s forever
+//! chain: [Register (tcp, dctype ddc|cdc)] ─▶ [Supported (pleo, dctype != cdc)] ─▶ GetLog{lsp}
+//!        retries: register 5 s, supported 5 s, get-log 20 s
+//! GetLog done ──▶ store entries, LogPagesChanged, ReferralsChanged when referrals moved
+//! uevents: AEN 0x70f002 ─▶ GetLog; rediscover/connected ─▶ resync (whole chain, DIM again);
+//!          remove ─▶ forget the device, keep the cached entries, reconnect in 3 s
+//! Remove / Shutdown{keep=false}: wait for the in-flight op, Deregister (if registered),
+//!          Disconnect, Disposed.   Shutdown{keep=true}: Disposed at once.
+//! ```
+//!
+//! Every operation carries a [`Token`]; a completion whose token is not the one in flight
+//! (the device went away meanwhile, the controller is being disposed of) is ignored.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::service::{ConnectParams as CfgParams, Persistence};
+use crate::kernel::fabrics::{ConnectParams, CtrlKind};
+use crate::model::snapshot::{DlpeDict, OpView, Origin, TimerView};
+use crate::model::trid::{TransportId, WELL_KNOWN_DISC_NQN};
+use crate::proto::consts::{AEN_DISC_LOG_CHANGED, LSP_PLEO};
+use crate::proto::dlp::LogEntry;
+use crate::proto::identify::DcType;
+use crate::proto::uevent::NvmeEventKind;
+
+use super::timers::{
+    CONNECT_RETRY, FAST_CONNECT_RETRY, GET_LOG_PAGE_RETRY, GET_SUPPORTED_RETRY, REGISTRATION_RETRY,
+    RETRY_AFTER_REMOVE,
+};
+
+/// Identifies one operation of one controller; completions carry it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token(pub u64);
+
+/// The timers a discovery controller runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKind {
+    /// Connect retry (3 s after the first failure, 60 s after the others, 3 s after remove).
+    ConnectRetry,
+    /// DIM registration retry (5 s).
+    RegisterRetry,
+    /// Supported Log Pages retry (5 s).
+    SupportedRetry,
+    /// Discovery log retry (20 s).
+    GetLogRetry,
+    /// zeroconf aging (`zeroconf-connections-persistence`).
+    Aging,
+}
+
+/// Why a registration did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterFailure {
+    /// The controller does not take registrations (not TCP, dctype not ddc/cdc): skip.
+    NotSupported,
+    /// The controller answered with an NVMe status: logged as a warning, not retried
+    /// (nvme-stas "Registration error").
+    Rejected(String),
+    /// The command could not be issued (controller not live, ioctl error): retried in 5 s.
+    Failed(String),
+}
+
+/// What the controller needs from the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DcSettings {
+    /// Host ID sent with every connect.
+    pub host_id: String,
+    /// `[Global] pleo`.
+    pub pleo: bool,
+    /// Connection parameters (per-controller overrides over `[Global]`).
+    pub params: CfgParams,
+    /// `zeroconf-connections-persistence` (aging of `discovered` controllers).
+    pub persistence: Persistence,
+}
+
+/// Inputs of the state machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The controller was created: connect (or adopt) now.
+    Start,
+    /// A new kernel controller was created for us.
+    ConnectDone {
+        /// The operation.
+        token: Token,
+        /// `nvme<N>`.
+        device: String,
+        /// DC type (sysfs, else Identify; `None` when unknown).
+        dctype: Option<DcType>,
+    },
+    /// An existing kernel controller serves us (warm restart, nvme-cli): no new connection.
+    Adopted {
+        /// The operation.
+        token: Token,
+        /// `nvme<N>`.
+        device: String,
+        /// DC type (sysfs, else Identify; `None` when unknown).
+        dctype: Option<DcType>,
+    },
+    /// The connect failed.
+    ConnectFailed {
+        /// The operation.
+        token: Token,
+        /// Why, in words.
+        error: String,
+        /// Retrying cannot help (the parameters themselves are invalid).
+        permanent: bool,
+    },
+    /// DIM registration accepted.
+    RegisterDone {
+        /// The operation.
+        token: Token,
+    },
+    /// DIM registration not accepted.
+    RegisterFailed {
+        /// The operation.
+        token: Token,
+        /// Why.
+        failure: RegisterFailure,
+    },
+    /// Supported Log Pages read.
+    SupportedDone {
+        /// The operation.
+        token: Token,
+        /// The discovery log supports Port Local Entries Only.
+        pleos: bool,
+    },
+    /// Supported Log Pages failed.
+    SupportedFailed {
+        /// The operation.
+        token: Token,
+        /// Why.
+        error: String,
+    },
+    /// The discovery log was read; `entries` are already validated (bad entries were
+    /// logged and skipped by the reader).
+    LogPageDone {
+        /// The operation.
+        token: Token,
+        /// The entries.
+        entries: Vec<LogEntry>,
+    },
+    /// The discovery log read failed.
+    LogPageFailed {
+        /// The operation.
+        token: Token,
+        /// Why.
+        error: String,
+    },
+    /// A deregistration finished (its outcome does not change what follows).
+    Deregistered {
+        /// The operation.
+        token: Token,
+    },
+    /// A disconnect finished (its outcome does not change what follows).
+    Disconnected {
+        /// The operation.
+        token: Token,
+    },
+    /// A uevent about this controller's device (already filtered by the caller: the
+    /// `connected` echo of our own connect is not forwarded).
+    Uevent(NvmeEventKind),
+    /// A timer the machine started expired.
+    TimerFired(TimerKind),
+    /// Configuration reloaded (SIGHUP): new settings, re-check aging, resync (DIM again).
+    Reload(DcSettings),
+    /// The controller's origin after a reconcile (precedence already applied).
+    SetOrigin(Origin),
+    /// Whether mDNS currently reports this controller (aging of `discovered` ones).
+    Reported(bool),
+    /// The controller is no longer wanted: deregister and disconnect.
+    Remove,
+    /// The daemon stops: keep the connection (`persistent-connections`) or drop it
+    /// (deregister first).
+    Shutdown {
+        /// Keep the kernel connection.
+        keep: bool,
+    },
+}
+
+/// Outputs of the state machine, in the order they must be performed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Adopt a matching existing kernel controller, or connect with these parameters.
+    /// Answer with [`Event::Adopted`], [`Event::ConnectDone`] or [`Event::ConnectFailed`].
+    Connect {
+        /// The operation.
+        token: Token,
+        /// The parameters (not yet validated: the connect-string builder does that).
+        params: Box<ConnectParams>,
+    },
+    /// TP8010 DIM register on `device`. Answer with `RegisterDone` / `RegisterFailed`.
+    Register {
+        /// The operation.
+        token: Token,
+        /// `nvme<N>`.
+        device: String,
+    },
+    /// Read Supported Log Pages. Answer with `SupportedDone` / `SupportedFailed`.
+    GetSupported {
+        /// The operation.
+        token: Token,
+        /// `nvme<N>`.
+        device: String,
+    },
+    /// Read the discovery log with these LSP bits. Answer with `LogPageDone` /
+    /// `LogPageFailed`.
+    GetLogPage {
+        /// The operation.
+        token: Token,
+        /// `nvme<N>`.
+        device: String,
+        /// LSP (PLEO when supported).
+        lsp: u8,
+    },
+    /// TP8010 DIM deregister. Answer with `Deregistered`.
+    Deregister {
+        /// The operation.
+        token: Token,
+        /// `nvme<N>`.
+        device: String,
+    },
+    /// Delete the kernel controller. Answer with `Disconnected`.
+    Disconnect {
+        /// The operation.
+        token: Token,
+        /// `nvme<N>`.
+        device: String,
+    },
+    /// (Re)start a timer: its deadline becomes now + the duration.
+    StartTimer(TimerKind, Duration),
+    /// Stop a timer (no-op when not running).
+    CancelTimer(TimerKind),
+    /// New log entries are stored: publish, then signal `log_pages_changed`.
+    LogPagesChanged {
+        /// The device they were read from.
+        device: String,
+    },
+    /// The referral entries changed: reconcile.
+    ReferralsChanged,
+    /// The aging timer expired: reconcile (the controller now reports unresponsive).
+    RequestReconcile,
+    /// Nothing left to do: forget the controller.
+    Disposed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Register,
+    Supported,
+    GetLog,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Connect,
+    Step(Step),
+    Deregister,
+    Disconnect,
+}
+
+/// Counters of one kind of operation (shown by `controller_info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct OpStat {
+    created: bool,
+    fail_count: u32,
+    completed: Option<bool>,
+    error: Option<String>,
+}
+
+impl OpStat {
+    fn start(&mut self) {
+        self.created = true;
+        self.completed = None;
+    }
+    fn ok(&mut self) {
+        self.fail_count = 0;
+        self.completed = Some(true);
+        self.error = None;
+    }
+    fn fail(&mut self, e: &str) {
+        self.fail_count = self.fail_count.saturating_add(1);
+        self.completed = Some(false);
+        self.error = Some(e.to_owned());
+    }
+}
+
+/// Aging of an mDNS-discovered controller (§5.8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Aging {
+    reported: bool,
+    lost_since: Option<SystemTime>,
+    expired: bool,
+}
+
+/// One discovery controller. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Dc {
+    tid: TransportId,
+    cfg: BTreeMap<String, String>,
+    settings: DcSettings,
+    origin: Origin,
+    device: Option<String>,
+    dctype: Option<DcType>,
+    connect_attempts: u32,
+    retry_period: Duration,
+    in_flight: Option<(Token, Op)>,
+    next_token: u64,
+    chain: Option<Step>,
+    resync_pending: bool,
+    reread_pending: bool,
+    registered: bool,
+    lsp: u8,
+    permanent_failure: bool,
+    connect: OpStat,
+    register: OpStat,
+    supported: OpStat,
+    get_log: OpStat,
+    log_pages: Arc<[DlpeDict]>,
+    referrals: Vec<TransportId>,
+    aging: Aging,
+    timers: BTreeMap<TimerKind, Duration>,
+    disposing: Option<bool>,
+    disposed: bool,
+}
+
+/// Referral entries of a discovery log (nvme-stas dictionaries) as controller identities
+/// inheriting the parent's host fields (§4 "DLPE to TID"). Entries of unknown transports are
+/// skipped; an empty NQN means the well-known discovery NQN.
+#[must_use]
+pub fn referrals_of(log_pages: &[DlpeDict], parent: &TransportId) -> Vec<TransportId> {
+    let get = |d: &DlpeDict, k: &str| d.get(k).cloned().unwrap_or_default();
+    let mut v: Vec<TransportId> = log_pages
+        .iter()
+        .filter(|d| d.get("subtype").map(String::as_str) == Some("referral"))
+        .filter(|d| {
+            matches!(
+                d.get("trtype").map(String::as_str),
+                Some("tcp" | "rdma" | "fc" | "loop")
+            )
+        })
+        .map(|d| {
+            let mut nqn = get(d, "subnqn");
+            if nqn.is_empty() {
+                nqn = WELL_KNOWN_DISC_NQN.to_owned();
+            }
+            TransportId::from_dlpe(
+                &get(d, "trtype"),
+                &get(d, "traddr"),
+                &get(d, "trsvcid"),
+                &nqn,
+                parent,
+            )
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+impl Dc {
+    /// A controller with identity `tid`, extra `controller=` keys `cfg` (secrets already
+    /// removed), and the cached entries of a previous run (warm restart) or none. Send
+    /// [`Event::Start`] to begin.
+    #[must_use]
+    pub fn new(
+        tid: TransportId,
+        cfg: BTreeMap<String, String>,
+        origin: Origin,
+        settings: DcSettings,
+        cached: Vec<DlpeDict>,
+    ) -> Self {
+        let referrals = referrals_of(&cached, &tid);
+        Self {
+            tid,
+            cfg,
+            settings,
+            origin,
+            device: None,
+            dctype: None,
+            connect_attempts: 0,
+            retry_period: CONNECT_RETRY,
+            in_flight: None,
+            next_token: 0,
+            chain: None,
+            resync_pending: false,
+            reread_pending: false,
+            registered: false,
+            lsp: 0,
+            permanent_failure: false,
+            connect: OpStat::default(),
+            register: OpStat::default(),
+            supported: OpStat::default(),
+            get_log: OpStat::default(),
+            log_pages: cached.into(),
+            referrals,
+            aging: Aging::default(),
+            timers: BTreeMap::new(),
+            disposing: None,
+            disposed: false,
+        }
+    }
+
+    /// The identity.
+    #[must_use]
+    pub fn tid(&self) -> &TransportId {
+        &self.tid
+    }
+
+    /// Extra `controller=` keys (no secrets).
+    #[must_use]
+    pub fn cfg(&self) -> &BTreeMap<String, String> {
+        &self.cfg
+    }
+
+    /// Replaces the extra keys (a reload changed the `controller=` line).
+    pub fn set_cfg(&mut self, cfg: BTreeMap<String, String>) {
+        self.cfg = cfg;
+    }
+
+    /// Where it came from.
+    #[must_use]
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// The kernel device, while connected or adopted.
+    #[must_use]
+    pub fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+
+    /// The cached discovery log entries.
+    #[must_use]
+    pub fn log_pages(&self) -> &Arc<[DlpeDict]> {
+        &self.log_pages
+    }
+
+    /// Referral entries of the cached log, as controller identities.
+    #[must_use]
+    pub fn referrals(&self) -> &[TransportId] {
+        &self.referrals
+    }
+
+    /// Connection attempts since the last success.
+    #[must_use]
+    pub fn connect_attempts(&self) -> u32 {
+        self.connect_attempts
+    }
+
+    /// Whether the host registered with the controller (TP8010) since it connected.
+    #[must_use]
+    pub fn registered(&self) -> bool {
+        self.registered
+    }
+
+    /// Whether the machine is waiting for the result of `token`.
+    #[must_use]
+    pub fn awaits(&self, token: Token) -> bool {
+        self.in_flight.is_some_and(|(t, _)| t == token)
+    }
+
+    /// Whether a disconnect or a connect-and-forget is under way.
+    #[must_use]
+    pub fn is_disposing(&self) -> bool {
+        self.disposing.is_some()
+    }
+
+    /// Whether [`Action::Disposed`] was returned.
+    #[must_use]
+    pub fn is_disposed(&self) -> bool {
+        self.disposed
+    }
+
+    /// nvme-stas `is_unresponsive()`: a `discovered` controller that mDNS no longer reports,
+    /// that is not connected, and whose aging timer expired.
+    #[must_use]
+    pub fn is_unresponsive(&self) -> bool {
+        self.origin == Origin::Discovered
+            && !self.aging.reported
+            && self.device.is_none()
+            && self.aging.lost_since.is_some()
+            && self.aging.expired
+    }
+
+    /// When the controller was last seen lost (aging), if it is lost now.
+    #[must_use]
+    pub fn lost_since(&self) -> Option<SystemTime> {
+        self.aging.lost_since
+    }
+
+    /// The settings in use.
+    #[must_use]
+    pub fn settings(&self) -> &DcSettings {
+        &self.settings
+    }
+
+    /// Whether timer `kind` is running.
+    #[must_use]
+    pub fn timer_running(&self, kind: TimerKind) -> bool {
+        self.timers.contains_key(&kind)
+    }
+
+    /// The view of timer `kind` with the remaining time the caller's timer wheel knows.
+    #[must_use]
+    pub fn timer_view(&self, kind: TimerKind, remaining: Option<Duration>) -> TimerView {
+        let period = self.timers.get(&kind).copied().unwrap_or(match kind {
+            TimerKind::ConnectRetry => self.retry_period,
+            TimerKind::RegisterRetry => REGISTRATION_RETRY,
+            TimerKind::SupportedRetry => GET_SUPPORTED_RETRY,
+            TimerKind::GetLogRetry => GET_LOG_PAGE_RETRY,
+            TimerKind::Aging => match self.settings.persistence {
+                Persistence::For(d) => d,
+                Persistence::Forever => Duration::ZERO,
+            },
+        });
+        TimerView {
+            period,
+            remaining: remaining.filter(|_| self.timer_running(kind)),
+        }
+    }
+
+    fn op_view(
+        &self,
+        stat: &OpStat,
+        op: Op,
+        retry: TimerKind,
+        remaining: Option<Duration>,
+    ) -> Option<OpView> {
+        stat.created.then(|| OpView {
+            fail_count: stat.fail_count,
+            completed: if self.in_flight.is_some_and(|(_, o)| o == op) {
+                None
+            } else {
+                stat.completed
+            },
+            alive: !self.disposed,
+            retry_timer: self
+                .timer_running(retry)
+                .then(|| self.timer_view(retry, remaining)),
+            error: stat.error.clone(),
+        })
+    }
+
+    /// The pending connect, while not connected.
+    #[must_use]
+    pub fn connect_view(&self, retry_remaining: Option<Duration>) -> Option<OpView> {
+        if self.device.is_some() {
+            return None;
+        }
+        self.op_view(
+            &self.connect,
+            Op::Connect,
+            TimerKind::ConnectRetry,
+            retry_remaining,
+        )
+    }
+
+    /// The registration operation, once it ran.
+    #[must_use]
+    pub fn register_view(&self, retry_remaining: Option<Duration>) -> Option<OpView> {
+        self.op_view(
+            &self.register,
+            Op::Step(Step::Register),
+            TimerKind::RegisterRetry,
+            retry_remaining,
+        )
+    }
+
+    /// The Supported Log Pages operation, once it ran.
+    #[must_use]
+    pub fn supported_view(&self, retry_remaining: Option<Duration>) -> Option<OpView> {
+        self.op_view(
+            &self.supported,
+            Op::Step(Step::Supported),
+            TimerKind::SupportedRetry,
+            retry_remaining,
+        )
+    }
+
+    /// The discovery log operation, once it ran.
+    #[must_use]
+    pub fn get_log_view(&self, retry_remaining: Option<Duration>) -> Option<OpView> {
+        self.op_view(
+            &self.get_log,
+            Op::Step(Step::GetLog),
+            TimerKind::GetLogRetry,
+            retry_remaining,
+        )
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    fn start_timer(&mut self, kind: TimerKind, d: Duration, out: &mut Vec<Action>) {
+        self.timers.insert(kind, d);
+        out.push(Action::StartTimer(kind, d));
+    }
+
+    fn cancel_timer(&mut self, kind: TimerKind, out: &mut Vec<Action>) {
+        if self.timers.remove(&kind).is_some() {
+            out.push(Action::CancelTimer(kind));
+        }
+    }
+
+    fn cancel_step_timers(&mut self, out: &mut Vec<Action>) {
+        for k in [
+            TimerKind::RegisterRetry,
+            TimerKind::SupportedRetry,
+            TimerKind::GetLogRetry,
+        ] {
+            self.cancel_timer(k, out);
+        }
+    }
+
+    /// Handles one event; returns what to do, in order.
+    pub fn handle(&mut self, ev: Event, now: SystemTime) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.disposed {
+            return out;
+        }
+        match ev {
+            Event::Start => {
+                if self.disposing.is_none() && self.in_flight.is_none() && self.device.is_none() {
+                    self.try_connect(&mut out);
+                }
+            }
+            Event::ConnectDone {
+                token,
+                device,
+                dctype,
+            } => self.on_connected(token, device, dctype, false, now, &mut out),
+            Event::Adopted {
+                token,
+                device,
+                dctype,
+            } => self.on_connected(token, device, dctype, true, now, &mut out),
+            Event::ConnectFailed {
+                token,
+                error,
+                permanent,
+            } => self.on_connect_failed(token, &error, permanent, now, &mut out),
+            Event::RegisterDone { token } => {
+                if self.complete(token, Op::Step(Step::Register)) {
+                    self.register.ok();
+                    self.registered = true;
+                    tracing::debug!(tid = %self.tid, device = ?self.device, "registered with the discovery controller (TP8010)");
+                    self.step_done(Step::Register, &mut out);
+                }
+            }
+            Event::RegisterFailed { token, failure } => {
+                if self.complete(token, Op::Step(Step::Register)) {
+                    self.on_register_failed(failure, &mut out);
+                }
+            }
+            Event::SupportedDone { token, pleos } => {
+                if self.complete(token, Op::Step(Step::Supported)) {
+                    self.supported.ok();
+                    self.lsp = if pleos { LSP_PLEO } else { 0 };
+                    self.step_done(Step::Supported, &mut out);
+                }
+            }
+            Event::SupportedFailed { token, error } => {
+                if self.complete(token, Op::Step(Step::Supported)) {
+                    self.supported.fail(&error);
+                    tracing::debug!(tid = %self.tid, device = ?self.device, %error, "Supported Log Pages failed; retrying in 5 s");
+                    self.step_failed(Step::Supported, GET_SUPPORTED_RETRY, &mut out);
+                }
+            }
+            Event::LogPageDone { token, entries } => {
+                if self.complete(token, Op::Step(Step::GetLog)) {
+                    self.on_log(&entries, &mut out);
+                }
+            }
+            Event::LogPageFailed { token, error } => {
+                if self.complete(token, Op::Step(Step::GetLog)) {
+                    self.get_log.fail(&error);
+                    if self.get_log.fail_count == 1 {
+                        tracing::warn!(tid = %self.tid, device = ?self.device, %error, "failed to read the discovery log; retrying in 20 s");
+                    } else {
+                        tracing::debug!(tid = %self.tid, device = ?self.device, %error, "failed to read the discovery log; retrying in 20 s");
+                    }
+                    self.step_failed(Step::GetLog, GET_LOG_PAGE_RETRY, &mut out);
+                }
+            }
+            Event::Deregistered { token } => {
+                if self.complete(token, Op::Deregister) {
+                    self.registered = false;
+                    self.continue_dispose(&mut out);
+                }
+            }
+            Event::Disconnected { token } => {
+                if self.complete(token, Op::Disconnect) {
+                    self.device = None;
+                    self.finish(&mut out);
+                }
+            }
+            Event::Uevent(kind) => self.on_uevent(kind, now, &mut out),
+            Event::TimerFired(kind) => self.on_timer(kind, &mut out),
+            Event::Reload(settings) => {
+                self.settings = settings;
+                self.check_aging(now, &mut out);
+                if self.disposing.is_none() {
+                    if self.device.is_some() {
+                        self.resync(&mut out);
+                    } else if self.permanent_failure && self.in_flight.is_none() {
+                        self.permanent_failure = false;
+                        self.try_connect(&mut out);
+                    }
+                }
+            }
+            Event::SetOrigin(origin) => {
+                self.origin = origin;
+                self.check_aging(now, &mut out);
+            }
+            Event::Reported(reported) => {
+                self.aging.reported = reported;
+                self.check_aging(now, &mut out);
+            }
+            Event::Remove => self.dispose(false, &mut out),
+            Event::Shutdown { keep } => self.dispose(keep, &mut out),
+        }
+        out
+    }
+
+    /// Clears the in-flight op if `token` is it. Returns false for a stale completion.
+    fn complete(&mut self, token: Token, op: Op) -> bool {
+        match self.in_flight {
+            Some((t, o)) if t == token && o == op => {
+                self.in_flight = None;
+                true
+            }
+            _ => {
+                tracing::trace!(tid = %self.tid, ?token, ?op, "stale completion ignored");
+                false
+            }
+        }
+    }
+
+    fn connect_params(&self) -> ConnectParams {
+        let p = &self.settings.params;
+        let mut c = ConnectParams::new(&self.tid, &self.settings.host_id, CtrlKind::Discovery);
+        c.keep_alive_tmo = p.kato;
+        c.reconnect_delay = p.reconnect_delay;
+        c.ctrl_loss_tmo = p.ctrl_loss_tmo;
+        c.hdr_digest = p.hdr_digest.unwrap_or(false);
+        c.data_digest = p.data_digest.unwrap_or(false);
+        c.disable_sqflow = p.disable_sqflow.unwrap_or(false);
+        c
+    }
+
+    fn try_connect(&mut self, out: &mut Vec<Action>) {
+        self.cancel_timer(TimerKind::ConnectRetry, out);
+        self.connect_attempts = self.connect_attempts.saturating_add(1);
+        self.connect.start();
+        let token = self.token();
+        self.in_flight = Some((token, Op::Connect));
+        tracing::debug!(tid = %self.tid, attempt = self.connect_attempts, "connecting");
+        out.push(Action::Connect {
+            token,
+            params: Box::new(self.connect_params()),
+        });
+    }
+
+    fn on_connected(
+        &mut self,
+        token: Token,
+        device: String,
+        dctype: Option<DcType>,
+        adopted: bool,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.complete(token, Op::Connect) {
+            return;
+        }
+        self.connect.ok();
+        self.connect_attempts = 0;
+        self.permanent_failure = false;
+        self.cancel_timer(TimerKind::ConnectRetry, out);
+        if adopted {
+            tracing::info!(tid = %self.tid, %device, "adopted existing kernel controller");
+        } else {
+            tracing::info!(tid = %self.tid, %device, "Connection established!");
+        }
+        self.device = Some(device);
+        self.dctype = dctype;
+        self.registered = false;
+        self.check_aging(now, out);
+        if self.disposing.is_some() {
+            self.continue_dispose(out);
+            return;
+        }
+        self.start_chain(out);
+    }
+
+    fn on_connect_failed(
+        &mut self,
+        token: Token,
+        error: &str,
+        permanent: bool,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.complete(token, Op::Connect) {
+            return;
+        }
+        self.connect.fail(error);
+        if self.disposing.is_some() {
+            self.finish(out);
+            return;
+        }
+        if permanent {
+            self.permanent_failure = true;
+            tracing::error!(tid = %self.tid, %error, "Failed to connect to controller; not retrying until the configuration is reloaded");
+        } else {
+            let delay = if self.connect_attempts <= 1 {
+                tracing::info!(tid = %self.tid, %error, "Failed to connect to controller; retrying in 3 s");
+                FAST_CONNECT_RETRY
+            } else {
+                if self.connect_attempts == 2 {
+                    tracing::error!(tid = %self.tid, %error, "Failed to connect to controller. Retrying every 60 s");
+                } else {
+                    tracing::debug!(tid = %self.tid, %error, attempt = self.connect_attempts, "Failed to connect to controller");
+                }
+                CONNECT_RETRY
+            };
+            self.retry_period = delay;
+            self.start_timer(TimerKind::ConnectRetry, delay, out);
+        }
+        self.check_aging(now, out);
+    }
+
+    fn registration_supported(&self) -> bool {
+        self.tid.transport == "tcp" && self.dctype.is_some_and(DcType::supports_registration)
+    }
+
+    fn first_step(&self) -> Step {
+        if self.registration_supported() {
+            Step::Register
+        } else {
+            self.after_register()
+        }
+    }
+
+    fn after_register(&self) -> Step {
+        if self.settings.pleo && self.dctype != Some(DcType::Cdc) {
+            Step::Supported
+        } else {
+            Step::GetLog
+        }
+    }
+
+    fn start_chain(&mut self, out: &mut Vec<Action>) {
+        self.cancel_step_timers(out);
+        self.resync_pending = false;
+        self.reread_pending = false;
+        let first = self.first_step();
+        if first == Step::GetLog {
+            self.lsp = 0;
+        }
+        self.run_step(first, out);
+    }
+
+    fn run_step(&mut self, step: Step, out: &mut Vec<Action>) {
+        let Some(device) = self.device.clone() else {
+            return;
+        };
+        self.chain = Some(step);
+        let token = self.token();
+        self.in_flight = Some((token, Op::Step(step)));
+        out.push(match step {
+            Step::Register => {
+                self.register.start();
+                Action::Register { token, device }
+            }
+            Step::Supported => {
+                self.supported.start();
+                Action::GetSupported { token, device }
+            }
+            Step::GetLog => {
+                self.get_log.start();
+                Action::GetLogPage {
+                    token,
+                    device,
+                    lsp: self.lsp,
+                }
+            }
+        });
+    }
+
+    /// After a step: dispose if asked meanwhile, restart the chain if a resync came in,
+    /// else go on.
+    fn step_done(&mut self, step: Step, out: &mut Vec<Action>) {
+        if self.disposing.is_some() {
+            self.continue_dispose(out);
+            return;
+        }
+        if self.resync_pending {
+            self.start_chain(out);
+            return;
+        }
+        match step {
+            Step::Register => {
+                let next = self.after_register();
+                if next == Step::GetLog {
+                    self.lsp = 0;
+                }
+                self.run_step(next, out);
+            }
+            Step::Supported => self.run_step(Step::GetLog, out),
+            Step::GetLog => {
+                self.chain = None;
+                if self.reread_pending {
+                    self.reread_pending = false;
+                    self.run_step(Step::GetLog, out);
+                }
+            }
+        }
+    }
+
+    fn step_failed(&mut self, step: Step, retry: Duration, out: &mut Vec<Action>) {
+        if self.disposing.is_some() {
+            self.continue_dispose(out);
+            return;
+        }
+        if self.resync_pending {
+            self.start_chain(out);
+            return;
+        }
+        self.chain = Some(step);
+        let kind = match step {
+            Step::Register => TimerKind::RegisterRetry,
+            Step::Supported => TimerKind::SupportedRetry,
+            Step::GetLog => TimerKind::GetLogRetry,
+        };
+        self.start_timer(kind, retry, out);
+    }
+
+    fn on_register_failed(&mut self, failure: RegisterFailure, out: &mut Vec<Action>) {
+        match failure {
+            RegisterFailure::NotSupported => {
+                self.register.ok();
+                tracing::debug!(tid = %self.tid, device = ?self.device, "the controller does not take registrations");
+                self.step_done(Step::Register, out);
+            }
+            RegisterFailure::Rejected(e) => {
+                self.register.fail(&e);
+                tracing::warn!(tid = %self.tid, device = ?self.device, error = %e, "Registration error.");
+                self.step_done(Step::Register, out);
+            }
+            RegisterFailure::Failed(e) => {
+                self.register.fail(&e);
+                if self.register.fail_count == 1 {
+                    tracing::error!(tid = %self.tid, device = ?self.device, error = %e, "Failed to register with the discovery controller; retrying every 5 s");
+                } else {
+                    tracing::debug!(tid = %self.tid, device = ?self.device, error = %e, "registration failed");
+                }
+                self.step_failed(Step::Register, REGISTRATION_RETRY, out);
+            }
+        }
+    }
+
+    fn on_log(&mut self, entries: &[LogEntry], out: &mut Vec<Action>) {
+        self.get_log.ok();
+        let dicts: Vec<DlpeDict> = entries.iter().map(LogEntry::to_stas_dict).collect();
+        tracing::info!(tid = %self.tid, device = ?self.device, records = dicts.len(), "Received discovery log pages (num records={}).", dicts.len());
+        let referrals = referrals_of(&dicts, &self.tid);
+        self.log_pages = dicts.into();
+        if let Some(device) = self.device.clone() {
+            out.push(Action::LogPagesChanged { device });
+        }
+        if referrals != self.referrals {
+            self.referrals = referrals;
+            out.push(Action::ReferralsChanged);
+        }
+        self.step_done(Step::GetLog, out);
+    }
+
+    fn on_uevent(&mut self, kind: NvmeEventKind, now: SystemTime, out: &mut Vec<Action>) {
+        match kind {
+            NvmeEventKind::Aen(AEN_DISC_LOG_CHANGED) => {
+                tracing::info!(tid = %self.tid, device = ?self.device, "Received AEN: Change of Discovery Log Page (0x70f002)");
+                if self.disposing.is_some() || self.device.is_none() {
+                    return;
+                }
+                match (self.in_flight, self.chain) {
+                    // The read under way may predate the change: read again after it.
+                    (Some((_, Op::Step(Step::GetLog))), _) => self.reread_pending = true,
+                    // Register/Supported under way: the chain reads the log anyway.
+                    (Some(_), _) => {}
+                    (None, None) => self.run_step(Step::GetLog, out),
+                    (None, Some(Step::GetLog)) => {
+                        self.cancel_timer(TimerKind::GetLogRetry, out);
+                        self.run_step(Step::GetLog, out);
+                    }
+                    // Waiting to retry Register/Supported: the chain will read the log.
+                    (None, Some(_)) => {}
+                }
+            }
+            NvmeEventKind::Aen(aen) => {
+                tracing::debug!(tid = %self.tid, device = ?self.device, aen = format_args!("{aen:#08x}"), "AEN ignored");
+            }
+            NvmeEventKind::Rediscover | NvmeEventKind::Connected => {
+                if self.device.is_none() || self.disposing.is_some() {
+                    return;
+                }
+                tracing::debug!(tid = %self.tid, device = ?self.device, event = ?kind, "controller (re)connected: resync");
+                self.resync(out);
+            }
+            NvmeEventKind::Removed => self.on_removed(now, out),
+            NvmeEventKind::Added | NvmeEventKind::Changed => {}
+        }
+    }
+
+    fn resync(&mut self, out: &mut Vec<Action>) {
+        match self.in_flight {
+            Some((_, Op::Step(_))) => self.resync_pending = true,
+            Some(_) => {}
+            None => self.start_chain(out),
+        }
+    }
+
+    fn on_removed(&mut self, now: SystemTime, out: &mut Vec<Action>) {
+        let Some(device) = self.device.take() else {
+            return;
+        };
+        tracing::info!(tid = %self.tid, %device, "kernel removed the controller; keeping its log pages, reconnecting in 3 s");
+        self.registered = false;
+        self.chain = None;
+        self.resync_pending = false;
+        self.reread_pending = false;
+        self.cancel_step_timers(out);
+        match self.in_flight {
+            // A step on the old device: its result no longer matters.
+            Some((_, Op::Step(_))) => self.in_flight = None,
+            Some((_, Op::Deregister | Op::Disconnect)) => {
+                self.in_flight = None;
+                self.finish(out);
+                return;
+            }
+            _ => {}
+        }
+        if self.disposing.is_some() {
+            if self.in_flight.is_none() {
+                self.finish(out);
+            }
+            return;
+        }
+        self.connect_attempts = 0;
+        self.retry_period = RETRY_AFTER_REMOVE;
+        if self.in_flight.is_none() {
+            self.start_timer(TimerKind::ConnectRetry, RETRY_AFTER_REMOVE, out);
+        }
+        self.check_aging(now, out);
+    }
+
+    fn on_timer(&mut self, kind: TimerKind, out: &mut Vec<Action>) {
+        if self.timers.remove(&kind).is_none() {
+            return;
+        }
+        if self.disposing.is_some() {
+            return;
+        }
+        match kind {
+            TimerKind::ConnectRetry => {
+                if self.device.is_none() && self.in_flight.is_none() {
+                    self.try_connect(out);
+                }
+            }
+            TimerKind::RegisterRetry => self.retry_step(Step::Register, out),
+            TimerKind::SupportedRetry => self.retry_step(Step::Supported, out),
+            TimerKind::GetLogRetry => self.retry_step(Step::GetLog, out),
+            TimerKind::Aging => {
+                self.aging.expired = true;
+                tracing::info!(tid = %self.tid, "discovered controller unresponsive for too long: removing");
+                out.push(Action::RequestReconcile);
+            }
+        }
+    }
+
+    fn retry_step(&mut self, step: Step, out: &mut Vec<Action>) {
+        if self.in_flight.is_none() && self.chain == Some(step) && self.device.is_some() {
+            self.run_step(step, out);
+        }
+    }
+
+    /// §5.8: a `discovered` controller that mDNS does not report and that is not connected
+    /// starts aging; anything else stops it.
+    fn check_aging(&mut self, now: SystemTime, out: &mut Vec<Action>) {
+        let lost =
+            self.origin == Origin::Discovered && !self.aging.reported && self.device.is_none();
+        if !lost {
+            if self.aging.lost_since.take().is_some() {
+                self.cancel_timer(TimerKind::Aging, out);
+            }
+            self.aging.expired = false;
+            return;
+        }
+        match self.settings.persistence {
+            Persistence::Forever => {
+                tracing::debug!(tid = %self.tid, "Controller not responding. Retrying...");
+            }
+            Persistence::For(d) => {
+                if self.aging.lost_since.is_none() {
+                    self.aging.lost_since = Some(now);
+                    self.aging.expired = false;
+                    tracing::info!(tid = %self.tid, after = ?d, "Controller is not responding. Will be removed unless restored");
+                    self.start_timer(TimerKind::Aging, d, out);
+                }
+            }
+        }
+    }
+
+    fn dispose(&mut self, keep: bool, out: &mut Vec<Action>) {
+        if self.disposing.is_some() {
+            return;
+        }
+        self.disposing = Some(keep);
+        let running: Vec<TimerKind> = self.timers.keys().copied().collect();
+        for k in running {
+            self.cancel_timer(k, out);
+        }
+        if keep {
+            if let Some(d) = &self.device {
+                tracing::debug!(tid = %self.tid, device = %d, "keeping the connection");
+            }
+            self.finish(out);
+            return;
+        }
+        if self.in_flight.is_none() {
+            self.continue_dispose(out);
+        }
+    }
+
+    fn continue_dispose(&mut self, out: &mut Vec<Action>) {
+        if self.in_flight.is_some() {
+            return;
+        }
+        let Some(device) = self.device.clone() else {
+            self.finish(out);
+            return;
+        };
+        let token = self.token();
+        if self.registered {
+            self.in_flight = Some((token, Op::Deregister));
+            out.push(Action::Deregister { token, device });
+        } else {
+            tracing::info!(tid = %self.tid, %device, "Disconnect initiated");
+            self.in_flight = Some((token, Op::Disconnect));
+            out.push(Action::Disconnect { token, device });
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<Action>) {
+        self.disposed = true;
+        out.push(Action::Disposed);
+    }
+}
+
+#[cfg(test)]
+mod tests;
