@@ -6,6 +6,7 @@
 //! - [`pyrepr`]: the Python literal spellings nvme-stas embeds in its strings.
 //! - [`shapes`]: snapshot views → nvme-stas's string dicts and JSON texts (pure).
 
+pub mod ctl;
 pub mod debug;
 pub mod error;
 pub mod names;
