@@ -11,6 +11,8 @@
 //! - [`kernel`]: the only module that touches the host's NVMe stack (`/dev/nvme-fabrics`,
 //!   sysfs, the admin ioctl), behind a narrow seam with a real and a fake implementation.
 //! - [`ctrl`]: per-controller sans-IO state machines and the reconcile step.
+//! - [`daemon`]: the daemons' core actors (own the controllers, run the kernel calls) and
+//!   their `run` functions.
 //! - [`dbus`]: the D-Bus adapters (zbus lives only here) and client proxies.
 //! - [`runtime`]: daemon plumbing: systemd notify, logging, signals, state file.
 //! - [`cli`]: helpers that keep the binaries' `main.rs` thin.
@@ -23,6 +25,7 @@
 pub mod cli;
 pub mod config;
 pub mod ctrl;
+pub mod daemon;
 pub mod dbus;
 pub mod fsutil;
 pub mod identity;

@@ -498,6 +498,12 @@ impl Dc {
         self.aging.lost_since
     }
 
+    /// Replaces the settings without a resync (a reconcile pass saw new per-controller
+    /// parameters; they apply to the next connect).
+    pub fn set_settings(&mut self, settings: DcSettings) {
+        self.settings = settings;
+    }
+
     /// The settings in use.
     #[must_use]
     pub fn settings(&self) -> &DcSettings {
@@ -1014,6 +1020,13 @@ impl Dc {
             }
             NvmeEventKind::Rediscover | NvmeEventKind::Connected => {
                 if self.device.is_none() || self.disposing.is_some() {
+                    return;
+                }
+                // 6.1 sends `rediscover` then `connected` for one reconnect: the second
+                // must not restart the chain the first one started.
+                if kind == NvmeEventKind::Connected
+                    && matches!(self.in_flight, Some((_, Op::Step(_))))
+                {
                     return;
                 }
                 tracing::debug!(tid = %self.tid, device = ?self.device, event = ?kind, "controller (re)connected: resync");

@@ -1,0 +1,12 @@
+//! The daemons' cores: actors that own the controller state, execute what the sans-IO state
+//! machines of [`crate::ctrl`] ask for, and publish snapshots for the D-Bus adapters.
+//!
+//! - [`staf`]: the stafd core actor (discovery controllers).
+//! - [`stafd`]: stafd's `run` (startup checks, configuration, identity, D-Bus, signals,
+//!   systemd notifications, shutdown).
+//! - [`uevents`]: the kernel uevent source (netlink thread) and its test double.
+//! - [`wheel`]: the actor's timer set.
+
+pub mod staf;
+pub mod uevents;
+pub mod wheel;

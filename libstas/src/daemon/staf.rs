@@ -1,0 +1,1228 @@
+//! The stafd core actor: one task that owns every discovery controller ([`Dc`] state
+//! machines), the shared kernel [`Topology`], the timers and the reconcile debouncer, and
+//! performs what the state machines ask for.
+//!
+//! ```text
+//!  uevent thread ──UeventMsg (bounded)──┐
+//!  D-Bus adapter ──CoreCommand (bounded)─┤
+//!  run() signals ──Control (bounded)─────┼──▶ core task ──watch<Snapshot>──▶ D-Bus readers
+//!  discovery src ──Vec<TransportId>──────┤          └──broadcast<CoreEvent>──▶ signals
+//!  op tasks ──Input::Done (bounded)──────┘          └──watch<StafState>──▶ state writer
+//!                ▲                                   │
+//!                └── spawn_blocking(Kernel call) ◀───┘ (connect, DIM, log reads, delete)
+//! ```
+//!
+//! Every [`Kernel`] call runs on a blocking thread (a connect can block for a minute under a
+//! kernel mutex); the core itself never blocks. Its only wake-ups are messages and the next
+//! timer deadline: nothing polls. The topology is updated from uevents (the uevent thread
+//! re-reads the one controller concerned) and from connect results, never rescanned.
+//!
+//! A matching existing kernel controller is adopted instead of connecting (nvme-stas §5.10),
+//! so a restarted stafd takes over its persistent connections without creating new ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::controller::SECRET_KEYS;
+use crate::config::service::{ConnectParams as CfgParams, Persistence, ServiceConfig};
+use crate::ctrl::dc::{Action, Dc, DcSettings, Event, RegisterFailure, TimerKind, Token};
+use crate::ctrl::debounce::{Debouncer, Trigger};
+use crate::ctrl::reconcile::{self, Current, DropReason, Inputs};
+use crate::ctrl::timers::CONF_SOAK;
+use crate::identity::HostIdentity;
+use crate::kernel::admin::{
+    ctrl_types, dim_send, get_discovery_log, supported_log_pages, DlpOptions, Registrant,
+};
+use crate::kernel::fabrics::{build_connect_string, CtrlKind, SupportedOptions};
+use crate::kernel::{AdminError, Controller, IfAddr, Kernel, Topology};
+use crate::model::snapshot::{
+    CoreCommand, CoreEvent, CtrlAttrs, CtrlView, DcPart, Origin, ProcessView, Snapshot, TimerView,
+    UnresponsiveView,
+};
+use crate::model::trid::{TidDefaults, TransportId};
+use crate::proto::consts::DimTask;
+use crate::proto::uevent::NvmeEventKind;
+use crate::runtime::state::{save_staf, StafState, StafStateDc};
+
+use super::uevents::UeventMsg;
+use super::wheel::Wheel;
+
+/// Capacity of the core's input channel (operation results, reconcile data).
+pub const INPUT_QUEUE: usize = 256;
+/// Capacity of the command channel (D-Bus).
+pub const COMMAND_QUEUE: usize = 16;
+/// Capacity of the change-event broadcast.
+pub const EVENT_QUEUE: usize = 256;
+/// How long a shutdown waits for deregistrations and disconnects.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long one host-name lookup may take.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The host identity the core uses (the key itself never enters the core).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Host NQN (default for every controller without `host-nqn`).
+    pub nqn: String,
+    /// Host ID.
+    pub id: String,
+    /// Symbolic name for registrations.
+    pub symname: Option<String>,
+    /// Whether a host key is configured.
+    pub key_set: bool,
+}
+
+impl Host {
+    /// From a resolved identity.
+    #[must_use]
+    pub fn from_identity(id: &HostIdentity) -> Self {
+        Self {
+            nqn: id.nqn.as_str().to_owned(),
+            id: id.id.to_string(),
+            symname: id.symname.clone(),
+            key_set: id.key.is_some(),
+        }
+    }
+}
+
+/// What the core starts from.
+#[derive(Debug)]
+pub struct StafSetup {
+    /// stafd.conf.
+    pub config: ServiceConfig,
+    /// Host identity.
+    pub host: Host,
+    /// Debug logging on at start (`--tron` or the file's `tron`).
+    pub tron: bool,
+    /// `/dev/nvme-fabrics` options.
+    pub kernel_options: SupportedOptions,
+    /// The controllers that exist now (one scan at start).
+    pub topology: Topology,
+    /// Interface addresses (for matching host-iface/host-traddr).
+    pub ifaddrs: Vec<IfAddr>,
+    /// The warm-restart state file.
+    pub state_path: PathBuf,
+    /// Its content at start.
+    pub initial_state: StafState,
+    /// Write the state file (tests may turn it off).
+    pub save_state: bool,
+}
+
+/// Called when the debug switch changes (SetTron, reload).
+pub type TronHook = Box<dyn Fn(bool) + Send + Sync>;
+
+/// Requests from the daemon's main task.
+#[derive(Debug)]
+pub enum Control {
+    /// SIGHUP: the new stafd.conf; `done` fires once it is applied.
+    Reload {
+        /// The configuration.
+        config: Box<ServiceConfig>,
+        /// Acknowledgement.
+        done: oneshot::Sender<()>,
+    },
+    /// SIGTERM/SIGINT: dispose of every controller and end the task.
+    Shutdown,
+}
+
+/// Handles on a running core.
+#[derive(Debug)]
+pub struct StafCore {
+    snapshot: watch::Receiver<Snapshot>,
+    events: broadcast::Sender<CoreEvent>,
+    commands: mpsc::Sender<CoreCommand>,
+    control: mpsc::Sender<Control>,
+    discovery: mpsc::Sender<Vec<TransportId>>,
+    task: JoinHandle<()>,
+}
+
+impl StafCore {
+    /// Starts the core on the current tokio runtime: the warm-restart controllers start at
+    /// once, then the first reconcile runs.
+    #[must_use]
+    pub fn spawn(
+        kernel: Arc<dyn Kernel>,
+        setup: StafSetup,
+        uevents: mpsc::Receiver<UeventMsg>,
+        on_tron: TronHook,
+    ) -> Self {
+        let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (ctl_tx, ctl_rx) = mpsc::channel(4);
+        let (disc_tx, disc_rx) = mpsc::channel(4);
+        let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let (state_tx, state_writer) = if setup.save_state {
+            let (tx, rx) = watch::channel(setup.initial_state.clone());
+            let path = setup.state_path.clone();
+            (Some(tx), Some(tokio::spawn(write_state(path, rx))))
+        } else {
+            (None, None)
+        };
+        let mut core = Core::new(kernel, setup, input_tx, events.clone(), state_tx, on_tron);
+        let snapshot = core.snapshot_rx();
+        let task = tokio::spawn(async move {
+            core.run(Rx {
+                input: input_rx,
+                uevents,
+                commands: cmd_rx,
+                control: ctl_rx,
+                discovery: disc_rx,
+            })
+            .await;
+            if let Some(w) = state_writer {
+                let _ = w.await;
+            }
+        });
+        Self {
+            snapshot,
+            events,
+            commands: cmd_tx,
+            control: ctl_tx,
+            discovery: disc_tx,
+            task,
+        }
+    }
+
+    /// The published state.
+    #[must_use]
+    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+
+    /// A new subscription to the change events.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<CoreEvent> {
+        self.events.subscribe()
+    }
+
+    /// The command sender (for the D-Bus adapter).
+    #[must_use]
+    pub fn commands(&self) -> mpsc::Sender<CoreCommand> {
+        self.commands.clone()
+    }
+
+    /// Where a discovery source (mDNS) sends the full list of reachable controllers it
+    /// currently sees.
+    #[must_use]
+    pub fn discovery_feed(&self) -> mpsc::Sender<Vec<TransportId>> {
+        self.discovery.clone()
+    }
+
+    /// Applies a reloaded configuration; returns once the core took it.
+    pub async fn reload(&self, config: ServiceConfig) {
+        let (done, rx) = oneshot::channel();
+        if self
+            .control
+            .send(Control::Reload {
+                config: Box::new(config),
+                done,
+            })
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Shuts the core down (keeping or dropping connections per `persistent-connections`)
+    /// and waits for it, at most `SHUTDOWN_GRACE` plus the state write.
+    pub async fn shutdown(self) {
+        let _ = self.control.send(Control::Shutdown).await;
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "core task failed");
+        }
+    }
+}
+
+async fn write_state(path: PathBuf, mut rx: watch::Receiver<StafState>) {
+    while rx.changed().await.is_ok() {
+        let state = rx.borrow_and_update().clone();
+        let p = path.clone();
+        match tokio::task::spawn_blocking(move || save_staf(&p, &state)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(path = %path.display(), error = %e, "Unable to save last known config");
+            }
+            Err(e) => tracing::error!(error = %e, "state writer failed"),
+        }
+    }
+}
+
+struct Rx {
+    input: mpsc::Receiver<Input>,
+    uevents: mpsc::Receiver<UeventMsg>,
+    commands: mpsc::Receiver<CoreCommand>,
+    control: mpsc::Receiver<Control>,
+    discovery: mpsc::Receiver<Vec<TransportId>>,
+}
+
+/// Messages the core sends itself through spawned tasks.
+enum Input {
+    /// A kernel operation finished.
+    Done {
+        id: u64,
+        event: Event,
+        ctrl: Option<Box<Controller>>,
+    },
+    /// Names resolved and interfaces read: run the reconcile.
+    PassReady {
+        generation: u64,
+        resolved: BTreeMap<String, Option<IpAddr>>,
+        ifaddrs: Option<Vec<IfAddr>>,
+    },
+}
+
+struct Slot {
+    id: u64,
+    dc: Dc,
+}
+
+struct Core {
+    kernel: Arc<dyn Kernel>,
+    cfg: ServiceConfig,
+    cfg_generation: u64,
+    host: Host,
+    tron: bool,
+    on_tron: TronHook,
+    options: SupportedOptions,
+    topo: Topology,
+    ifaddrs: Vec<IfAddr>,
+    state_path: PathBuf,
+    dcs: BTreeMap<TransportId, Slot>,
+    dying: BTreeMap<u64, Dc>,
+    next_id: u64,
+    claimed: BTreeMap<u64, String>,
+    connected_seen: BTreeSet<String>,
+    echo_expected: BTreeSet<String>,
+    timers: Wheel<(u64, TimerKind)>,
+    debounce: Debouncer<Instant>,
+    pass_running: bool,
+    pass_again: bool,
+    discovered: Vec<TransportId>,
+    last_dropped: BTreeSet<(TransportId, String)>,
+    input_tx: mpsc::Sender<Input>,
+    snapshot_tx: watch::Sender<Snapshot>,
+    events: broadcast::Sender<CoreEvent>,
+    state_tx: Option<watch::Sender<StafState>>,
+    shutting_down: bool,
+}
+
+fn strip_secrets(cfg: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    cfg.iter()
+        .filter(|(k, _)| !SECRET_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+impl Core {
+    fn new(
+        kernel: Arc<dyn Kernel>,
+        setup: StafSetup,
+        input_tx: mpsc::Sender<Input>,
+        events: broadcast::Sender<CoreEvent>,
+        state_tx: Option<watch::Sender<StafState>>,
+        on_tron: TronHook,
+    ) -> Self {
+        let placeholder = Snapshot {
+            ctrls: Vec::new(),
+            process: ProcessView {
+                tron: setup.tron,
+                hostnqn: setup.host.nqn.clone(),
+                hostid: setup.host.id.clone(),
+                hostkey_set: setup.host.key_set,
+                symname: setup.host.symname.clone().unwrap_or_default(),
+                last_known_config_file: setup.state_path.clone(),
+                config_soak_timer: TimerView {
+                    period: CONF_SOAK,
+                    remaining: None,
+                },
+                kernel_tp8013: setup.kernel_options.discovery(),
+                kernel_host_iface: setup.kernel_options.host_iface(),
+                ignore_iface: setup.config.global.ignore_iface,
+            },
+        };
+        let (snapshot_tx, _) = watch::channel(placeholder);
+        let mut core = Self {
+            kernel,
+            cfg: setup.config,
+            cfg_generation: 0,
+            host: setup.host,
+            tron: setup.tron,
+            on_tron,
+            options: setup.kernel_options,
+            topo: setup.topology,
+            ifaddrs: setup.ifaddrs,
+            state_path: setup.state_path,
+            dcs: BTreeMap::new(),
+            dying: BTreeMap::new(),
+            next_id: 0,
+            claimed: BTreeMap::new(),
+            connected_seen: BTreeSet::new(),
+            echo_expected: BTreeSet::new(),
+            timers: Wheel::default(),
+            debounce: Debouncer::new(CONF_SOAK),
+            pass_running: false,
+            pass_again: false,
+            discovered: Vec::new(),
+            last_dropped: BTreeSet::new(),
+            input_tx,
+            snapshot_tx,
+            events,
+            state_tx,
+            shutting_down: false,
+        };
+        for s in setup.initial_state.dcs {
+            if core.dcs.contains_key(&s.tid) {
+                continue;
+            }
+            let settings = core.settings_for(&CfgParams::default());
+            let dc = Dc::new(s.tid, BTreeMap::new(), s.origin, settings, s.log_pages);
+            core.insert(dc);
+        }
+        core.publish();
+        core
+    }
+
+    fn snapshot_rx(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot_tx.subscribe()
+    }
+
+    fn tid_defaults(&self) -> TidDefaults {
+        TidDefaults {
+            host_nqn: self.host.nqn.clone(),
+            ignore_iface: self.cfg.global.ignore_iface,
+        }
+    }
+
+    fn settings_for(&self, overrides: &CfgParams) -> DcSettings {
+        DcSettings {
+            host_id: self.host.id.clone(),
+            pleo: self.cfg.global.pleo,
+            params: overrides.or(&self.cfg.global.params),
+            persistence: self.cfg.stafd.zeroconf_persistence,
+        }
+    }
+
+    /// Adds a controller to the map (not started).
+    fn insert(&mut self, dc: Dc) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.dcs.insert(dc.tid().clone(), Slot { id, dc });
+        id
+    }
+
+    fn id_of(&self, tid: &TransportId) -> Option<u64> {
+        self.dcs.get(tid).map(|s| s.id)
+    }
+
+    fn dc_mut(&mut self, id: u64) -> Option<&mut Dc> {
+        if let Some(dc) = self.dying.get_mut(&id) {
+            return Some(dc);
+        }
+        self.dcs
+            .values_mut()
+            .find(|s| s.id == id)
+            .map(|s| &mut s.dc)
+    }
+
+    fn dc_ref(&self, id: u64) -> Option<&Dc> {
+        self.dying
+            .get(&id)
+            .or_else(|| self.dcs.values().find(|s| s.id == id).map(|s| &s.dc))
+    }
+
+    fn owner_of(&self, device: &str) -> Option<u64> {
+        self.dcs
+            .values()
+            .map(|s| (s.id, &s.dc))
+            .chain(self.dying.iter().map(|(id, dc)| (*id, dc)))
+            .find(|(_, dc)| dc.device() == Some(device))
+            .map(|(id, _)| id)
+    }
+
+    fn owned_devices(&self) -> BTreeSet<String> {
+        self.dcs
+            .values()
+            .map(|s| &s.dc)
+            .chain(self.dying.values())
+            .filter_map(|dc| dc.device().map(str::to_owned))
+            .chain(self.claimed.values().cloned())
+            .collect()
+    }
+
+    async fn run(&mut self, mut rx: Rx) {
+        let ids: Vec<u64> = self.dcs.values().map(|s| s.id).collect();
+        for id in ids {
+            self.feed(id, Event::Start);
+        }
+        self.trigger_reconcile();
+        self.publish();
+        let mut commands_open = true;
+        let mut discovery_open = true;
+        let mut uevents_open = true;
+        loop {
+            let deadline = match (self.timers.next_deadline(), self.debounce.deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            tokio::select! {
+                biased;
+                c = rx.control.recv() => match c {
+                    Some(Control::Reload { config, done }) => {
+                        self.reload(*config);
+                        self.publish();
+                        let _ = done.send(());
+                    }
+                    Some(Control::Shutdown) | None => break,
+                },
+                i = rx.input.recv() => {
+                    if let Some(i) = i {
+                        self.on_input(i);
+                    }
+                }
+                u = rx.uevents.recv(), if uevents_open => match u {
+                    Some(u) => self.on_uevent(u),
+                    None => {
+                        tracing::warn!("uevent source ended");
+                        uevents_open = false;
+                    }
+                },
+                c = rx.commands.recv(), if commands_open => match c {
+                    Some(CoreCommand::SetTron(on)) => self.set_tron(on),
+                    None => commands_open = false,
+                },
+                d = rx.discovery.recv(), if discovery_open => match d {
+                    Some(list) => {
+                        self.discovered = list;
+                        self.trigger_reconcile();
+                    }
+                    None => discovery_open = false,
+                },
+                () = sleep_until_opt(deadline) => self.on_deadline(),
+            }
+            self.publish();
+        }
+        self.shutdown(&mut rx).await;
+    }
+
+    fn set_tron(&mut self, on: bool) {
+        self.tron = on;
+        (self.on_tron)(on);
+        tracing::info!(tron = on, "debug logging {}", if on { "on" } else { "off" });
+    }
+
+    fn reload(&mut self, cfg: ServiceConfig) {
+        tracing::info!("reloading configuration");
+        let tron = cfg.global.tron;
+        self.cfg = cfg;
+        self.cfg_generation += 1;
+        self.set_tron(tron);
+        let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
+        let updates: Vec<(u64, DcSettings)> = self
+            .dcs
+            .iter()
+            .map(|(tid, s)| {
+                let o = cands
+                    .iter()
+                    .find(|c| &c.tid == tid)
+                    .map(|c| c.overrides.clone())
+                    .unwrap_or_default();
+                (s.id, self.settings_for(&o))
+            })
+            .collect();
+        for (id, settings) in updates {
+            self.feed(id, Event::Reload(settings));
+        }
+        self.trigger_reconcile();
+    }
+
+    fn on_deadline(&mut self) {
+        let now = Instant::now();
+        for (id, kind) in self.timers.expire(now) {
+            self.feed(id, Event::TimerFired(kind));
+        }
+        if self.debounce.poll(now) {
+            self.start_pass();
+        }
+    }
+
+    fn on_input(&mut self, i: Input) {
+        match i {
+            Input::Done { id, event, ctrl } => {
+                self.claimed.remove(&id);
+                if let Some(c) = ctrl {
+                    self.topo.insert(*c);
+                }
+                if let Event::ConnectDone { device, .. } = &event {
+                    // The kernel sends `connected` while creating the controller: if it has
+                    // not arrived yet, it is the echo of our own connect, not a reconnect.
+                    if !self.connected_seen.remove(device) {
+                        self.echo_expected.insert(device.clone());
+                    }
+                }
+                self.feed(id, event);
+            }
+            Input::PassReady {
+                generation,
+                resolved,
+                ifaddrs,
+            } => self.finish_pass(generation, &resolved, ifaddrs),
+        }
+    }
+
+    fn on_uevent(&mut self, msg: UeventMsg) {
+        match msg {
+            UeventMsg::Resync(topo) => {
+                self.topo = topo;
+                let gone: Vec<u64> = self
+                    .dcs
+                    .values()
+                    .map(|s| (s.id, &s.dc))
+                    .chain(self.dying.iter().map(|(i, d)| (*i, d)))
+                    .filter(|(_, dc)| dc.device().is_some_and(|d| self.topo.by_name(d).is_none()))
+                    .map(|(id, _)| id)
+                    .collect();
+                for id in gone {
+                    self.feed(id, Event::Uevent(NvmeEventKind::Removed));
+                }
+            }
+            UeventMsg::Event { event, ctrl } => {
+                let dev = event.device.clone();
+                match event.kind {
+                    NvmeEventKind::Removed => {
+                        self.topo.remove(event.instance);
+                        self.connected_seen.remove(&dev);
+                        self.echo_expected.remove(&dev);
+                    }
+                    NvmeEventKind::Aen(_) => {}
+                    _ => match ctrl {
+                        Some(c) => self.topo.insert(*c),
+                        None => {
+                            self.topo.remove(event.instance);
+                        }
+                    },
+                }
+                let owner = self.owner_of(&dev);
+                if event.kind == NvmeEventKind::Connected {
+                    match owner {
+                        None => {
+                            self.connected_seen.insert(dev.clone());
+                        }
+                        Some(_) if self.echo_expected.remove(&dev) => return,
+                        Some(_) => {}
+                    }
+                }
+                if let Some(id) = owner {
+                    tracing::debug!(device = %dev, event = ?event.kind, "uevent");
+                    self.feed(id, Event::Uevent(event.kind));
+                }
+            }
+        }
+    }
+
+    /// Gives `ev` to controller `id` and performs the actions.
+    fn feed(&mut self, id: u64, ev: Event) {
+        let Some(dc) = self.dc_mut(id) else {
+            return;
+        };
+        let actions = dc.handle(ev, SystemTime::now());
+        for a in actions {
+            self.perform(id, a);
+        }
+    }
+
+    fn perform(&mut self, id: u64, action: Action) {
+        match action {
+            Action::Connect { token, params } => self.connect(id, token, *params),
+            Action::Register { token, device } => self.dim(id, token, device, DimTask::Register),
+            Action::Deregister { token, device } => {
+                self.dim(id, token, device, DimTask::Deregister);
+            }
+            Action::GetSupported { token, device } => {
+                let fallback = Event::SupportedFailed {
+                    token,
+                    error: "internal error".into(),
+                };
+                self.spawn_op(id, fallback, move |k| {
+                    let ev = match supported_log_pages(k, &device) {
+                        Ok(s) => Event::SupportedDone {
+                            token,
+                            pleos: s.pleo_supported(),
+                        },
+                        Err(e) => Event::SupportedFailed {
+                            token,
+                            error: e.to_string(),
+                        },
+                    };
+                    (ev, None)
+                });
+            }
+            Action::GetLogPage { token, device, lsp } => {
+                let fallback = Event::LogPageFailed {
+                    token,
+                    error: "internal error".into(),
+                };
+                self.spawn_op(id, fallback, move |k| {
+                    let opts = DlpOptions {
+                        lsp,
+                        ..DlpOptions::default()
+                    };
+                    let ev = match get_discovery_log(k, &device, &opts) {
+                        Ok(log) => {
+                            for r in &log.rejected {
+                                tracing::warn!(%device, index = r.index, error = %r.error, "discovery log entry skipped");
+                            }
+                            Event::LogPageDone {
+                                token,
+                                entries: log.entries,
+                            }
+                        }
+                        Err(e) => Event::LogPageFailed {
+                            token,
+                            error: e.to_string(),
+                        },
+                    };
+                    (ev, None)
+                });
+            }
+            Action::Disconnect { token, device } => {
+                self.spawn_op(id, Event::Disconnected { token }, move |k| {
+                    match k.delete_controller(&device) {
+                        Ok(()) => tracing::debug!(%device, "controller deleted"),
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => tracing::warn!(%device, error = %e, "cannot delete controller"),
+                    }
+                    (Event::Disconnected { token }, None)
+                });
+            }
+            Action::StartTimer(kind, d) => self.timers.start((id, kind), Instant::now() + d),
+            Action::CancelTimer(kind) => self.timers.cancel(&(id, kind)),
+            Action::LogPagesChanged { device } => {
+                let Some(tid) = self.dc_ref(id).map(|dc| dc.tid().clone()) else {
+                    return;
+                };
+                self.publish();
+                let _ = self.events.send(CoreEvent::LogPagesChanged { tid, device });
+                self.save_state();
+            }
+            Action::ReferralsChanged | Action::RequestReconcile => self.trigger_reconcile(),
+            Action::Disposed => {
+                self.dying.remove(&id);
+                self.claimed.remove(&id);
+                self.timers.cancel_where(|(i, _)| *i == id);
+            }
+        }
+    }
+
+    fn connect(&mut self, id: u64, token: Token, params: crate::kernel::ConnectParams) {
+        let Some(tid) = self.dc_ref(id).map(|d| d.tid().clone()) else {
+            return;
+        };
+        let owned = self.owned_devices();
+        let existing = self
+            .topo
+            .find_match(&tid, CtrlKind::Discovery, &self.ifaddrs)
+            .filter(|c| !owned.contains(&c.device))
+            .cloned();
+        let fallback = Event::ConnectFailed {
+            token,
+            error: "internal error".into(),
+            permanent: false,
+        };
+        if let Some(c) = existing {
+            self.claimed.insert(id, c.device.clone());
+            self.spawn_op(id, fallback, move |k| {
+                let dctype = ctrl_types(k, &c).ok().map(|(_, d)| d);
+                let device = c.device.clone();
+                (
+                    Event::Adopted {
+                        token,
+                        device,
+                        dctype,
+                    },
+                    None,
+                )
+            });
+            return;
+        }
+        let options = self.options.clone();
+        self.spawn_op(id, fallback, move |k| {
+            let cs = match build_connect_string(&params, &options) {
+                Ok(cs) => cs,
+                Err(e) => {
+                    return (
+                        Event::ConnectFailed {
+                            token,
+                            error: e.to_string(),
+                            permanent: true,
+                        },
+                        None,
+                    )
+                }
+            };
+            if !cs.dropped().is_empty() {
+                tracing::debug!(dropped = ?cs.dropped(), "options not supported by the kernel left out");
+            }
+            tracing::debug!(options = %cs, "writing to /dev/nvme-fabrics");
+            match k.connect(&cs) {
+                Ok(reply) => {
+                    let device = reply.device();
+                    let ctrl = k.read_controller(&device).ok().flatten();
+                    let dctype = ctrl
+                        .as_ref()
+                        .and_then(|c| ctrl_types(k, c).ok())
+                        .map(|(_, d)| d);
+                    (
+                        Event::ConnectDone {
+                            token,
+                            device,
+                            dctype,
+                        },
+                        ctrl,
+                    )
+                }
+                Err(e) => (
+                    Event::ConnectFailed {
+                        token,
+                        error: e.to_string(),
+                        permanent: false,
+                    },
+                    None,
+                ),
+            }
+        });
+    }
+
+    fn dim(&mut self, id: u64, token: Token, device: String, task: DimTask) {
+        let Some(dc) = self.dc_ref(id) else {
+            return;
+        };
+        let host_nqn = dc.tid().host_nqn.clone();
+        let ctrl = self.topo.by_name(&device).cloned();
+        let host_id = self.host.id.clone();
+        let symname = self.host.symname.clone();
+        let to_event = move |r: Result<(), AdminError>| dim_event(token, task, r);
+        let fallback = to_event(Err(AdminError::NotSupported {
+            device: device.clone(),
+            what: "internal error",
+        }));
+        self.spawn_op(id, fallback, move |k| {
+            let c = ctrl.or_else(|| k.read_controller(&device).ok().flatten());
+            let r = match c {
+                None => Err(AdminError::Open {
+                    device: device.clone(),
+                    errno: nix::errno::Errno::ENODEV,
+                }),
+                Some(c) => {
+                    let who = Registrant {
+                        host_nqn: &host_nqn,
+                        host_id: &host_id,
+                        symname: symname.as_deref(),
+                    };
+                    dim_send(k, &c, task, &who).map(|_| ())
+                }
+            };
+            (to_event(r), None)
+        });
+    }
+
+    fn spawn_op<F>(&self, id: u64, fallback: Event, f: F)
+    where
+        F: FnOnce(&dyn Kernel) -> (Event, Option<Controller>) + Send + 'static,
+    {
+        let k = Arc::clone(&self.kernel);
+        let tx = self.input_tx.clone();
+        tokio::spawn(async move {
+            let (event, ctrl) = match tokio::task::spawn_blocking(move || f(k.as_ref())).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "kernel operation failed");
+                    (fallback, None)
+                }
+            };
+            let _ = tx
+                .send(Input::Done {
+                    id,
+                    event,
+                    ctrl: ctrl.map(Box::new),
+                })
+                .await;
+        });
+    }
+
+    fn trigger_reconcile(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        if self.debounce.trigger(Instant::now()) == Trigger::RunNow {
+            self.start_pass();
+        }
+    }
+
+    /// Resolves host names and reads the interface addresses off the core, then comes back
+    /// with [`Input::PassReady`].
+    fn start_pass(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        if self.pass_running {
+            self.pass_again = true;
+            return;
+        }
+        self.pass_running = true;
+        let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
+        let names = reconcile::names_to_resolve(&cands, &self.cfg.excludes);
+        let family = self.cfg.global.ip_family;
+        let generation = self.cfg_generation;
+        let k = Arc::clone(&self.kernel);
+        let tx = self.input_tx.clone();
+        tokio::spawn(async move {
+            let ifaddrs = match tokio::task::spawn_blocking(move || k.interface_addresses()).await {
+                Ok(Ok(v)) => Some(v),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot list interface addresses");
+                    None
+                }
+                Err(_) => None,
+            };
+            let mut resolved = BTreeMap::new();
+            for name in names {
+                let r = tokio::time::timeout(
+                    RESOLVE_TIMEOUT,
+                    tokio::net::lookup_host((name.clone(), 0u16)),
+                )
+                .await;
+                let addr = match r {
+                    Ok(Ok(it)) => {
+                        let addrs: Vec<IpAddr> = it.map(|s| s.ip()).collect();
+                        reconcile::pick_address(&addrs, family)
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(name = %name, error = %e, "cannot resolve host name");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::error!(name = %name, "host name resolution timed out");
+                        None
+                    }
+                };
+                resolved.insert(name, addr);
+            }
+            let _ = tx
+                .send(Input::PassReady {
+                    generation,
+                    resolved,
+                    ifaddrs,
+                })
+                .await;
+        });
+    }
+
+    fn finish_pass(
+        &mut self,
+        generation: u64,
+        resolved: &BTreeMap<String, Option<IpAddr>>,
+        ifaddrs: Option<Vec<IfAddr>>,
+    ) {
+        self.pass_running = false;
+        if self.shutting_down {
+            return;
+        }
+        if let Some(i) = ifaddrs {
+            self.ifaddrs = i;
+        }
+        if generation != self.cfg_generation {
+            self.start_pass();
+            return;
+        }
+        self.apply_reconcile(resolved);
+        if std::mem::take(&mut self.pass_again) {
+            self.start_pass();
+        }
+    }
+
+    fn apply_reconcile(&mut self, resolved: &BTreeMap<String, Option<IpAddr>>) {
+        let (configured, mut dropped) = reconcile::configured(&self.cfg, &self.tid_defaults());
+        let current: BTreeMap<TransportId, Current> = self
+            .dcs
+            .iter()
+            .map(|(t, s)| {
+                (
+                    t.clone(),
+                    Current {
+                        origin: s.dc.origin(),
+                        unresponsive: s.dc.is_unresponsive(),
+                    },
+                )
+            })
+            .collect();
+        let mut referrals: Vec<TransportId> = self
+            .dcs
+            .values()
+            .flat_map(|s| s.dc.referrals().iter().cloned())
+            .collect();
+        referrals.sort();
+        referrals.dedup();
+        let plan = reconcile::reconcile(&Inputs {
+            configured: &configured,
+            discovered: &self.discovered,
+            referrals: &referrals,
+            excludes: &self.cfg.excludes,
+            ip_family: self.cfg.global.ip_family,
+            resolved,
+            current: &current,
+        });
+        dropped.extend(plan.dropped.iter().cloned());
+        self.log_dropped(&dropped);
+
+        for tid in &plan.remove {
+            let Some(slot) = self.dcs.remove(tid) else {
+                continue;
+            };
+            tracing::info!(tid = %tid, device = ?slot.dc.device(), "removing discovery controller");
+            self.dying.insert(slot.id, slot.dc);
+            self.feed(slot.id, Event::Remove);
+        }
+        for (tid, cand) in &plan.wanted {
+            let settings = self.settings_for(&cand.overrides);
+            let reported = self.discovered.contains(tid);
+            let id = match self.dcs.get_mut(tid) {
+                Some(slot) => {
+                    slot.dc.set_cfg(strip_secrets(&cand.cfg));
+                    if *slot.dc.settings() != settings {
+                        slot.dc.set_settings(settings);
+                    }
+                    slot.id
+                }
+                None => {
+                    tracing::info!(tid = %tid, origin = cand.origin.as_str(), "adding discovery controller");
+                    let dc = Dc::new(
+                        tid.clone(),
+                        strip_secrets(&cand.cfg),
+                        cand.origin,
+                        settings,
+                        Vec::new(),
+                    );
+                    let id = self.insert(dc);
+                    self.feed(id, Event::Start);
+                    id
+                }
+            };
+            self.feed(id, Event::SetOrigin(cand.origin));
+            if cand.origin == Origin::Discovered {
+                self.feed(id, Event::Reported(reported));
+            }
+        }
+        for tid in &plan.kept {
+            if let Some(id) = self.id_of(tid) {
+                self.feed(id, Event::Reported(false));
+            }
+        }
+        if plan.dc_removed {
+            self.publish();
+            let _ = self.events.send(CoreEvent::DcRemoved);
+        }
+        self.save_state();
+    }
+
+    fn log_dropped(&mut self, dropped: &[(TransportId, DropReason)]) {
+        let now: BTreeSet<(TransportId, String)> = dropped
+            .iter()
+            .map(|(t, r)| (t.clone(), r.to_string()))
+            .collect();
+        for (tid, reason) in now.difference(&self.last_dropped) {
+            if reason == "excluded" {
+                tracing::info!(tid = %tid, "controller excluded by configuration");
+            } else {
+                tracing::warn!(tid = %tid, %reason, "controller skipped");
+            }
+        }
+        self.last_dropped = now;
+    }
+
+    fn state(&self) -> StafState {
+        StafState {
+            dcs: self
+                .dcs
+                .values()
+                .map(|s| StafStateDc {
+                    tid: s.dc.tid().clone(),
+                    origin: s.dc.origin(),
+                    log_pages: s.dc.log_pages().to_vec(),
+                })
+                .collect(),
+            ..StafState::default()
+        }
+    }
+
+    fn save_state(&self) {
+        if self.shutting_down {
+            return;
+        }
+        if let Some(tx) = &self.state_tx {
+            tx.send_replace(self.state());
+        }
+    }
+
+    fn view(&self, dc: &Dc, id: u64, now: Instant) -> CtrlView {
+        let rem = |k: TimerKind| self.timers.remaining(&(id, k), now);
+        let ctrl = dc.device().and_then(|d| self.topo.by_name(d));
+        let attrs = ctrl.map_or_else(CtrlAttrs::default, |c| CtrlAttrs {
+            hostid: c.hostid.clone(),
+            hostnqn: c.hostnqn.clone(),
+            model: c.model.clone(),
+            serial: c.serial.clone(),
+            dctype: c.dctype.map(|d| d.as_str().to_owned()).unwrap_or_default(),
+            cntrltype: c
+                .cntrltype
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+        });
+        let connected =
+            dc.device().is_some() && ctrl.is_none_or(|c| c.state == crate::kernel::CtrlState::Live);
+        let unresponsive = (dc.origin() == Origin::Discovered).then(|| UnresponsiveView {
+            timeout: match dc.settings().persistence {
+                Persistence::For(d) => Some(d),
+                Persistence::Forever => None,
+            },
+            since: dc.lost_since(),
+            timer: dc.timer_view(TimerKind::Aging, rem(TimerKind::Aging)),
+        });
+        CtrlView {
+            tid: dc.tid().clone(),
+            cfg: strip_secrets(dc.cfg()),
+            device: dc.device().map(str::to_owned),
+            connected,
+            connect_attempts: dc.connect_attempts(),
+            retry_connect_timer: dc
+                .timer_view(TimerKind::ConnectRetry, rem(TimerKind::ConnectRetry)),
+            connect_op: dc.connect_view(rem(TimerKind::ConnectRetry)),
+            attrs,
+            dc: Some(DcPart {
+                origin: dc.origin(),
+                unresponsive,
+                register_op: dc.register_view(rem(TimerKind::RegisterRetry)),
+                supported_op: dc.supported_view(rem(TimerKind::SupportedRetry)),
+                get_log_op: dc.get_log_view(rem(TimerKind::GetLogRetry)),
+                log_pages: Arc::clone(dc.log_pages()),
+            }),
+            ioc: None,
+        }
+    }
+
+    fn build_snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        Snapshot {
+            ctrls: self
+                .dcs
+                .values()
+                .map(|s| self.view(&s.dc, s.id, now))
+                .collect(),
+            process: ProcessView {
+                tron: self.tron,
+                hostnqn: self.host.nqn.clone(),
+                hostid: self.host.id.clone(),
+                hostkey_set: self.host.key_set,
+                symname: self.host.symname.clone().unwrap_or_default(),
+                last_known_config_file: self.state_path.clone(),
+                config_soak_timer: TimerView {
+                    period: CONF_SOAK,
+                    remaining: self
+                        .debounce
+                        .deadline()
+                        .map(|d| d.saturating_duration_since(now)),
+                },
+                kernel_tp8013: self.options.discovery(),
+                kernel_host_iface: self.options.host_iface(),
+                ignore_iface: self.cfg.global.ignore_iface,
+            },
+        }
+    }
+
+    /// Publishes the state when it changed.
+    fn publish(&self) {
+        let snap = self.build_snapshot();
+        self.snapshot_tx.send_if_modified(|s| {
+            if *s == snap {
+                false
+            } else {
+                *s = snap;
+                true
+            }
+        });
+    }
+
+    async fn shutdown(&mut self, rx: &mut Rx) {
+        let keep = self.cfg.stafd.persistent_connections;
+        tracing::info!(keep_connections = keep, "stopping");
+        self.save_state();
+        self.shutting_down = true;
+        let tids: Vec<TransportId> = self.dcs.keys().cloned().collect();
+        for tid in tids {
+            if let Some(slot) = self.dcs.remove(&tid) {
+                self.dying.insert(slot.id, slot.dc);
+                self.feed(slot.id, Event::Shutdown { keep });
+            }
+        }
+        self.publish();
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while !self.dying.is_empty() {
+            tokio::select! {
+                i = rx.input.recv() => match i {
+                    Some(i) => self.on_input(i),
+                    None => break,
+                },
+                Some(u) = rx.uevents.recv() => self.on_uevent(u),
+                () = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(left = self.dying.len(), "giving up waiting for controllers to disconnect");
+                    break;
+                }
+            }
+        }
+        self.state_tx = None;
+    }
+}
+
+fn register_failure(e: &AdminError) -> RegisterFailure {
+    match e {
+        AdminError::NotSupported { .. } => RegisterFailure::NotSupported,
+        e if e.status().is_some() => RegisterFailure::Rejected(e.to_string()),
+        e => RegisterFailure::Failed(e.to_string()),
+    }
+}
+
+/// The event a DIM result means for the state machine.
+fn dim_event(token: Token, task: DimTask, r: Result<(), AdminError>) -> Event {
+    match task {
+        DimTask::Deregister => {
+            match &r {
+                Ok(()) => tracing::debug!("deregistered from the discovery controller"),
+                Err(e) => tracing::info!(error = %e, "deregistration failed"),
+            }
+            Event::Deregistered { token }
+        }
+        DimTask::Register | DimTask::Update => match r {
+            Ok(()) => Event::RegisterDone { token },
+            Err(e) => Event::RegisterFailed {
+                token,
+                failure: register_failure(&e),
+            },
+        },
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,582 @@
+//! Actor-level tests of the stafd core: the real core task over the [`FakeKernel`], under
+//! paused tokio time, checked through what it publishes (snapshots, change events) and what
+//! the fake kernel saw (connects, registrations, log reads, deletes).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
+
+use super::*;
+use crate::config::{ini, Daemon, Diagnostics};
+use crate::daemon::uevents::{fake_feed, UEVENT_QUEUE};
+use crate::kernel::fake::{tas_of, FakeKernel, FakeTarget, TargetId};
+use crate::kernel::CtrlState;
+use crate::model::trid::WELL_KNOWN_DISC_NQN;
+use crate::proto::consts::{subtype, trtype, LID_DISCOVERY, LSP_PLEO};
+use crate::proto::dlp::{LogEntry, Tsas};
+use crate::proto::identify::DcType;
+use crate::runtime::state::load_staf;
+
+const HOSTNQN: &str = "nqn.2014-08.org.nvmexpress:uuid:e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
+const HOSTID: &str = "e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
+
+fn conf(text: &str) -> ServiceConfig {
+    let mut d = Diagnostics::new(Path::new("stafd.conf"));
+    let i = ini::parse(text, &mut d);
+    ServiceConfig::from_ini(Daemon::Stafd, &i, &mut d)
+}
+
+fn nvm(i: u16, traddr: &str) -> LogEntry {
+    LogEntry {
+        trtype: trtype::TCP,
+        adrfam: if traddr.contains(':') { 2 } else { 1 },
+        subtype: subtype::NVME,
+        treq: 0,
+        portid: 1,
+        cntlid: 0xffff,
+        asqsz: 32,
+        eflags: 0,
+        trsvcid: "4420".into(),
+        subnqn: format!("nqn.2024-01.io.example:sub{i}"),
+        traddr: traddr.into(),
+        tsas: Tsas::Tcp { sectype: 0 },
+    }
+}
+
+fn referral(traddr: &str, adrfam: u8) -> LogEntry {
+    LogEntry {
+        subtype: subtype::REFERRAL,
+        adrfam,
+        trsvcid: "8009".into(),
+        subnqn: WELL_KNOWN_DISC_NQN.into(),
+        traddr: traddr.into(),
+        ..nvm(0, "127.0.0.1")
+    }
+}
+
+fn ddc(traddr: &str, log: Vec<LogEntry>) -> FakeTarget {
+    let mut t = FakeTarget::discovery("tcp", traddr, "8009");
+    t.dctype = DcType::Ddc;
+    t.pleo = true;
+    t.log = log;
+    t
+}
+
+struct Rig {
+    k: Arc<FakeKernel>,
+    core: Option<StafCore>,
+    snap: watch::Receiver<Snapshot>,
+    events: broadcast::Receiver<CoreEvent>,
+    tron: Arc<AtomicBool>,
+    dir: tempfile::TempDir,
+}
+
+fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir) -> Rig {
+    let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
+    fake_feed(k, tx);
+    let state_path = dir.path().join("last-known-config.toml");
+    let setup = StafSetup {
+        config: conf(text),
+        host: Host {
+            nqn: HOSTNQN.into(),
+            id: HOSTID.into(),
+            symname: Some("stas-test".into()),
+            key_set: false,
+        },
+        tron: false,
+        kernel_options: k.supported_options().unwrap(),
+        topology: Topology::scan(k.as_ref()).unwrap(),
+        ifaddrs: k.interface_addresses().unwrap(),
+        initial_state: load_staf(&state_path),
+        state_path,
+        save_state: true,
+    };
+    let tron = Arc::new(AtomicBool::new(false));
+    let t = Arc::clone(&tron);
+    let kernel: Arc<dyn Kernel> = Arc::clone(k) as Arc<dyn Kernel>;
+    let core = StafCore::spawn(
+        kernel,
+        setup,
+        rx,
+        Box::new(move |on| t.store(on, Ordering::SeqCst)),
+    );
+    Rig {
+        k: Arc::clone(k),
+        snap: core.snapshot(),
+        events: core.subscribe(),
+        core: Some(core),
+        tron,
+        dir,
+    }
+}
+
+impl Rig {
+    fn new(k: FakeKernel, text: &str) -> Self {
+        start(&Arc::new(k), text, tempfile::tempdir().unwrap())
+    }
+
+    /// Waits (virtual time) until the snapshot satisfies `pred`.
+    async fn until(&mut self, what: &str, pred: impl Fn(&Snapshot) -> bool) {
+        let r = tokio::time::timeout(Duration::from_secs(600), async {
+            loop {
+                if pred(&self.snap.borrow_and_update()) {
+                    return;
+                }
+                if self.snap.changed().await.is_err() {
+                    panic!("core ended while waiting for {what}");
+                }
+            }
+        })
+        .await;
+        assert!(
+            r.is_ok(),
+            "timed out waiting for {what}: {:#?}",
+            *self.snap.borrow()
+        );
+    }
+
+    /// The next change event (virtual-time bounded).
+    async fn event(&mut self) -> CoreEvent {
+        tokio::time::timeout(Duration::from_secs(600), self.events.recv())
+            .await
+            .expect("no event")
+            .expect("event channel")
+    }
+
+    fn ctrl(&self, traddr: &str) -> Option<CtrlView> {
+        self.snap
+            .borrow()
+            .ctrls
+            .iter()
+            .find(|c| c.tid.traddr == traddr)
+            .cloned()
+    }
+
+    async fn stop(&mut self) {
+        if let Some(c) = self.core.take() {
+            c.shutdown().await;
+        }
+    }
+
+    async fn reload(&self, text: &str) {
+        self.core.as_ref().unwrap().reload(conf(text)).await;
+    }
+}
+
+fn log_len(c: &CtrlView) -> usize {
+    c.dc.as_ref().map_or(0, |d| d.log_pages.len())
+}
+
+const ONE_DC: &str = "[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n";
+
+#[tokio::test(start_paused = true)]
+async fn connects_registers_reads_and_publishes() {
+    let k = FakeKernel::new();
+    k.add_target(ddc(
+        "127.0.0.1",
+        vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")],
+    ));
+    let t0 = Instant::now();
+    let mut r = Rig::new(k, ONE_DC);
+    let ev = r.event().await;
+    let elapsed = t0.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(100),
+        "leading edge: no soak delay ({elapsed:?})"
+    );
+    let CoreEvent::LogPagesChanged { tid, device } = ev else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(device, "nvme0");
+    assert_eq!(tid.traddr, "127.0.0.1");
+    assert_eq!(tid.subsysnqn, WELL_KNOWN_DISC_NQN);
+    let c = r.ctrl("127.0.0.1").unwrap();
+    assert_eq!(c.device.as_deref(), Some("nvme0"));
+    assert!(c.connected);
+    assert_eq!(log_len(&c), 2, "snapshot published before the signal");
+    assert_eq!(c.dc.as_ref().unwrap().origin, Origin::Configured);
+    assert_eq!(c.attrs.dctype, "ddc");
+    let connects = r.k.connect_log();
+    assert_eq!(connects.len(), 1);
+    assert!(connects[0].contains("keep_alive_tmo=30"), "{}", connects[0]);
+    assert!(connects[0].contains(&format!("hostid={HOSTID}")));
+    let regs = r.k.registrations();
+    assert_eq!(regs.len(), 1);
+    assert_eq!(tas_of(&regs[0]), Some(DimTask::Register));
+    assert_eq!(regs[0].summary.symname.as_deref(), Some("stas-test"));
+    let disc_reads: Vec<u8> =
+        r.k.log_reads()
+            .iter()
+            .filter(|(_, g)| g.lid == LID_DISCOVERY)
+            .map(|(_, g)| g.lsp)
+            .collect();
+    assert!(!disc_reads.is_empty() && disc_reads.iter().all(|l| *l == LSP_PLEO));
+    // The state file follows.
+    r.stop().await;
+    let st = load_staf(&r.dir.path().join("last-known-config.toml"));
+    assert_eq!(st.dcs.len(), 1);
+    assert_eq!(st.dcs[0].log_pages.len(), 2);
+    assert!(
+        r.k.deleted().is_empty(),
+        "persistent connections are kept on exit"
+    );
+    assert_eq!(r.k.registrations().len(), 1, "no deregistration when kept");
+}
+
+#[tokio::test(start_paused = true)]
+async fn aen_rereads_and_signals_again() {
+    let k = FakeKernel::new();
+    let id = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
+    let mut r = Rig::new(k, ONE_DC);
+    r.event().await;
+    let t = Instant::now();
+    r.k.set_log(id, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]);
+    let ev = r.event().await;
+    assert!(matches!(ev, CoreEvent::LogPagesChanged { .. }));
+    assert!(t.elapsed() < Duration::from_millis(100));
+    assert_eq!(log_len(&r.ctrl("127.0.0.1").unwrap()), 2);
+    assert_eq!(r.k.registrations().len(), 1, "an AEN does not re-register");
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn connect_retry_3s_then_60s() {
+    let k = FakeKernel::new();
+    let id = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
+    k.set_target_listening(id, false);
+    let mut r = Rig::new(k, ONE_DC);
+    let attempts = |n: u32| {
+        move |s: &Snapshot| {
+            s.ctrls
+                .first()
+                .and_then(|c| c.connect_op.as_ref())
+                .is_some_and(|o| o.fail_count == n)
+        }
+    };
+    r.until("first failure", attempts(1)).await;
+    let t1 = Instant::now();
+    r.until("second failure", attempts(2)).await;
+    let t2 = Instant::now();
+    r.until("third failure", attempts(3)).await;
+    let t3 = Instant::now();
+    assert_eq!((t2 - t1).as_secs(), 3);
+    assert_eq!((t3 - t2).as_secs(), 60);
+    let c = r.ctrl("127.0.0.1").unwrap();
+    assert_eq!(c.retry_connect_timer.period, Duration::from_secs(60));
+    assert!(c.retry_connect_timer.remaining.is_some());
+    r.k.set_target_listening(id, true);
+    r.event().await;
+    assert_eq!((Instant::now() - t3).as_secs(), 60);
+    assert_eq!(r.k.connect_log().len(), 4);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn outage_rediscover_reregisters_and_remove_reconnects_in_3s() {
+    let k = FakeKernel::new();
+    let id = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
+    let mut r = Rig::new(k, ONE_DC);
+    r.event().await;
+    // Path loss: the controller is reconnecting; then it comes back (rediscover+connected).
+    r.k.set_target_listening(id, false);
+    r.k.set_state("nvme0", CtrlState::Connecting);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    r.k.set_target_listening(id, true);
+    r.k.set_log(id, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]);
+    r.k.reconnect("nvme0");
+    let ev = r.event().await;
+    assert!(matches!(ev, CoreEvent::LogPagesChanged { ref device, .. } if device == "nvme0"));
+    assert_eq!(log_len(&r.ctrl("127.0.0.1").unwrap()), 2);
+    assert_eq!(
+        r.k.registrations().len(),
+        2,
+        "DIM re-sent after the reconnect"
+    );
+    assert_eq!(r.k.connect_log().len(), 1, "the kernel reconnected, not us");
+    // The kernel gives up (ctrl-loss-tmo): entries are kept, reconnect in 3 s.
+    r.k.set_target_listening(id, false);
+    r.k.lose_controller("nvme0");
+    let t = Instant::now();
+    r.until("device forgotten", |s| s.ctrls[0].device.is_none())
+        .await;
+    assert_eq!(log_len(&r.ctrl("127.0.0.1").unwrap()), 2, "cache kept");
+    r.until("reconnect attempt", |s| {
+        s.ctrls[0]
+            .connect_op
+            .as_ref()
+            .is_some_and(|o| o.fail_count == 1)
+    })
+    .await;
+    assert_eq!(t.elapsed().as_secs(), 3);
+    r.k.set_target_listening(id, true);
+    let ev = r.event().await;
+    assert!(matches!(ev, CoreEvent::LogPagesChanged { .. }));
+    assert_eq!(
+        t.elapsed().as_secs(),
+        6,
+        "3 s after remove, then the fast retry (3 s)"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn exclusion_on_reload_deregisters_and_disconnects() {
+    let k = FakeKernel::new();
+    k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
+    k.add_target(ddc("::1", vec![nvm(1, "::1")]));
+    let two = "[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\ncontroller = transport=tcp;traddr=::1\n";
+    let mut r = Rig::new(k, two);
+    r.until("both read", |s| {
+        s.ctrls.len() == 2 && s.ctrls.iter().all(|c| log_len(c) == 1)
+    })
+    .await;
+    assert_eq!(r.k.registrations().len(), 2);
+    let v6dev = r.ctrl("::1").unwrap().device.unwrap();
+    r.reload(&format!("{two}exclude = traddr=::1\n")).await;
+    r.until("::1 removed", |s| s.ctrls.len() == 1).await;
+    loop {
+        if r.event().await == CoreEvent::DcRemoved {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let regs = r.k.registrations();
+    let dereg: Vec<&str> = regs
+        .iter()
+        .filter(|g| tas_of(g) == Some(DimTask::Deregister))
+        .map(|g| g.device.as_str())
+        .collect();
+    assert_eq!(
+        dereg,
+        vec![v6dev.as_str()],
+        "deregistered from the excluded DC only"
+    );
+    assert_eq!(r.k.deleted(), vec![v6dev.clone()]);
+    // The reload re-sent DIM to the DC that stays.
+    let v4dev = r.ctrl("127.0.0.1").unwrap().device.unwrap();
+    let reg4 = regs
+        .iter()
+        .filter(|g| g.device == v4dev && tas_of(g) == Some(DimTask::Register))
+        .count();
+    assert_eq!(reg4, 2);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn referral_followed_with_parent_host_fields_and_dropped_when_gone() {
+    let k = FakeKernel::new();
+    let a = k.add_target(ddc(
+        "127.0.0.1",
+        vec![nvm(1, "127.0.0.1"), referral("::1", 2)],
+    ));
+    k.add_target(ddc("::1", vec![nvm(2, "::1")]));
+    let mut r = Rig::new(
+        k,
+        "[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1;host-iface=lo\n",
+    );
+    r.until("referral connected", |s| {
+        s.ctrls
+            .iter()
+            .any(|c| c.tid.traddr == "::1" && log_len(c) == 1)
+    })
+    .await;
+    let b = r.ctrl("::1").unwrap();
+    assert_eq!(b.dc.as_ref().unwrap().origin, Origin::Referral);
+    assert_eq!(
+        b.tid.host_iface, "lo",
+        "host fields inherited from the parent"
+    );
+    assert_eq!(b.tid.host_nqn, HOSTNQN);
+    assert!(r
+        .k
+        .connect_log()
+        .iter()
+        .any(|c| c.contains("traddr=::1") && c.contains("host_iface=lo")));
+    // The referral disappears from the parent's log: the referred DC is removed.
+    r.k.set_log(a, vec![nvm(1, "127.0.0.1")]);
+    r.until("referral removed", |s| s.ctrls.len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(r.k.deleted(), vec![b.device.unwrap()]);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn malformed_entries_never_reach_the_kernel() {
+    let k = FakeKernel::new();
+    let mut evil = referral("1.2.3.4,hostnqn=evil", 1);
+    evil.trsvcid = "8009".into();
+    // A referral whose address family is not IP: passes the page parser, then the address
+    // filter drops it (not an IP address for tcp).
+    let mut odd = referral("evil.example", 3);
+    odd.trsvcid = "8009".into();
+    k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1"), evil, odd]));
+    let mut r = Rig::new(k, ONE_DC);
+    r.event().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let c = r.ctrl("127.0.0.1").unwrap();
+    let pages = &c.dc.as_ref().unwrap().log_pages;
+    assert_eq!(
+        pages.len(),
+        2,
+        "the entry with a comma is skipped: {pages:?}"
+    );
+    assert_eq!(
+        r.snap.borrow().ctrls.len(),
+        1,
+        "no DC for the bad referrals"
+    );
+    for c in r.k.connect_log() {
+        assert!(!c.contains("evil"), "{c}");
+    }
+    assert_eq!(r.k.connect_log().len(), 1);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn warm_restart_adopts_without_connecting() {
+    let k = Arc::new(FakeKernel::new());
+    k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let mut r = start(&k, ONE_DC, dir);
+    r.event().await;
+    r.stop().await;
+    assert_eq!(k.connect_log().len(), 1);
+    assert_eq!(k.list_controllers().unwrap(), vec!["nvme0"]);
+    // Second life: the state file gives the entries at once; the kernel controller is
+    // adopted.
+    let Rig { dir, .. } = r;
+    let mut r = start(&k, ONE_DC, dir);
+    assert_eq!(
+        log_len(&r.ctrl("127.0.0.1").unwrap()),
+        1,
+        "cached entries at start"
+    );
+    let ev = r.event().await;
+    assert!(matches!(ev, CoreEvent::LogPagesChanged { ref device, .. } if device == "nvme0"));
+    assert_eq!(k.connect_log().len(), 1, "no new connection");
+    assert_eq!(k.list_controllers().unwrap(), vec!["nvme0"]);
+    assert_eq!(
+        k.registrations().len(),
+        2,
+        "registered again after the restart"
+    );
+    r.stop().await;
+    assert!(path.join("last-known-config.toml").exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_without_persistence_deregisters_and_disconnects() {
+    let k = FakeKernel::new();
+    k.add_target(ddc("127.0.0.1", vec![]));
+    let mut r = Rig::new(
+        k,
+        "[Discovery controller connection management]\npersistent-connections=false\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n",
+    );
+    r.event().await;
+    r.stop().await;
+    let regs = r.k.registrations();
+    assert_eq!(
+        regs.iter().map(tas_of).collect::<Vec<_>>(),
+        vec![Some(DimTask::Register), Some(DimTask::Deregister)]
+    );
+    assert_eq!(r.k.deleted(), vec!["nvme0"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn referral_storm_is_debounced() {
+    // Five referral changes inside one soak window: the first reconcile runs at once, the
+    // rest are coalesced into one pass at the end of the window.
+    let k = FakeKernel::new();
+    let a = k.add_target(ddc("127.0.0.1", vec![]));
+    for i in 1..=5 {
+        let mut t = ddc(&format!("127.0.0.{}", i + 1), vec![]);
+        t.dctype = DcType::None;
+        k.add_target(t);
+    }
+    let mut r = Rig::new(k, ONE_DC);
+    r.event().await;
+    // Let the start-up reconcile's window close.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let t0 = Instant::now();
+    for i in 1..=5u8 {
+        let refs = (1..=i)
+            .map(|j| referral(&format!("127.0.0.{}", j + 1), 1))
+            .collect();
+        r.k.set_log(a, refs);
+        r.event().await;
+        if i == 1 {
+            r.until("first referral at once", |s| s.ctrls.len() == 2)
+                .await;
+            assert!(t0.elapsed() < Duration::from_millis(100));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        r.snap.borrow().ctrls.len(),
+        2,
+        "later changes wait for the window"
+    );
+    r.until("coalesced pass", |s| s.ctrls.len() == 6).await;
+    let e = t0.elapsed();
+    assert!(
+        e >= Duration::from_millis(1500) && e < Duration::from_millis(1600),
+        "{e:?}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_tron_and_reload_tron() {
+    let k = FakeKernel::new();
+    let mut r = Rig::new(k, "");
+    r.core
+        .as_ref()
+        .unwrap()
+        .commands()
+        .send(CoreCommand::SetTron(true))
+        .await
+        .unwrap();
+    r.until("tron", |s| s.process.tron).await;
+    assert!(r.tron.load(Ordering::SeqCst));
+    r.reload("[Global]\ntron=false\n").await;
+    r.until("troff", |s| !s.process.tron).await;
+    assert!(!r.tron.load(Ordering::SeqCst));
+    assert_eq!(r.snap.borrow().process.hostnqn, HOSTNQN);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn adoption_never_takes_a_device_twice() {
+    // Two configured DCs that the same existing controller would match (same address,
+    // one with the well-known NQN, one with the DC's unique NQN): only one adopts it.
+    let k = FakeKernel::new();
+    let mut t = ddc("127.0.0.1", vec![]);
+    t.nqn = "nqn.2024-01.io.example:dc".into();
+    let id: TargetId = k.add_target(t);
+    let _ = id;
+    let mut r = Rig::new(
+        k,
+        "[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\ncontroller = transport=tcp;traddr=127.0.0.1;nqn=nqn.2024-01.io.example:dc\n",
+    );
+    r.until("both connected", |s| {
+        s.ctrls.len() == 2 && s.ctrls.iter().all(|c| c.device.is_some())
+    })
+    .await;
+    let devs: BTreeSet<String> = r
+        .snap
+        .borrow()
+        .ctrls
+        .iter()
+        .filter_map(|c| c.device.clone())
+        .collect();
+    assert_eq!(devs.len(), 2);
+    assert!(r.k.connect_log().iter().any(|c| c.contains(",discovery")));
+    let _ = Errno::EIO;
+    r.stop().await;
+}
