@@ -1,7 +1,7 @@
 //! stafd: the NVMe-oF discovery daemon (STorage Appliance Finder).
 //!
-//! Today it parses its arguments and configuration; `--check-config` validates a
-//! configuration file. The daemon's event loop comes with the stafd issue.
+//! Argument parsing only: `--version` and `--check-config` are answered by
+//! `libstas::cli`, everything else runs `libstas::daemon::stafd::run`.
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -19,5 +19,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    libstas::cli::daemon_main(Daemon::Stafd, Args::parse().common)
+    let args = Args::parse().common;
+    if args.version || args.check_config.is_some() {
+        return libstas::cli::daemon_main(Daemon::Stafd, args);
+    }
+    libstas::daemon::stafd::run(&args)
 }

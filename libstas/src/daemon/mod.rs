@@ -8,5 +8,6 @@
 //! - [`wheel`]: the actor's timer set.
 
 pub mod staf;
+pub mod stafd;
 pub mod uevents;
 pub mod wheel;

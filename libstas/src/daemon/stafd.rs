@@ -1,0 +1,287 @@
+//! stafd's `run`: everything between argument parsing and exit.
+//!
+//! 1. Startup checks as nvme-stas does them: root, `/dev/nvme-fabrics` (exit 1 with
+//!    nvme-stas's messages).
+//! 2. Logging (journal with `--syslog`), `stafd.conf` (diagnostics logged, never fatal),
+//!    the host identity (a missing or invalid host NQN or ID is fatal, one clear line).
+//! 3. A current-thread tokio runtime: signal handlers first, the uevent thread, one
+//!    blocking read of the kernel options, the controller topology, the interfaces and the
+//!    warm-restart state; then the core actor ([`super::staf`]) and the D-Bus adapter
+//!    (`org.nvmexpress.staf`); `READY=1` once the name is owned.
+//! 4. SIGHUP: `RELOADING=1`, re-read `stafd.conf` only, reconcile, `READY=1` (§1.8).
+//!    SIGTERM/SIGINT: `STOPPING=1`, dispose of the controllers (keep or drop per
+//!    `persistent-connections`, deregistering when dropping), save the state, exit 0.
+//!    `WATCHDOG=1` at half the unit's `WatchdogSec` when set; `STATUS=` follows the
+//!    controller count.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::cli::DaemonArgs;
+use crate::config::{self, Daemon, ServiceConfig, SysConf};
+use crate::dbus::{serve_staf, DbusError, StafHandle};
+use crate::identity::{HostConfig, HostIdentity, IdentityError, IdentityPaths};
+use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
+use crate::runtime::signals::{Signal, Signals};
+use crate::runtime::state::{load_staf, state_path};
+use crate::runtime::{logging, notify};
+
+use super::staf::{Host, StafCore, StafSetup};
+use super::uevents::{spawn_netlink, UEVENT_QUEUE};
+
+/// The program name (log identifier, runtime directory).
+pub const PROG: &str = "stafd";
+/// The kernel's fabrics device.
+pub const NVME_FABRICS: &str = "/dev/nvme-fabrics";
+/// How long the runtime waits for blocking kernel calls at exit.
+pub const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Why stafd stopped with an error after starting.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The tokio runtime or the signal handlers could not be set up.
+    #[error("cannot start: {0}")]
+    Setup(#[from] std::io::Error),
+    /// The kernel's option list cannot be read (not root?).
+    #[error("cannot read the supported NVMe-oF options: {0}")]
+    Kernel(#[from] KernelError),
+    /// The D-Bus name or objects could not be set up.
+    #[error("cannot serve on D-Bus: {0}")]
+    Dbus(#[from] DbusError),
+}
+
+/// Loads `stafd.conf`, logging every diagnostic; an unreadable file means the defaults.
+#[must_use]
+pub fn load_config(path: &Path) -> ServiceConfig {
+    match config::load_service(Daemon::Stafd, path) {
+        Ok(l) => {
+            for d in &l.diagnostics {
+                if d.is_error() {
+                    tracing::error!("{d}");
+                } else {
+                    tracing::warn!("{d}");
+                }
+            }
+            l.config
+        }
+        Err(e) => {
+            tracing::error!("{e}; using the default configuration");
+            ServiceConfig::defaults(Daemon::Stafd)
+        }
+    }
+}
+
+/// Resolves the host identity from `sys.conf` and `/etc/nvme`.
+///
+/// # Errors
+/// The host NQN or ID is missing or invalid.
+pub fn resolve_host(sys_conf: &Path, paths: &IdentityPaths) -> Result<Host, IdentityError> {
+    let sys = match config::load_sys_conf(sys_conf) {
+        Ok(l) => {
+            for d in &l.diagnostics {
+                tracing::warn!("{d}");
+            }
+            l.config
+        }
+        Err(e) => {
+            tracing::warn!("{e}; using the /etc/nvme defaults");
+            SysConf::default()
+        }
+    };
+    let r = HostIdentity::resolve(&HostConfig::from_sysconf(&sys), paths)?;
+    for w in &r.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(Host::from_identity(&r.identity))
+}
+
+/// The nvme-stas startup checks: `Err(message)` when stafd cannot run here.
+///
+/// # Errors
+/// The message to print (not root, no `/dev/nvme-fabrics`).
+pub fn startup_checks(fabrics: &Path) -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(format!(
+            "Permission denied. You need root privileges to run {PROG}."
+        ));
+    }
+    if !fabrics.exists() {
+        return Err("Fatal error: missing nvme-tcp kernel module".to_owned());
+    }
+    Ok(())
+}
+
+/// stafd after argument parsing (`--version` and `--check-config` are handled by the
+/// caller). Returns the process exit status.
+#[must_use]
+pub fn run(args: &DaemonArgs) -> ExitCode {
+    if let Err(msg) = startup_checks(Path::new(NVME_FABRICS)) {
+        eprintln!("{msg}");
+        return ExitCode::FAILURE;
+    }
+    let log = logging::init(PROG, args.syslog, args.tron);
+    let conf_file = args
+        .conf_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::STAFD_CONF));
+    let cfg = load_config(&conf_file);
+    let tron = args.tron || cfg.global.tron;
+    log.set_tron(tron);
+    let host = match resolve_host(Path::new(config::SYS_CONF), &IdentityPaths::default()) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{PROG}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{PROG}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(serve(cfg, host, tron, log, conf_file));
+    rt.shutdown_timeout(EXIT_GRACE);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{PROG}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn status_line(s: &crate::model::snapshot::Snapshot) -> String {
+    let connected = s.ctrls.iter().filter(|c| c.connected).count();
+    format!(
+        "{} discovery controller(s), {connected} connected",
+        s.ctrls.len()
+    )
+}
+
+async fn tick(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn serve(
+    cfg: ServiceConfig,
+    host: Host,
+    tron: bool,
+    log: logging::LogHandle,
+    conf_file: PathBuf,
+) -> Result<(), RunError> {
+    let mut signals = Signals::new()?;
+    let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
+    let (utx, urx) = tokio::sync::mpsc::channel(UEVENT_QUEUE);
+    if let Err(e) = spawn_netlink(Arc::clone(&kernel), utx) {
+        tracing::error!(error = %e, "cannot listen to kernel uevents: AENs and controller removals will be missed");
+    }
+    let path = state_path(PROG);
+    let (options, topology, ifaddrs, initial_state) = {
+        let k = Arc::clone(&kernel);
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || {
+            (
+                k.supported_options(),
+                Topology::scan(k.as_ref()),
+                k.interface_addresses(),
+                load_staf(&p),
+            )
+        })
+        .await
+        .map_err(|e| RunError::Setup(std::io::Error::other(e)))?
+    };
+    let options = options?;
+    tracing::debug!("{options}");
+    if !options.host_iface() || !options.discovery() {
+        tracing::warn!("Kernel does not appear to support all the options needed to run this program. Consider updating to a later kernel version.");
+    }
+    let topology = topology.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot read the NVMe controllers");
+        Topology::default()
+    });
+    let ifaddrs = ifaddrs.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot list interface addresses");
+        Vec::new()
+    });
+    let setup = StafSetup {
+        config: cfg,
+        host,
+        tron,
+        kernel_options: options,
+        topology,
+        ifaddrs,
+        state_path: path,
+        initial_state,
+        save_state: true,
+    };
+    let hook = log.clone();
+    let core = StafCore::spawn(kernel, setup, urx, Box::new(move |on| hook.set_tron(on)));
+    let server = match serve_staf(StafHandle {
+        snapshot: core.snapshot(),
+        events: core.subscribe(),
+        commands: core.commands(),
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            core.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    notify::ready("Ready");
+    tracing::info!("{PROG} ready");
+
+    let mut snap = core.snapshot();
+    let mut last_status = String::new();
+    let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+    loop {
+        tokio::select! {
+            s = signals.recv() => match s {
+                Signal::Reload => {
+                    notify::reloading();
+                    let f = conf_file.clone();
+                    let cfg = tokio::task::spawn_blocking(move || load_config(&f))
+                        .await
+                        .unwrap_or_else(|_| ServiceConfig::defaults(Daemon::Stafd));
+                    core.reload(cfg).await;
+                    notify::ready("Ready");
+                }
+                Signal::Terminate => break,
+            },
+            r = snap.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                let line = status_line(&snap.borrow_and_update());
+                if line != last_status {
+                    notify::status(&line);
+                    last_status = line;
+                }
+            }
+            () = tick(watchdog.as_mut()) => notify::watchdog(),
+        }
+    }
+    notify::stopping();
+    notify::status("Stopping");
+    core.shutdown().await;
+    drop(server);
+    tracing::info!("{PROG} stopped");
+    Ok(())
+}
