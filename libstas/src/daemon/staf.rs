@@ -655,6 +655,15 @@ impl Core {
                             token,
                             pleos: s.pleo_supported(),
                         },
+                        // The controller answered: it does not have the log (Linux nvmet
+                        // rejects LID 0 on discovery controllers). Read without PLEO.
+                        Err(e) if e.status().is_some() => {
+                            tracing::debug!(%device, error = %e, "no Supported Log Pages: reading the discovery log without PLEO");
+                            Event::SupportedDone {
+                                token,
+                                pleos: false,
+                            }
+                        }
                         Err(e) => Event::SupportedFailed {
                             token,
                             error: e.to_string(),

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::*;
 use crate::config::{ini, Daemon, Diagnostics};
 use crate::daemon::uevents::{fake_feed, UEVENT_QUEUE};
-use crate::kernel::fake::{tas_of, FakeKernel, FakeTarget, TargetId};
+use crate::kernel::fake::{tas_of, FakeAdminFailure, FakeKernel, FakeTarget, TargetId};
 use crate::kernel::CtrlState;
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
 use crate::proto::consts::{subtype, trtype, LID_DISCOVERY, LSP_PLEO};
@@ -577,6 +577,39 @@ async fn adoption_never_takes_a_device_twice() {
         .collect();
     assert_eq!(devs.len(), 2);
     assert!(r.k.connect_log().iter().any(|c| c.contains(",discovery")));
-    let _ = Errno::EIO;
     r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn supported_log_pages_rejected_means_no_pleo() {
+    // Linux nvmet answers LID 0 on a discovery controller with Invalid Field: read the log
+    // without PLEO at once instead of retrying forever.
+    let k = FakeKernel::new();
+    let mut t = ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]);
+    t.dctype = DcType::None;
+    k.add_target(t);
+    k.fail_next_admin(None, FakeAdminFailure::Status(0x4002));
+    let t0 = Instant::now();
+    let mut r = Rig::new(k, ONE_DC);
+    r.event().await;
+    assert!(t0.elapsed() < Duration::from_millis(100));
+    let lsps: Vec<u8> =
+        r.k.log_reads()
+            .iter()
+            .filter(|(_, g)| g.lid == LID_DISCOVERY)
+            .map(|(_, g)| g.lsp)
+            .collect();
+    assert!(!lsps.is_empty() && lsps.iter().all(|l| *l == 0), "{lsps:?}");
+    // A transport failure of the same read is retried in 5 s.
+    let k = FakeKernel::new();
+    let mut t = ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]);
+    t.dctype = DcType::None;
+    k.add_target(t);
+    k.fail_next_admin(None, FakeAdminFailure::Errno(Errno::EIO));
+    let t0 = Instant::now();
+    let mut r2 = Rig::new(k, ONE_DC);
+    r2.event().await;
+    assert_eq!(t0.elapsed().as_secs(), 5);
+    r.stop().await;
+    r2.stop().await;
 }
