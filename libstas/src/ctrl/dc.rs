@@ -604,6 +604,11 @@ impl Dc {
         )
     }
 
+    /// The device for log lines: `nvme?` when not connected (nvme-stas's spelling).
+    fn dev(&self) -> &str {
+        self.device.as_deref().unwrap_or("nvme?")
+    }
+
     fn token(&mut self) -> Token {
         self.next_token += 1;
         Token(self.next_token)
@@ -661,7 +666,7 @@ impl Dc {
                 if self.complete(token, Op::Step(Step::Register)) {
                     self.register.ok();
                     self.registered = true;
-                    tracing::debug!(tid = %self.tid, device = ?self.device, "registered with the discovery controller (TP8010)");
+                    tracing::debug!(tid = %self.tid, device = self.dev(), "registered with the discovery controller (TP8010)");
                     self.step_done(Step::Register, &mut out);
                 }
             }
@@ -680,7 +685,7 @@ impl Dc {
             Event::SupportedFailed { token, error } => {
                 if self.complete(token, Op::Step(Step::Supported)) {
                     self.supported.fail(&error);
-                    tracing::debug!(tid = %self.tid, device = ?self.device, %error, "Supported Log Pages failed; retrying in 5 s");
+                    tracing::debug!(tid = %self.tid, device = self.dev(), %error, "Supported Log Pages failed; retrying in 5 s");
                     self.step_failed(Step::Supported, GET_SUPPORTED_RETRY, &mut out);
                 }
             }
@@ -693,9 +698,9 @@ impl Dc {
                 if self.complete(token, Op::Step(Step::GetLog)) {
                     self.get_log.fail(&error);
                     if self.get_log.fail_count == 1 {
-                        tracing::warn!(tid = %self.tid, device = ?self.device, %error, "failed to read the discovery log; retrying in 20 s");
+                        tracing::warn!(tid = %self.tid, device = self.dev(), %error, "failed to read the discovery log; retrying in 20 s");
                     } else {
-                        tracing::debug!(tid = %self.tid, device = ?self.device, %error, "failed to read the discovery log; retrying in 20 s");
+                        tracing::debug!(tid = %self.tid, device = self.dev(), %error, "failed to read the discovery log; retrying in 20 s");
                     }
                     self.step_failed(Step::GetLog, GET_LOG_PAGE_RETRY, &mut out);
                 }
@@ -958,20 +963,20 @@ impl Dc {
         match failure {
             RegisterFailure::NotSupported => {
                 self.register.ok();
-                tracing::debug!(tid = %self.tid, device = ?self.device, "the controller does not take registrations");
+                tracing::debug!(tid = %self.tid, device = self.dev(), "the controller does not take registrations");
                 self.step_done(Step::Register, out);
             }
             RegisterFailure::Rejected(e) => {
                 self.register.fail(&e);
-                tracing::warn!(tid = %self.tid, device = ?self.device, error = %e, "Registration error.");
+                tracing::warn!(tid = %self.tid, device = self.dev(), error = %e, "Registration error.");
                 self.step_done(Step::Register, out);
             }
             RegisterFailure::Failed(e) => {
                 self.register.fail(&e);
                 if self.register.fail_count == 1 {
-                    tracing::error!(tid = %self.tid, device = ?self.device, error = %e, "Failed to register with the discovery controller; retrying every 5 s");
+                    tracing::error!(tid = %self.tid, device = self.dev(), error = %e, "Failed to register with the discovery controller; retrying every 5 s");
                 } else {
-                    tracing::debug!(tid = %self.tid, device = ?self.device, error = %e, "registration failed");
+                    tracing::debug!(tid = %self.tid, device = self.dev(), error = %e, "registration failed");
                 }
                 self.step_failed(Step::Register, REGISTRATION_RETRY, out);
             }
@@ -981,7 +986,7 @@ impl Dc {
     fn on_log(&mut self, entries: &[LogEntry], out: &mut Vec<Action>) {
         self.get_log.ok();
         let dicts: Vec<DlpeDict> = entries.iter().map(LogEntry::to_stas_dict).collect();
-        tracing::info!(tid = %self.tid, device = ?self.device, records = dicts.len(), "Received discovery log pages (num records={}).", dicts.len());
+        tracing::info!(tid = %self.tid, device = self.dev(), records = dicts.len(), "Received discovery log pages (num records={}).", dicts.len());
         let referrals = referrals_of(&dicts, &self.tid);
         self.log_pages = dicts.into();
         if let Some(device) = self.device.clone() {
@@ -997,7 +1002,7 @@ impl Dc {
     fn on_uevent(&mut self, kind: NvmeEventKind, now: SystemTime, out: &mut Vec<Action>) {
         match kind {
             NvmeEventKind::Aen(AEN_DISC_LOG_CHANGED) => {
-                tracing::info!(tid = %self.tid, device = ?self.device, "Received AEN: Change of Discovery Log Page (0x70f002)");
+                tracing::info!(tid = %self.tid, device = self.dev(), "Received AEN: Change of Discovery Log Page (0x70f002)");
                 if self.disposing.is_some() || self.device.is_none() {
                     return;
                 }
@@ -1016,7 +1021,7 @@ impl Dc {
                 }
             }
             NvmeEventKind::Aen(aen) => {
-                tracing::debug!(tid = %self.tid, device = ?self.device, aen = format_args!("{aen:#08x}"), "AEN ignored");
+                tracing::debug!(tid = %self.tid, device = self.dev(), aen = %format_args!("{aen:#08x}"), "AEN ignored");
             }
             NvmeEventKind::Rediscover | NvmeEventKind::Connected => {
                 if self.device.is_none() || self.disposing.is_some() {
@@ -1029,7 +1034,7 @@ impl Dc {
                 {
                     return;
                 }
-                tracing::debug!(tid = %self.tid, device = ?self.device, event = ?kind, "controller (re)connected: resync");
+                tracing::debug!(tid = %self.tid, device = self.dev(), event = ?kind, "controller (re)connected: resync");
                 self.resync(out);
             }
             NvmeEventKind::Removed => self.on_removed(now, out),
