@@ -1,0 +1,275 @@
+//! Performing the state machines' actions: every kernel call on a blocking thread, the
+//! result sent back to the core as an [`Input::Done`]; timers into the wheel; change events
+//! out.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::{Core, Input};
+use crate::ctrl::dc::{Action, Event, RegisterFailure, Token};
+use crate::kernel::admin::{
+    ctrl_types, dim_send, get_discovery_log, supported_log_pages, DlpOptions, Registrant,
+};
+use crate::kernel::fabrics::{build_connect_string, ConnectParams, CtrlKind};
+use crate::kernel::{AdminError, Controller, Kernel};
+use crate::model::snapshot::CoreEvent;
+use crate::proto::consts::DimTask;
+
+impl Core {
+    pub(super) fn perform(&mut self, id: u64, action: Action) {
+        match action {
+            Action::Connect { token, params } => self.connect(id, token, *params),
+            Action::Register { token, device } => self.dim(id, token, device, DimTask::Register),
+            Action::Deregister { token, device } => {
+                self.dim(id, token, device, DimTask::Deregister);
+            }
+            Action::GetSupported { token, device } => {
+                let fallback = Event::SupportedFailed {
+                    token,
+                    error: "internal error".into(),
+                };
+                self.spawn_op(id, fallback, move |k| {
+                    let ev = match supported_log_pages(k, &device) {
+                        Ok(s) => Event::SupportedDone {
+                            token,
+                            pleos: s.pleo_supported(),
+                        },
+                        // The controller answered: it does not have the log (Linux nvmet
+                        // rejects LID 0 on discovery controllers). Read without PLEO.
+                        Err(e) if e.status().is_some() => {
+                            tracing::debug!(%device, error = %e, "no Supported Log Pages: reading the discovery log without PLEO");
+                            Event::SupportedDone {
+                                token,
+                                pleos: false,
+                            }
+                        }
+                        Err(e) => Event::SupportedFailed {
+                            token,
+                            error: e.to_string(),
+                        },
+                    };
+                    (ev, None)
+                });
+            }
+            Action::GetLogPage { token, device, lsp } => {
+                let fallback = Event::LogPageFailed {
+                    token,
+                    error: "internal error".into(),
+                };
+                self.spawn_op(id, fallback, move |k| {
+                    let opts = DlpOptions {
+                        lsp,
+                        ..DlpOptions::default()
+                    };
+                    let ev = match get_discovery_log(k, &device, &opts) {
+                        Ok(log) => {
+                            for r in &log.rejected {
+                                tracing::warn!(%device, index = r.index, error = %r.error, "discovery log entry skipped");
+                            }
+                            Event::LogPageDone {
+                                token,
+                                entries: log.entries,
+                            }
+                        }
+                        Err(e) => Event::LogPageFailed {
+                            token,
+                            error: e.to_string(),
+                        },
+                    };
+                    (ev, None)
+                });
+            }
+            Action::Disconnect { token, device } => {
+                self.spawn_op(id, Event::Disconnected { token }, move |k| {
+                    match k.delete_controller(&device) {
+                        Ok(()) => tracing::debug!(%device, "controller deleted"),
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => tracing::warn!(%device, error = %e, "cannot delete controller"),
+                    }
+                    (Event::Disconnected { token }, None)
+                });
+            }
+            Action::StartTimer(kind, d) => self.timers.start((id, kind), Instant::now() + d),
+            Action::CancelTimer(kind) => self.timers.cancel(&(id, kind)),
+            Action::LogPagesChanged { device } => {
+                let Some(tid) = self.dc_ref(id).map(|dc| dc.tid().clone()) else {
+                    return;
+                };
+                self.publish();
+                let _ = self.events.send(CoreEvent::LogPagesChanged { tid, device });
+                self.save_state();
+            }
+            Action::ReferralsChanged | Action::RequestReconcile => self.trigger_reconcile(),
+            Action::Disposed => {
+                self.dying.remove(&id);
+                self.claimed.remove(&id);
+                self.timers.cancel_where(|(i, _)| *i == id);
+            }
+        }
+    }
+
+    pub(super) fn connect(&mut self, id: u64, token: Token, params: ConnectParams) {
+        let Some(tid) = self.dc_ref(id).map(|d| d.tid().clone()) else {
+            return;
+        };
+        let owned = self.owned_devices();
+        let existing = self
+            .topo
+            .find_match(&tid, CtrlKind::Discovery, &self.ifaddrs)
+            .filter(|c| !owned.contains(&c.device))
+            .cloned();
+        let fallback = Event::ConnectFailed {
+            token,
+            error: "internal error".into(),
+            permanent: false,
+        };
+        if let Some(c) = existing {
+            self.claimed.insert(id, c.device.clone());
+            self.spawn_op(id, fallback, move |k| {
+                let dctype = ctrl_types(k, &c).ok().map(|(_, d)| d);
+                let device = c.device.clone();
+                (
+                    Event::Adopted {
+                        token,
+                        device,
+                        dctype,
+                    },
+                    None,
+                )
+            });
+            return;
+        }
+        let options = self.options.clone();
+        self.spawn_op(id, fallback, move |k| {
+            let cs = match build_connect_string(&params, &options) {
+                Ok(cs) => cs,
+                Err(e) => {
+                    return (
+                        Event::ConnectFailed {
+                            token,
+                            error: e.to_string(),
+                            permanent: true,
+                        },
+                        None,
+                    )
+                }
+            };
+            if !cs.dropped().is_empty() {
+                tracing::debug!(dropped = ?cs.dropped(), "options not supported by the kernel left out");
+            }
+            tracing::debug!(options = %cs, "writing to /dev/nvme-fabrics");
+            match k.connect(&cs) {
+                Ok(reply) => {
+                    let device = reply.device();
+                    let ctrl = k.read_controller(&device).ok().flatten();
+                    let dctype = ctrl
+                        .as_ref()
+                        .and_then(|c| ctrl_types(k, c).ok())
+                        .map(|(_, d)| d);
+                    (
+                        Event::ConnectDone {
+                            token,
+                            device,
+                            dctype,
+                        },
+                        ctrl,
+                    )
+                }
+                Err(e) => (
+                    Event::ConnectFailed {
+                        token,
+                        error: e.to_string(),
+                        permanent: false,
+                    },
+                    None,
+                ),
+            }
+        });
+    }
+
+    pub(super) fn dim(&mut self, id: u64, token: Token, device: String, task: DimTask) {
+        let Some(dc) = self.dc_ref(id) else {
+            return;
+        };
+        let host_nqn = dc.tid().host_nqn.clone();
+        let ctrl = self.topo.by_name(&device).cloned();
+        let host_id = self.host.id.clone();
+        let symname = self.host.symname.clone();
+        let to_event = move |r: Result<(), AdminError>| dim_event(token, task, r);
+        let fallback = to_event(Err(AdminError::NotSupported {
+            device: device.clone(),
+            what: "internal error",
+        }));
+        self.spawn_op(id, fallback, move |k| {
+            let c = ctrl.or_else(|| k.read_controller(&device).ok().flatten());
+            let r = match c {
+                None => Err(AdminError::Open {
+                    device: device.clone(),
+                    errno: nix::errno::Errno::ENODEV,
+                }),
+                Some(c) => {
+                    let who = Registrant {
+                        host_nqn: &host_nqn,
+                        host_id: &host_id,
+                        symname: symname.as_deref(),
+                    };
+                    dim_send(k, &c, task, &who).map(|_| ())
+                }
+            };
+            (to_event(r), None)
+        });
+    }
+
+    pub(super) fn spawn_op<F>(&self, id: u64, fallback: Event, f: F)
+    where
+        F: FnOnce(&dyn Kernel) -> (Event, Option<Controller>) + Send + 'static,
+    {
+        let k = Arc::clone(&self.kernel);
+        let tx = self.input_tx.clone();
+        tokio::spawn(async move {
+            let (event, ctrl) = match tokio::task::spawn_blocking(move || f(k.as_ref())).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "kernel operation failed");
+                    (fallback, None)
+                }
+            };
+            let _ = tx
+                .send(Input::Done {
+                    id,
+                    event,
+                    ctrl: ctrl.map(Box::new),
+                })
+                .await;
+        });
+    }
+}
+
+fn register_failure(e: &AdminError) -> RegisterFailure {
+    match e {
+        AdminError::NotSupported { .. } => RegisterFailure::NotSupported,
+        e if e.status().is_some() => RegisterFailure::Rejected(e.to_string()),
+        e => RegisterFailure::Failed(e.to_string()),
+    }
+}
+
+/// The event a DIM result means for the state machine.
+fn dim_event(token: Token, task: DimTask, r: Result<(), AdminError>) -> Event {
+    match task {
+        DimTask::Deregister => {
+            match &r {
+                Ok(()) => tracing::debug!("deregistered from the discovery controller"),
+                Err(e) => tracing::info!(error = %e, "deregistration failed"),
+            }
+            Event::Deregistered { token }
+        }
+        DimTask::Register | DimTask::Update => match r {
+            Ok(()) => Event::RegisterDone { token },
+            Err(e) => Event::RegisterFailed {
+                token,
+                failure: register_failure(&e),
+            },
+        },
+    }
+}

@@ -1,0 +1,209 @@
+//! The reconcile pass of the core: debounced trigger, host-name resolution and interface
+//! list off the core, then the pure [`crate::ctrl::reconcile`] step and its application
+//! (remove first, with deregistration; then add; origins, settings and aging updated).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::{strip_secrets, Core, Input, RESOLVE_TIMEOUT};
+use crate::ctrl::dc::{Dc, Event};
+use crate::ctrl::debounce::Trigger;
+use crate::ctrl::reconcile::{self, Current, DropReason, Inputs};
+use crate::kernel::IfAddr;
+use crate::model::snapshot::{CoreEvent, Origin};
+use crate::model::trid::TransportId;
+
+impl Core {
+    pub(super) fn trigger_reconcile(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        if self.debounce.trigger(Instant::now()) == Trigger::RunNow {
+            self.start_pass();
+        }
+    }
+
+    /// Resolves host names and reads the interface addresses off the core, then comes back
+    /// with [`Input::PassReady`].
+    pub(super) fn start_pass(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        if self.pass_running {
+            self.pass_again = true;
+            return;
+        }
+        self.pass_running = true;
+        let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
+        let names = reconcile::names_to_resolve(&cands, &self.cfg.excludes);
+        let family = self.cfg.global.ip_family;
+        let generation = self.cfg_generation;
+        let k = Arc::clone(&self.kernel);
+        let tx = self.input_tx.clone();
+        tokio::spawn(async move {
+            let ifaddrs = match tokio::task::spawn_blocking(move || k.interface_addresses()).await {
+                Ok(Ok(v)) => Some(v),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot list interface addresses");
+                    None
+                }
+                Err(_) => None,
+            };
+            let mut resolved = BTreeMap::new();
+            for name in names {
+                let r = tokio::time::timeout(
+                    RESOLVE_TIMEOUT,
+                    tokio::net::lookup_host((name.clone(), 0u16)),
+                )
+                .await;
+                let addr = match r {
+                    Ok(Ok(it)) => {
+                        let addrs: Vec<IpAddr> = it.map(|s| s.ip()).collect();
+                        reconcile::pick_address(&addrs, family)
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(name = %name, error = %e, "cannot resolve host name");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::error!(name = %name, "host name resolution timed out");
+                        None
+                    }
+                };
+                resolved.insert(name, addr);
+            }
+            let _ = tx
+                .send(Input::PassReady {
+                    generation,
+                    resolved,
+                    ifaddrs,
+                })
+                .await;
+        });
+    }
+
+    pub(super) fn finish_pass(
+        &mut self,
+        generation: u64,
+        resolved: &BTreeMap<String, Option<IpAddr>>,
+        ifaddrs: Option<Vec<IfAddr>>,
+    ) {
+        self.pass_running = false;
+        if self.shutting_down {
+            return;
+        }
+        if let Some(i) = ifaddrs {
+            self.ifaddrs = i;
+        }
+        if generation != self.cfg_generation {
+            self.start_pass();
+            return;
+        }
+        self.apply_reconcile(resolved);
+        if std::mem::take(&mut self.pass_again) {
+            self.start_pass();
+        }
+    }
+
+    pub(super) fn apply_reconcile(&mut self, resolved: &BTreeMap<String, Option<IpAddr>>) {
+        let (configured, mut dropped) = reconcile::configured(&self.cfg, &self.tid_defaults());
+        let current: BTreeMap<TransportId, Current> = self
+            .dcs
+            .iter()
+            .map(|(t, s)| {
+                (
+                    t.clone(),
+                    Current {
+                        origin: s.dc.origin(),
+                        unresponsive: s.dc.is_unresponsive(),
+                    },
+                )
+            })
+            .collect();
+        let mut referrals: Vec<TransportId> = self
+            .dcs
+            .values()
+            .flat_map(|s| s.dc.referrals().iter().cloned())
+            .collect();
+        referrals.sort();
+        referrals.dedup();
+        let plan = reconcile::reconcile(&Inputs {
+            configured: &configured,
+            discovered: &self.discovered,
+            referrals: &referrals,
+            excludes: &self.cfg.excludes,
+            ip_family: self.cfg.global.ip_family,
+            resolved,
+            current: &current,
+        });
+        dropped.extend(plan.dropped.iter().cloned());
+        self.log_dropped(&dropped);
+
+        for tid in &plan.remove {
+            let Some(slot) = self.dcs.remove(tid) else {
+                continue;
+            };
+            tracing::info!(tid = %tid, device = ?slot.dc.device(), "removing discovery controller");
+            self.dying.insert(slot.id, slot.dc);
+            self.feed(slot.id, Event::Remove);
+        }
+        for (tid, cand) in &plan.wanted {
+            let settings = self.settings_for(&cand.overrides);
+            let reported = self.discovered.contains(tid);
+            let id = match self.dcs.get_mut(tid) {
+                Some(slot) => {
+                    slot.dc.set_cfg(strip_secrets(&cand.cfg));
+                    if *slot.dc.settings() != settings {
+                        slot.dc.set_settings(settings);
+                    }
+                    slot.id
+                }
+                None => {
+                    tracing::info!(tid = %tid, origin = cand.origin.as_str(), "adding discovery controller");
+                    let dc = Dc::new(
+                        tid.clone(),
+                        strip_secrets(&cand.cfg),
+                        cand.origin,
+                        settings,
+                        Vec::new(),
+                    );
+                    let id = self.insert(dc);
+                    self.feed(id, Event::Start);
+                    id
+                }
+            };
+            self.feed(id, Event::SetOrigin(cand.origin));
+            if cand.origin == Origin::Discovered {
+                self.feed(id, Event::Reported(reported));
+            }
+        }
+        for tid in &plan.kept {
+            if let Some(id) = self.id_of(tid) {
+                self.feed(id, Event::Reported(false));
+            }
+        }
+        if plan.dc_removed {
+            self.publish();
+            let _ = self.events.send(CoreEvent::DcRemoved);
+        }
+        self.save_state();
+    }
+
+    pub(super) fn log_dropped(&mut self, dropped: &[(TransportId, DropReason)]) {
+        let now: BTreeSet<(TransportId, String)> = dropped
+            .iter()
+            .map(|(t, r)| (t.clone(), r.to_string()))
+            .collect();
+        for (tid, reason) in now.difference(&self.last_dropped) {
+            if reason == "excluded" {
+                tracing::info!(tid = %tid, "controller excluded by configuration");
+            } else {
+                tracing::warn!(tid = %tid, %reason, "controller skipped");
+            }
+        }
+        self.last_dropped = now;
+    }
+}

@@ -1,0 +1,129 @@
+//! What the core publishes: the [`Snapshot`] for readers (sent only when it changed) and the
+//! warm-restart [`StafState`].
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::{strip_secrets, Core};
+use crate::config::service::Persistence;
+use crate::ctrl::dc::{Dc, TimerKind};
+use crate::ctrl::timers::CONF_SOAK;
+use crate::kernel::CtrlState;
+use crate::model::snapshot::{
+    CtrlAttrs, CtrlView, DcPart, Origin, ProcessView, Snapshot, TimerView, UnresponsiveView,
+};
+use crate::runtime::state::{StafState, StafStateDc};
+
+impl Core {
+    pub(super) fn state(&self) -> StafState {
+        StafState {
+            dcs: self
+                .dcs
+                .values()
+                .map(|s| StafStateDc {
+                    tid: s.dc.tid().clone(),
+                    origin: s.dc.origin(),
+                    log_pages: s.dc.log_pages().to_vec(),
+                })
+                .collect(),
+            ..StafState::default()
+        }
+    }
+
+    pub(super) fn save_state(&self) {
+        if self.shutting_down {
+            return;
+        }
+        if let Some(tx) = &self.state_tx {
+            tx.send_replace(self.state());
+        }
+    }
+
+    pub(super) fn view(&self, dc: &Dc, id: u64, now: Instant) -> CtrlView {
+        let rem = |k: TimerKind| self.timers.remaining(&(id, k), now);
+        let ctrl = dc.device().and_then(|d| self.topo.by_name(d));
+        let attrs = ctrl.map_or_else(CtrlAttrs::default, |c| CtrlAttrs {
+            hostid: c.hostid.clone(),
+            hostnqn: c.hostnqn.clone(),
+            model: c.model.clone(),
+            serial: c.serial.clone(),
+            dctype: c.dctype.map(|d| d.as_str().to_owned()).unwrap_or_default(),
+            cntrltype: c
+                .cntrltype
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+        });
+        let connected = dc.device().is_some() && ctrl.is_none_or(|c| c.state == CtrlState::Live);
+        let unresponsive = (dc.origin() == Origin::Discovered).then(|| UnresponsiveView {
+            timeout: match dc.settings().persistence {
+                Persistence::For(d) => Some(d),
+                Persistence::Forever => None,
+            },
+            since: dc.lost_since(),
+            timer: dc.timer_view(TimerKind::Aging, rem(TimerKind::Aging)),
+        });
+        CtrlView {
+            tid: dc.tid().clone(),
+            cfg: strip_secrets(dc.cfg()),
+            device: dc.device().map(str::to_owned),
+            connected,
+            connect_attempts: dc.connect_attempts(),
+            retry_connect_timer: dc
+                .timer_view(TimerKind::ConnectRetry, rem(TimerKind::ConnectRetry)),
+            connect_op: dc.connect_view(rem(TimerKind::ConnectRetry)),
+            attrs,
+            dc: Some(DcPart {
+                origin: dc.origin(),
+                unresponsive,
+                register_op: dc.register_view(rem(TimerKind::RegisterRetry)),
+                supported_op: dc.supported_view(rem(TimerKind::SupportedRetry)),
+                get_log_op: dc.get_log_view(rem(TimerKind::GetLogRetry)),
+                log_pages: Arc::clone(dc.log_pages()),
+            }),
+            ioc: None,
+        }
+    }
+
+    pub(super) fn build_snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        Snapshot {
+            ctrls: self
+                .dcs
+                .values()
+                .map(|s| self.view(&s.dc, s.id, now))
+                .collect(),
+            process: ProcessView {
+                tron: self.tron,
+                hostnqn: self.host.nqn.clone(),
+                hostid: self.host.id.clone(),
+                hostkey_set: self.host.key_set,
+                symname: self.host.symname.clone().unwrap_or_default(),
+                last_known_config_file: self.state_path.clone(),
+                config_soak_timer: TimerView {
+                    period: CONF_SOAK,
+                    remaining: self
+                        .debounce
+                        .deadline()
+                        .map(|d| d.saturating_duration_since(now)),
+                },
+                kernel_tp8013: self.options.discovery(),
+                kernel_host_iface: self.options.host_iface(),
+                ignore_iface: self.cfg.global.ignore_iface,
+            },
+        }
+    }
+
+    /// Publishes the state when it changed.
+    pub(super) fn publish(&self) {
+        let snap = self.build_snapshot();
+        self.snapshot_tx.send_if_modified(|s| {
+            if *s == snap {
+                false
+            } else {
+                *s = snap;
+                true
+            }
+        });
+    }
+}
