@@ -1,5 +1,5 @@
 //! Discovery-controller logic without I/O: the per-controller state machine ([`dc`]), the
-//! reconcile step ([`reconcile`]), the leading-edge debouncer that paces it ([`debounce`]),
+//! reconcile step ([`mod@reconcile`]), the leading-edge debouncer that paces it ([`debounce`]),
 //! and nvme-stas's timer values ([`timers`]).
 //!
 //! Everything here is pure: events in, actions out; the caller owns the clock, the kernel
