@@ -1,10 +1,24 @@
 //! D-Bus adapters: the org.nvmexpress.staf / .stac interfaces and their client proxies. The only zbus importer besides (planned) Avahi discovery.
 //!
+//!
+//! The daemons' cores never see zbus: they publish a [`Snapshot`](crate::model::snapshot)
+//! on a `watch` channel, broadcast `CoreEvent`s and accept `CoreCommand`s; this module turns
+//! those into nvme-stas's D-Bus contract (names, snake_case members, signatures, string-dict
+//! shapes), pinned by the golden files `dbus/org.nvmexpress.{staf,stac}.xml`.
+//!
 //! # Layout
 //!
 //! - [`names`]: bus names, object paths, interface names.
 //! - [`pyrepr`]: the Python literal spellings nvme-stas embeds in its strings.
-//! - [`shapes`]: snapshot views → nvme-stas's string dicts and JSON texts (pure).
+//! - [`shapes`]: snapshot views → nvme-stas's string dicts and JSON texts (pure; secrets
+//!   filtered).
+//! - [`staf`], [`stac`], [`debug`]: the `#[interface]` adapters (handles only).
+//! - [`server`]: [`serve_staf`] / [`serve_stac`] (serve, then own the name, then forward events
+//!   as signals) and their `*_on` variants for an existing or peer-to-peer connection.
+//! - [`error`]: [`DbusError`] (set-up failures) and [`IfaceError`] (D-Bus errors to callers).
+//! - [`proxy`]: client proxies for both daemons.
+//! - [`ctl`]: stafctl and stacctl (arguments, commands, tables, JSON, exit statuses).
+//! - [`sample`]: fixed snapshots for tests and demos.
 
 pub mod ctl;
 pub mod debug;
@@ -20,5 +34,6 @@ pub mod staf;
 
 pub use error::{DbusError, IfaceError};
 pub use server::{
-    serve_stac, serve_stac_on, serve_staf, serve_staf_on, DbusServer, StacHandle, StafHandle,
+    bus_connection, serve_stac, serve_stac_on, serve_staf, serve_staf_on, DbusServer, StacHandle,
+    StafHandle,
 };

@@ -46,7 +46,20 @@ pub struct StacHandle {
 pub struct DbusServer {
     conn: Connection,
     names: ServiceNames,
-    forwarder: JoinHandle<()>,
+    forwarder: AbortOnDrop,
+}
+
+/// How long [`DbusServer::shutdown`] waits for the connection to close.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A task that is cancelled when its handle is dropped.
+#[derive(Debug)]
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl DbusServer {
@@ -56,21 +69,28 @@ impl DbusServer {
     }
 
     /// Stops forwarding signals, releases the well-known name (on a bus) and closes the
-    /// connection, so clients see the daemon go away at once.
+    /// connection, so clients see the daemon go away at once. Closing waits at most a couple
+    /// of seconds (longer only if the caller still holds clones of the connection).
     pub async fn shutdown(self) {
-        self.forwarder.abort();
-        if self.conn.is_bus() {
-            if let Err(e) = self.conn.release_name(self.names.bus_name).await {
-                tracing::debug!("releasing {}: {e}", self.names.bus_name);
+        let Self {
+            conn,
+            names,
+            mut forwarder,
+        } = self;
+        // The task holds a clone of the connection: end it before closing.
+        forwarder.0.abort();
+        let _ = (&mut forwarder.0).await;
+        if conn.is_bus() {
+            if let Err(e) = conn.release_name(names.bus_name).await {
+                tracing::debug!("releasing {}: {e}", names.bus_name);
             }
         }
-        self.conn.clone().graceful_shutdown().await;
-    }
-}
-
-impl Drop for DbusServer {
-    fn drop(&mut self) {
-        self.forwarder.abort();
+        if tokio::time::timeout(CLOSE_TIMEOUT, conn.graceful_shutdown())
+            .await
+            .is_err()
+        {
+            tracing::debug!("the D-Bus connection is still referenced; not waiting for it");
+        }
     }
 }
 
@@ -79,6 +99,18 @@ async fn system_bus() -> Result<Connection, DbusError> {
         .build()
         .await
         .map_err(|e| DbusError::Connect(e.to_string()))
+}
+
+/// Connects to the bus at `address` (`unix:path=…`): a private bus in tests, or a daemon
+/// told to use one.
+///
+/// # Errors
+/// [`DbusError::Connect`] when the bus cannot be reached.
+pub async fn bus_connection(address: &str) -> Result<Connection, DbusError> {
+    zbus::connection::Builder::address(address)
+        .build()
+        .await
+        .map_err(|e| DbusError::Connect(format!("{address}: {e}")))
 }
 
 /// Connects to the system bus (`DBUS_SYSTEM_BUS_ADDRESS` is honoured), serves
@@ -103,12 +135,12 @@ pub async fn serve_staf_on(conn: Connection, handle: StafHandle) -> Result<DbusS
     register(&conn, &STAF, StafInterface::new(link.clone())).await?;
     register(&conn, &STAF, StafDebug::new(link.clone())).await?;
     own_name(&conn, &STAF).await?;
-    let forwarder = tokio::spawn(forward::<StafDebug>(
+    let forwarder = AbortOnDrop(tokio::spawn(forward::<StafDebug>(
         conn.clone(),
         STAF,
         link,
         Some(handle.events),
-    ));
+    )));
     Ok(DbusServer {
         conn,
         names: STAF,
@@ -134,7 +166,12 @@ pub async fn serve_stac_on(conn: Connection, handle: StacHandle) -> Result<DbusS
     register(&conn, &STAC, StacInterface::new(link.clone())).await?;
     register(&conn, &STAC, StacDebug::new(link.clone())).await?;
     own_name(&conn, &STAC).await?;
-    let forwarder = tokio::spawn(forward::<StacDebug>(conn.clone(), STAC, link, None));
+    let forwarder = AbortOnDrop(tokio::spawn(forward::<StacDebug>(
+        conn.clone(),
+        STAC,
+        link,
+        None,
+    )));
     Ok(DbusServer {
         conn,
         names: STAC,
