@@ -2,7 +2,7 @@
 # stafd end to end on a real kernel: a DC from stafd.conf connects and its log page on D-Bus
 # equals `nvme discover` for the same target; linking a subsystem fires log_pages_changed
 # and the entry shows within 2 s; a port outage and return reconnects (same kernel
-# controller) and re-reads.
+# controller) and re-reads. Idle stafd uses no CPU.
 set -e
 . "$STAS_VM_SCENARIO_DIR/stafd-common.inc"
 N=$STAS_VM_SUBSYSTEMS
@@ -33,6 +33,13 @@ expect_eq "$(json_values traddr < dlp.json | tr '\n' ' ')" "$(json_values traddr
 expect_eq "$(json_values trsvcid < dlp.json | tr '\n' ' ')" "$(json_values trsvcid < nd.json | tr '\n' ' ')" "ports: stafd vs nvme discover"
 expect_eq "$(grep -c '"subtype": "nvme"' dlp.json)" "$N" "NVM entries on D-Bus"
 check wait_for '[ "$(sig_count)" -ge 1 ]' 5
+
+log "idle: no polling (CPU ticks over 3 s) and resident memory"
+cpu() { awk '{ print $14 + $15 }' "/proc/$STAFD_PID/stat"; }
+sleep 1
+c0=$(cpu); sleep 3; c1=$(cpu)
+log "stafd CPU ticks while idle: $((c1 - c0)); $(grep VmRSS "/proc/$STAFD_PID/status")"
+[ $((c1 - c0)) -le 1 ] || fail "stafd used $((c1 - c0)) ticks in 3 s of idleness"
 
 log "2: linking a subsystem: log_pages_changed and the new entry within 2 s"
 before=$(sig_count)
