@@ -402,7 +402,9 @@ fn default_host_nqn(sys_conf: &Path) -> Option<String> {
     match resolved {
         Ok(nqn) => Some(nqn.as_str().to_owned()),
         Err(e) => {
-            eprintln!("warning: cannot resolve the host NQN ({e}); stafd will use its own");
+            eprintln!(
+                "stafctl: warning: cannot resolve the host NQN ({e}); stafd will use its own"
+            );
             None
         }
     }

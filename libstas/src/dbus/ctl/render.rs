@@ -84,13 +84,19 @@ pub fn block<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>, indent: usi
     out
 }
 
-/// The one-line title of a controller: `nvme0  tcp 192.168.1.10:8009 <subsysnqn>`.
+/// The one-line title of a controller: `nvme0  tcp 192.168.1.10:8009 <subsysnqn> [<host-iface>]
+/// [<host-traddr>]` (an IPv6 address in brackets before the port).
 #[must_use]
 pub fn controller_title(d: &StrDict) -> String {
     let g = |k: &str| d.get(k).map_or("", String::as_str);
-    let mut t = format!("{}  {} {}", g("device"), g("transport"), g("traddr"));
-    if !g("trsvcid").is_empty() {
-        let _ = write!(t, ":{}", g("trsvcid"));
+    let traddr = g("traddr");
+    let mut t = format!("{}  {} ", g("device"), g("transport"));
+    if g("trsvcid").is_empty() {
+        t.push_str(traddr);
+    } else if traddr.contains(':') {
+        let _ = write!(t, "[{traddr}]:{}", g("trsvcid"));
+    } else {
+        let _ = write!(t, "{traddr}:{}", g("trsvcid"));
     }
     for k in ["subsysnqn", "host-iface", "host-traddr"] {
         if !g(k).is_empty() {
@@ -263,6 +269,15 @@ mod tests {
             ("kato", "30"),
         ]);
         assert_eq!(controller_title(&c), "nvme0  tcp 10.0.0.1:8009 nqn.x eth0");
+        let mut v6 = c.clone();
+        v6.insert("traddr".into(), "fe80::1".into());
+        assert_eq!(
+            controller_title(&v6),
+            "nvme0  tcp [fe80::1]:8009 nqn.x eth0"
+        );
+        let mut fc = c.clone();
+        fc.insert("trsvcid".into(), String::new());
+        assert_eq!(controller_title(&fc), "nvme0  tcp 10.0.0.1 nqn.x eth0");
         assert_eq!(
             controller_block(&c),
             "nvme0  tcp 10.0.0.1:8009 nqn.x eth0\n\
