@@ -83,7 +83,10 @@ fn hostnqn_writes_the_pinned_nqn() {
     let env = Env::new();
     let out = env.run(&["hostnqn"]);
     ok(&out);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{PINNED_NQN}\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{PINNED_NQN}\n")
+    );
     assert!(out.stderr.is_empty(), "{out:?}");
     assert_eq!(read(&env.conf()), format!("[Host]\nnqn = {PINNED_NQN}\n"));
 }

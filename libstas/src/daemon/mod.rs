@@ -7,6 +7,7 @@
 //! - [`uevents`]: the kernel uevent source (netlink thread) and its test double.
 //! - [`wheel`]: the actor's timer set.
 
+pub mod nvmecli;
 pub mod staf;
 pub mod stafd;
 pub mod uevents;

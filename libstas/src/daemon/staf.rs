@@ -44,6 +44,7 @@ use crate::model::trid::{TidDefaults, TransportId};
 use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_staf, StafState};
 
+use super::nvmecli;
 use super::uevents::UeventMsg;
 use super::wheel::Wheel;
 
@@ -105,6 +106,9 @@ pub struct StafSetup {
     pub initial_state: StafState,
     /// Write the state file (tests may turn it off).
     pub save_state: bool,
+    /// `systemctl`, to start `nvmf-connect` for discovery controllers stafd does not
+    /// manage (nvme-cli interop, §5.14); `None` disables it.
+    pub nvmf_connect: Option<PathBuf>,
 }
 
 /// Called when the debug switch changes (SetTron, reload).
@@ -287,6 +291,7 @@ struct Core {
     topo: Topology,
     ifaddrs: Vec<IfAddr>,
     state_path: PathBuf,
+    nvmf_connect: Option<PathBuf>,
     dcs: BTreeMap<TransportId, Slot>,
     dying: BTreeMap<u64, Dc>,
     next_id: u64,
@@ -352,6 +357,7 @@ impl Core {
             topo: setup.topology,
             ifaddrs: setup.ifaddrs,
             state_path: setup.state_path,
+            nvmf_connect: setup.nvmf_connect,
             dcs: BTreeMap::new(),
             dying: BTreeMap::new(),
             next_id: 0,
@@ -614,6 +620,15 @@ impl Core {
                 if let Some(id) = owner {
                     tracing::debug!(device = %dev, event = ?event.kind, "uevent");
                     self.feed(id, Event::Uevent(event.kind));
+                } else if let Some(systemctl) = &self.nvmf_connect {
+                    if nvmecli::wants_nvmf_connect(&event)
+                        && self.topo.by_name(&dev).is_some_and(Controller::is_dc)
+                    {
+                        let systemctl = systemctl.clone();
+                        tokio::task::spawn_blocking(move || {
+                            nvmecli::start_nvmf_connect(&systemctl, &event);
+                        });
+                    }
                 }
             }
         }

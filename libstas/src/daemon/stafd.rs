@@ -30,6 +30,7 @@ use crate::runtime::signals::{Signal, Signals};
 use crate::runtime::state::{load_staf, state_path};
 use crate::runtime::{logging, notify};
 
+use super::nvmecli::{self, find_systemctl, RuleShadow};
 use super::staf::{Host, StafCore, StafSetup};
 use super::uevents::{spawn_netlink, UEVENT_QUEUE};
 
@@ -229,6 +230,7 @@ async fn serve(
         state_path: path,
         initial_state,
         save_state: true,
+        nvmf_connect: find_systemctl(),
     };
     let hook = log.clone();
     let core = StafCore::spawn(kernel, setup, urx, Box::new(move |on| hook.set_tron(on)));
@@ -245,6 +247,8 @@ async fn serve(
             return Err(e.into());
         }
     };
+    let shadow =
+        find_systemctl().and_then(|sc| RuleShadow::install(Path::new(nvmecli::RUN_RULES_DIR), &sc));
     notify::ready("Ready");
     tracing::info!("{PROG} ready");
 
@@ -281,7 +285,10 @@ async fn serve(
     notify::stopping();
     notify::status("Stopping");
     core.shutdown().await;
-    drop(server);
+    if let Some(shadow) = shadow {
+        shadow.remove();
+    }
+    server.shutdown().await;
     tracing::info!("{PROG} stopped");
     Ok(())
 }

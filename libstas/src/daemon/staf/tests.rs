@@ -97,6 +97,7 @@ fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir) -> Rig {
         initial_state: load_staf(&state_path),
         state_path,
         save_state: true,
+        nvmf_connect: None,
     };
     let tron = Arc::new(AtomicBool::new(false));
     let t = Arc::clone(&tron);
