@@ -38,6 +38,7 @@ expect_match "$OTHER" '^nvme[0-9]+$' "nvme-cli's discovery controller"
 
 N=$STAS_VM_SUBSYSTEMS
 log "link a subsystem on [::1]:8009: AEN on nvme-cli's DC, which gets nvmf-connect"
+nvmet_add_subsys $((N + 1))
 nvmet_link $((N + 1)) '[::1]:8009'
 check wait_for '[ -s /tmp/systemctl.calls ]' 10
 cat /tmp/systemctl.calls
