@@ -24,3 +24,24 @@ stas-kcheck compare-dlp "$DC" discover.json
 
 log "disconnect"
 stas-kcheck delete "$DC"
+
+log "stafd: the discovery daemon, configured with the same target on both addresses"
+start_system_bus > /dev/null
+mkdir -p /etc/stas
+cat > /etc/stas/stafd.conf <<CONF
+[Controllers]
+controller = transport=tcp;traddr=127.0.0.1;trsvcid=8009
+controller = transport=tcp;traddr=::1;trsvcid=8009
+CONF
+cat /etc/stas/stafd.conf
+stafd > stafd.log 2>&1 &
+STAFD_PID=$!
+check wait_for 'stafctl --json adlp 2>/dev/null | grep -c "\"subtype\": \"nvme\"" | grep -qx 6' 15
+log "stafctl ls"
+stafctl ls
+log "stafctl adlp"
+stafctl adlp
+kill -TERM "$STAFD_PID"
+wait "$STAFD_PID" || fail "stafd exited with status $?"
+log "stafd stopped; its log:"
+cat stafd.log
