@@ -1,14 +1,18 @@
-//! Discovery-controller logic without I/O: the per-controller state machine ([`dc`]), the
-//! reconcile step ([`mod@reconcile`]), the leading-edge debouncer that paces it ([`debounce`]),
-//! and nvme-stas's timer values ([`timers`]).
+//! Controller logic without I/O: the discovery-controller state machine ([`dc`]) and
+//! stafd's reconcile step ([`mod@reconcile`]); the I/O-controller state machine ([`ioc`]) and
+//! stacd's reconcile step with its disconnect policy and audit ([`stac_reconcile`]); the
+//! leading-edge debouncer that paces both daemons' passes ([`debounce`]); and nvme-stas's
+//! timer values ([`timers`]).
 //!
 //! Everything here is pure: events in, actions out; the caller owns the clock, the kernel
-//! and the channels (the stafd core actor in [`crate::daemon`]). That keeps every timing
-//! rule testable without a kernel and without waiting.
+//! and the channels (the core actors in [`crate::daemon`]). That keeps every timing rule
+//! testable without a kernel and without waiting.
 
 pub mod dc;
 pub mod debounce;
+pub mod ioc;
 pub mod reconcile;
+pub mod stac_reconcile;
 pub mod timers;
 
 pub use dc::{Action, Dc, DcSettings, Event, RegisterFailure, TimerKind, Token};

@@ -1,0 +1,638 @@
+//! The I/O-controller state machine (nvme-stas `Ioc`, nvme-stas-behaviour.md §5.9–5.10),
+//! sans-IO: [`Ioc::handle`] takes one [`Event`] and returns the [`Action`]s the caller must
+//! perform. Nothing here touches the kernel, a clock or a channel; the stacd core actor
+//! executes the actions (kernel calls on blocking threads, timers in its timer wheel) and
+//! feeds the results back as events.
+//!
+//! Lifecycle:
+//!
+//! ```text
+//! Start / retry timer ──▶ Connect ──▶ ConnectDone | Adopted ──▶ connected (attempts = 0)
+//!                                └──▶ ConnectFailed ──▶ retry 3 s, then 60 s, while the gate
+//!                                                       allows (NCC: connect-attempts-on-ncc)
+//! kernel `remove` ──▶ attempts = 0, reconnect in 3 s (gate permitting)
+//! UpdateDlpe: NCC set → clear while not connected ──▶ attempts = 0, connect now
+//! Reload: not connected, nothing pending and no retry timer ──▶ connect now
+//! Remove{keep=false}: wait for the op in flight, Disconnect, Disposed
+//! Remove{keep=true} / Shutdown: Disposed at once (the kernel connection stays)
+//! ```
+//!
+//! The retry gate is nvme-stas's `_should_try_to_reconnect`: the maximum number of attempts
+//! is `connect-attempts-on-ncc` while the log page entry that names the controller has the
+//! EFLAGS "not connected to CDC" bit (NCC, bit 2) set, and unlimited otherwise (`0`).
+//! Stopping only means the retry timer is not re-armed: a reload or NCC clearing restarts.
+//!
+//! Every operation carries a [`Token`]; a completion whose token is not the one in flight is
+//! ignored.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::config::service::ConnectParams as CfgParams;
+use crate::identity::Secret;
+use crate::kernel::fabrics::{ConnectParams, CtrlKind};
+use crate::model::snapshot::{DlpeDict, OpView, TimerView};
+use crate::model::trid::TransportId;
+use crate::proto::uevent::NvmeEventKind;
+
+pub use super::dc::Token;
+use super::timers::{CONNECT_RETRY, FAST_CONNECT_RETRY, RETRY_AFTER_REMOVE};
+
+/// The EFLAGS bit "not connected to CDC" (NCC) of a discovery log page entry.
+pub const EFLAGS_NCC: u64 = 1 << 2;
+
+/// Whether a log page entry (nvme-stas string dict) has EFLAGS.NCC set. A missing or
+/// unparseable `eflags` means no.
+#[must_use]
+pub fn dlpe_ncc(dlpe: &DlpeDict) -> bool {
+    dlpe.get("eflags")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|f| f & EFLAGS_NCC != 0)
+}
+
+/// The timers an I/O controller runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKind {
+    /// Connect retry (3 s after the first failure, 60 s after the others, 3 s after remove).
+    ConnectRetry,
+}
+
+/// What the controller needs from the configuration. `Debug` never shows the secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IocSettings {
+    /// Host ID sent with every connect.
+    pub host_id: String,
+    /// Connection parameters (per-controller overrides over `[Global]`).
+    pub params: CfgParams,
+    /// DH-HMAC-CHAP host secret: the `controller=` line's `dhchap-secret`, else the host
+    /// key (DECISIONS.md item 7).
+    pub dhchap_secret: Option<Secret>,
+    /// DH-HMAC-CHAP controller secret (bidirectional authentication).
+    pub dhchap_ctrl_secret: Option<Secret>,
+    /// `connect-attempts-on-ncc` (0: never give up; 1 was already changed to 2).
+    pub attempts_on_ncc: i64,
+}
+
+/// Inputs of the state machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The controller was created: connect (or adopt) now.
+    Start,
+    /// A new kernel controller was created for us.
+    ConnectDone {
+        /// The operation.
+        token: Token,
+        /// `nvme<N>`.
+        device: String,
+    },
+    /// An existing kernel controller serves us (warm restart, nvme-cli, audit): no new
+    /// connection.
+    Adopted {
+        /// The operation.
+        token: Token,
+        /// `nvme<N>`.
+        device: String,
+    },
+    /// The connect failed.
+    ConnectFailed {
+        /// The operation.
+        token: Token,
+        /// Why, in words.
+        error: String,
+        /// Retrying cannot help (the parameters themselves are invalid).
+        permanent: bool,
+    },
+    /// A disconnect finished (its outcome does not change what follows).
+    Disconnected {
+        /// The operation.
+        token: Token,
+    },
+    /// A uevent about this controller's device.
+    Uevent(NvmeEventKind),
+    /// A timer the machine started expired.
+    TimerFired(TimerKind),
+    /// The log page entry that names this controller (after a reconcile), if any.
+    UpdateDlpe(Option<DlpeDict>),
+    /// Configuration reloaded (SIGHUP): new settings; connect now if idle.
+    Reload(IocSettings),
+    /// The controller is no longer wanted: disconnect it (`keep = false`) or just forget
+    /// it (`keep = true`), per `disconnect-scope`.
+    Remove {
+        /// Keep the kernel connection.
+        keep: bool,
+    },
+    /// The daemon stops: stacd always keeps I/O connections (§5.13).
+    Shutdown,
+}
+
+/// Outputs of the state machine, in the order they must be performed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Adopt a matching existing kernel controller, or connect with these parameters.
+    /// Answer with [`Event::Adopted`], [`Event::ConnectDone`] or [`Event::ConnectFailed`].
+    Connect {
+        /// The operation.
+        token: Token,
+        /// The parameters (not yet validated: the connect-string builder does that).
+        params: Box<ConnectParams>,
+    },
+    /// Delete the kernel controller. Answer with [`Event::Disconnected`].
+    Disconnect {
+        /// The operation.
+        token: Token,
+        /// `nvme<N>`.
+        device: String,
+    },
+    /// (Re)start a timer: its deadline becomes now + the duration.
+    StartTimer(TimerKind, Duration),
+    /// Stop a timer (no-op when not running).
+    CancelTimer(TimerKind),
+    /// Nothing left to do: forget the controller.
+    Disposed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Connect,
+    Disconnect,
+}
+
+/// Counters of the connect operation (shown by `controller_info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct OpStat {
+    created: bool,
+    fail_count: u32,
+    completed: Option<bool>,
+    error: Option<String>,
+}
+
+/// Why the machine is not retrying although it is not connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stalled {
+    /// The parameters are invalid: waiting for a reload.
+    Permanent,
+    /// NCC is set and `connect-attempts-on-ncc` attempts failed: waiting for a reload or
+    /// NCC to clear.
+    NccGate,
+}
+
+/// One I/O controller. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Ioc {
+    tid: TransportId,
+    cfg: BTreeMap<String, String>,
+    settings: IocSettings,
+    dlpe: Option<DlpeDict>,
+    device: Option<String>,
+    connect_attempts: u32,
+    retry_period: Duration,
+    in_flight: Option<(Token, Op)>,
+    next_token: u64,
+    stalled: Option<Stalled>,
+    connect: OpStat,
+    timer: Option<Duration>,
+    disposing: Option<bool>,
+    disposed: bool,
+}
+
+impl Ioc {
+    /// A controller with identity `tid`, extra `controller=` keys `cfg` (secrets already
+    /// removed; shown on D-Bus) and the log page entry that names it, if any. Send
+    /// [`Event::Start`] to begin.
+    #[must_use]
+    pub fn new(
+        tid: TransportId,
+        cfg: BTreeMap<String, String>,
+        settings: IocSettings,
+        dlpe: Option<DlpeDict>,
+    ) -> Self {
+        Self {
+            tid,
+            cfg,
+            settings,
+            dlpe,
+            device: None,
+            connect_attempts: 0,
+            retry_period: CONNECT_RETRY,
+            in_flight: None,
+            next_token: 0,
+            stalled: None,
+            connect: OpStat::default(),
+            timer: None,
+            disposing: None,
+            disposed: false,
+        }
+    }
+
+    /// A controller for a kernel controller that already exists and that nobody asked for
+    /// (the audit of `all-connections-matching-disconnect-trtypes`): it starts connected to
+    /// `device`, typically to be removed at once.
+    #[must_use]
+    pub fn existing(tid: TransportId, device: String, settings: IocSettings) -> Self {
+        let mut ioc = Self::new(tid, BTreeMap::new(), settings, None);
+        ioc.device = Some(device);
+        ioc
+    }
+
+    /// The identity.
+    #[must_use]
+    pub fn tid(&self) -> &TransportId {
+        &self.tid
+    }
+
+    /// Extra `controller=` keys (no secrets).
+    #[must_use]
+    pub fn cfg(&self) -> &BTreeMap<String, String> {
+        &self.cfg
+    }
+
+    /// Replaces the extra keys (a reload changed the `controller=` line).
+    pub fn set_cfg(&mut self, cfg: BTreeMap<String, String>) {
+        self.cfg = cfg;
+    }
+
+    /// The settings in use.
+    #[must_use]
+    pub fn settings(&self) -> &IocSettings {
+        &self.settings
+    }
+
+    /// Replaces the settings without reconnecting (they apply to the next connect).
+    pub fn set_settings(&mut self, settings: IocSettings) {
+        self.settings = settings;
+    }
+
+    /// The log page entry that names the controller, if any.
+    #[must_use]
+    pub fn dlpe(&self) -> Option<&DlpeDict> {
+        self.dlpe.as_ref()
+    }
+
+    /// Whether the entry has EFLAGS.NCC set.
+    #[must_use]
+    pub fn ncc(&self) -> bool {
+        self.dlpe.as_ref().is_some_and(dlpe_ncc)
+    }
+
+    /// The kernel device, while connected or adopted.
+    #[must_use]
+    pub fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+
+    /// Connection attempts since the last success.
+    #[must_use]
+    pub fn connect_attempts(&self) -> u32 {
+        self.connect_attempts
+    }
+
+    /// Why the machine stopped retrying, if it did.
+    #[must_use]
+    pub fn stalled(&self) -> Option<Stalled> {
+        self.stalled
+    }
+
+    /// Whether a connect is in flight.
+    #[must_use]
+    pub fn connecting(&self) -> bool {
+        matches!(self.in_flight, Some((_, Op::Connect)))
+    }
+
+    /// Whether the machine is waiting for the result of `token`.
+    #[must_use]
+    pub fn awaits(&self, token: Token) -> bool {
+        self.in_flight.is_some_and(|(t, _)| t == token)
+    }
+
+    /// Whether a removal is under way.
+    #[must_use]
+    pub fn is_disposing(&self) -> bool {
+        self.disposing.is_some()
+    }
+
+    /// Whether [`Action::Disposed`] was returned.
+    #[must_use]
+    pub fn is_disposed(&self) -> bool {
+        self.disposed
+    }
+
+    /// Whether timer `kind` is running.
+    #[must_use]
+    pub fn timer_running(&self, kind: TimerKind) -> bool {
+        match kind {
+            TimerKind::ConnectRetry => self.timer.is_some(),
+        }
+    }
+
+    /// The view of the retry timer with the remaining time the caller's timer wheel knows.
+    #[must_use]
+    pub fn timer_view(&self, remaining: Option<Duration>) -> TimerView {
+        TimerView {
+            period: self.timer.unwrap_or(self.retry_period),
+            remaining: remaining.filter(|_| self.timer.is_some()),
+        }
+    }
+
+    /// The pending connect, while not connected.
+    #[must_use]
+    pub fn connect_view(&self, retry_remaining: Option<Duration>) -> Option<OpView> {
+        if self.device.is_some() || !self.connect.created {
+            return None;
+        }
+        Some(OpView {
+            fail_count: self.connect.fail_count,
+            completed: if self.connecting() {
+                None
+            } else {
+                self.connect.completed
+            },
+            alive: !self.disposed,
+            retry_timer: self
+                .timer
+                .is_some()
+                .then(|| self.timer_view(retry_remaining)),
+            error: self.connect.error.clone(),
+        })
+    }
+
+    /// Handles one event; returns what to do, in order.
+    pub fn handle(&mut self, ev: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.disposed {
+            return out;
+        }
+        match ev {
+            Event::Start => {
+                if self.idle() {
+                    self.try_connect(&mut out);
+                }
+            }
+            Event::ConnectDone { token, device } => {
+                self.on_connected(token, device, false, &mut out);
+            }
+            Event::Adopted { token, device } => self.on_connected(token, device, true, &mut out),
+            Event::ConnectFailed {
+                token,
+                error,
+                permanent,
+            } => self.on_connect_failed(token, &error, permanent, &mut out),
+            Event::Disconnected { token } => {
+                if self.complete(token, Op::Disconnect) {
+                    self.device = None;
+                    self.finish(&mut out);
+                }
+            }
+            Event::Uevent(NvmeEventKind::Removed) => self.on_removed(&mut out),
+            Event::Uevent(kind) => {
+                tracing::trace!(tid = %self.tid, device = self.dev(), event = ?kind, "uevent");
+            }
+            Event::TimerFired(TimerKind::ConnectRetry) => {
+                if self.timer.take().is_some() && self.idle() {
+                    self.try_connect(&mut out);
+                }
+            }
+            Event::UpdateDlpe(dlpe) => self.update_dlpe(dlpe, &mut out),
+            Event::Reload(settings) => {
+                self.settings = settings;
+                if self.idle() && self.timer.is_none() {
+                    self.stalled = None;
+                    self.try_connect(&mut out);
+                }
+            }
+            Event::Remove { keep } => self.dispose(keep, &mut out),
+            Event::Shutdown => self.dispose(true, &mut out),
+        }
+        out
+    }
+
+    /// Not connected, nothing in flight, not being removed.
+    fn idle(&self) -> bool {
+        self.disposing.is_none() && self.in_flight.is_none() && self.device.is_none()
+    }
+
+    /// nvme-stas `_should_try_to_reconnect`.
+    fn may_retry(&self) -> bool {
+        let max = if self.ncc() {
+            self.settings.attempts_on_ncc
+        } else {
+            0
+        };
+        max == 0 || i64::from(self.connect_attempts) < max
+    }
+
+    fn update_dlpe(&mut self, dlpe: Option<DlpeDict>, out: &mut Vec<Action>) {
+        let was_ncc = self.ncc();
+        self.dlpe = dlpe;
+        if was_ncc && !self.ncc() && self.idle() {
+            tracing::info!(tid = %self.tid, "NCC cleared: connecting now");
+            self.connect_attempts = 0;
+            self.stalled = None;
+            self.cancel_timer(out);
+            self.try_connect(out);
+        }
+    }
+
+    fn connect_params(&self) -> ConnectParams {
+        let p = &self.settings.params;
+        let mut c = ConnectParams::new(&self.tid, &self.settings.host_id, CtrlKind::Io);
+        c.keep_alive_tmo = p.kato;
+        c.reconnect_delay = p.reconnect_delay;
+        c.ctrl_loss_tmo = p.ctrl_loss_tmo;
+        c.hdr_digest = p.hdr_digest.unwrap_or(false);
+        c.data_digest = p.data_digest.unwrap_or(false);
+        c.disable_sqflow = p.disable_sqflow.unwrap_or(false);
+        c.nr_io_queues = p.nr_io_queues;
+        c.nr_write_queues = p.nr_write_queues;
+        c.nr_poll_queues = p.nr_poll_queues;
+        c.queue_size = p.queue_size;
+        c.dhchap_secret = self
+            .settings
+            .dhchap_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned());
+        c.dhchap_ctrl_secret = self
+            .settings
+            .dhchap_ctrl_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned());
+        c
+    }
+
+    fn try_connect(&mut self, out: &mut Vec<Action>) {
+        self.cancel_timer(out);
+        self.connect_attempts = self.connect_attempts.saturating_add(1);
+        self.connect.created = true;
+        self.connect.completed = None;
+        let token = self.token();
+        self.in_flight = Some((token, Op::Connect));
+        tracing::debug!(tid = %self.tid, attempt = self.connect_attempts, "connecting");
+        out.push(Action::Connect {
+            token,
+            params: Box::new(self.connect_params()),
+        });
+    }
+
+    fn on_connected(&mut self, token: Token, device: String, adopted: bool, out: &mut Vec<Action>) {
+        if !self.complete(token, Op::Connect) {
+            return;
+        }
+        self.connect.fail_count = 0;
+        self.connect.completed = Some(true);
+        self.connect.error = None;
+        self.connect_attempts = 0;
+        self.stalled = None;
+        self.cancel_timer(out);
+        if adopted {
+            tracing::info!(tid = %self.tid, %device, "adopted existing kernel controller");
+        } else {
+            tracing::info!(tid = %self.tid, %device, "Connection established!");
+        }
+        self.device = Some(device);
+        if self.disposing.is_some() {
+            self.continue_dispose(out);
+        }
+    }
+
+    fn on_connect_failed(
+        &mut self,
+        token: Token,
+        error: &str,
+        permanent: bool,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.complete(token, Op::Connect) {
+            return;
+        }
+        self.connect.fail_count = self.connect.fail_count.saturating_add(1);
+        self.connect.completed = Some(false);
+        self.connect.error = Some(error.to_owned());
+        if self.disposing.is_some() {
+            self.finish(out);
+            return;
+        }
+        if permanent {
+            self.stalled = Some(Stalled::Permanent);
+            tracing::error!(tid = %self.tid, %error, "Failed to connect to controller; not retrying until the configuration is reloaded");
+            return;
+        }
+        if !self.may_retry() {
+            self.stalled = Some(Stalled::NccGate);
+            tracing::warn!(tid = %self.tid, %error, attempts = self.connect_attempts, "Failed to connect to controller; NCC is set and connect-attempts-on-ncc is reached: not retrying until NCC clears or the configuration is reloaded");
+            return;
+        }
+        let delay = if self.connect_attempts <= 1 {
+            tracing::info!(tid = %self.tid, %error, "Failed to connect to controller; retrying in 3 s");
+            FAST_CONNECT_RETRY
+        } else {
+            if self.connect_attempts == 2 {
+                tracing::error!(tid = %self.tid, %error, "Failed to connect to controller. Retrying every 60 s");
+            } else {
+                tracing::debug!(tid = %self.tid, %error, attempt = self.connect_attempts, "Failed to connect to controller");
+            }
+            CONNECT_RETRY
+        };
+        self.retry_period = delay;
+        self.start_timer(delay, out);
+    }
+
+    fn on_removed(&mut self, out: &mut Vec<Action>) {
+        let Some(device) = self.device.take() else {
+            return;
+        };
+        if matches!(self.in_flight, Some((_, Op::Disconnect))) {
+            self.in_flight = None;
+            self.finish(out);
+            return;
+        }
+        if self.disposing.is_some() {
+            if self.in_flight.is_none() {
+                self.finish(out);
+            }
+            return;
+        }
+        self.connect_attempts = 0;
+        self.retry_period = RETRY_AFTER_REMOVE;
+        if !self.may_retry() {
+            self.stalled = Some(Stalled::NccGate);
+            tracing::info!(tid = %self.tid, %device, "kernel removed the controller; NCC is set: not reconnecting");
+            return;
+        }
+        tracing::info!(tid = %self.tid, %device, "kernel removed the controller; reconnecting in 3 s");
+        if self.in_flight.is_none() {
+            self.start_timer(RETRY_AFTER_REMOVE, out);
+        }
+    }
+
+    fn dispose(&mut self, keep: bool, out: &mut Vec<Action>) {
+        if self.disposing.is_some() {
+            return;
+        }
+        self.disposing = Some(keep);
+        self.cancel_timer(out);
+        if keep {
+            if let Some(d) = &self.device {
+                tracing::debug!(tid = %self.tid, device = %d, "keeping the connection");
+            }
+            self.finish(out);
+            return;
+        }
+        self.continue_dispose(out);
+    }
+
+    fn continue_dispose(&mut self, out: &mut Vec<Action>) {
+        if self.in_flight.is_some() {
+            return;
+        }
+        let Some(device) = self.device.clone() else {
+            self.finish(out);
+            return;
+        };
+        tracing::info!(tid = %self.tid, %device, "Disconnect initiated");
+        let token = self.token();
+        self.in_flight = Some((token, Op::Disconnect));
+        out.push(Action::Disconnect { token, device });
+    }
+
+    fn finish(&mut self, out: &mut Vec<Action>) {
+        self.disposed = true;
+        out.push(Action::Disposed);
+    }
+
+    /// Clears the in-flight op if `token` is it. Returns false for a stale completion.
+    fn complete(&mut self, token: Token, op: Op) -> bool {
+        match self.in_flight {
+            Some((t, o)) if t == token && o == op => {
+                self.in_flight = None;
+                true
+            }
+            _ => {
+                tracing::trace!(tid = %self.tid, ?token, ?op, "stale completion ignored");
+                false
+            }
+        }
+    }
+
+    /// The device for log lines: `nvme?` when not connected (nvme-stas's spelling).
+    fn dev(&self) -> &str {
+        self.device.as_deref().unwrap_or("nvme?")
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    fn start_timer(&mut self, d: Duration, out: &mut Vec<Action>) {
+        self.timer = Some(d);
+        out.push(Action::StartTimer(TimerKind::ConnectRetry, d));
+    }
+
+    fn cancel_timer(&mut self, out: &mut Vec<Action>) {
+        if self.timer.take().is_some() {
+            out.push(Action::CancelTimer(TimerKind::ConnectRetry));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
