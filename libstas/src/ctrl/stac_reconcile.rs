@@ -290,6 +290,30 @@ pub struct Running {
     pub vouched: bool,
 }
 
+/// The kernel as the audit sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelView<'a> {
+    /// Every controller.
+    pub ctrls: &'a [&'a Controller],
+    /// Devices stacd's controllers hold (running or being removed).
+    pub owned: &'a BTreeSet<String>,
+    /// Interface addresses (for matching host-traddr / host-iface).
+    pub ifaddrs: &'a [IfAddr],
+}
+
+impl KernelView<'_> {
+    /// No controllers (a dry run, or a test without a kernel).
+    #[must_use]
+    pub fn empty() -> KernelView<'static> {
+        static NONE: BTreeSet<String> = BTreeSet::new();
+        KernelView {
+            ctrls: &[],
+            owned: &NONE,
+            ifaddrs: &[],
+        }
+    }
+}
+
 /// Everything one pass looks at.
 #[derive(Debug, Clone, Copy)]
 pub struct IocInputs<'a> {
@@ -305,8 +329,8 @@ pub struct IocInputs<'a> {
     pub resolved: &'a BTreeMap<String, Option<IpAddr>>,
     /// The running controllers.
     pub current: &'a BTreeMap<TransportId, Running>,
-    /// Foreign kernel I/O controllers found by [`audit`] (identity, device).
-    pub foreign: &'a [(TransportId, String)],
+    /// The kernel's controllers, for the audit (used only when the policy audits).
+    pub kernel: KernelView<'a>,
     /// `disconnect-scope` / `disconnect-trtypes`.
     pub policy: &'a DisconnectPolicy,
 }
@@ -567,16 +591,18 @@ pub fn reconcile(inp: &IocInputs<'_>) -> IocPlan {
         }
     }
     if inp.policy.audits() {
-        plan.disconnect_foreign = inp
-            .foreign
-            .iter()
-            .filter(|(t, _)| {
-                !plan.wanted.contains_key(t)
-                    && !inp.current.contains_key(t)
-                    && !keep_for_stafd(t, false)
-            })
-            .cloned()
-            .collect();
+        let ours: Vec<&TransportId> = inp.current.keys().chain(plan.wanted.keys()).collect();
+        let k = inp.kernel;
+        plan.disconnect_foreign = audit(
+            k.ctrls.iter().copied(),
+            inp.policy,
+            k.owned,
+            &ours,
+            k.ifaddrs,
+        )
+        .into_iter()
+        .filter(|(t, _)| !keep_for_stafd(t, false))
+        .collect();
     }
     plan.add = plan
         .wanted

@@ -4,10 +4,12 @@
 //! - [`staf`]: the stafd core actor (discovery controllers).
 //! - [`stafd`]: stafd's `run` (startup checks, configuration, identity, D-Bus, signals,
 //!   systemd notifications, shutdown).
+//! - [`stac`]: the stacd core actor (I/O controllers).
 //! - [`uevents`]: the kernel uevent source (netlink thread) and its test double.
 //! - [`wheel`]: the actor's timer set.
 
 pub mod nvmecli;
+pub mod stac;
 pub mod staf;
 pub mod stafd;
 pub mod uevents;

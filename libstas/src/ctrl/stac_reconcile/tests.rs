@@ -74,7 +74,7 @@ struct World {
     stafd: StafdMemory,
     resolved: BTreeMap<String, Option<IpAddr>>,
     current: BTreeMap<TransportId, Running>,
-    foreign: Vec<(TransportId, String)>,
+    kernel: Vec<Controller>,
 }
 
 impl World {
@@ -87,11 +87,13 @@ impl World {
             stafd: StafdMemory::default(),
             resolved: BTreeMap::new(),
             current: BTreeMap::new(),
-            foreign: Vec::new(),
+            kernel: Vec::new(),
         }
     }
     fn run(&self) -> IocPlan {
         let policy = DisconnectPolicy::from_config(&self.cfg);
+        let ctrls: Vec<&Controller> = self.kernel.iter().collect();
+        let owned = BTreeSet::new();
         reconcile(&IocInputs {
             configured: &self.configured,
             stafd: &self.stafd,
@@ -99,7 +101,11 @@ impl World {
             ip_family: self.cfg.global.ip_family,
             resolved: &self.resolved,
             current: &self.current,
-            foreign: &self.foreign,
+            kernel: KernelView {
+                ctrls: &ctrls,
+                owned: &owned,
+                ifaddrs: &[],
+            },
             policy: &policy,
         })
     }
@@ -588,18 +594,27 @@ fn audited_foreign_connections_go_unless_stafd_cannot_say() {
         "[I/O controller connection management]\n\
          disconnect-scope=all-connections-matching-disconnect-trtypes\n",
     );
-    w.foreign = vec![(ioc("127.0.0.1", 3), "nvme3".into())];
+    let io = Some(CntrlType::Io);
+    w.kernel = vec![
+        kctrl(3, "tcp", io, true),
+        kctrl(4, "tcp", io, true),
+        kctrl(5, "pcie", io, true),
+    ];
+    let foreign3 = (tid_of(&w.kernel[0]), "nvme3".to_owned());
     assert!(w.run().disconnect_foreign.is_empty(), "stafd not asked yet");
     w.stafd.apply(known(vec![(dc("127.0.0.1"), None)]));
     assert!(
         w.run().disconnect_foreign.is_empty(),
         "an unread DC with the same host fields might name it"
     );
-    w.stafd.apply(known(vec![(dc("127.0.0.1"), Some(vec![]))]));
-    assert_eq!(
-        w.run().disconnect_foreign,
-        vec![(ioc("127.0.0.1", 3), "nvme3".into())]
-    );
+    // The log names the controller behind nvme4: it is ours (adopted), not foreign.
+    w.stafd.apply(known(vec![(
+        dc("127.0.0.1"),
+        Some(vec![entry("127.0.0.1", 4, "nvme")]),
+    )]));
+    let p = w.run();
+    assert_eq!(p.disconnect_foreign, vec![foreign3]);
+    assert_eq!(p.add, vec![ioc("127.0.0.1", 4)]);
     w.cfg = conf("");
     assert!(
         w.run().disconnect_foreign.is_empty(),

@@ -1,0 +1,180 @@
+//! Performing the I/O-controller machines' actions: adoption of a matching kernel controller
+//! at once (the topology is in memory), connects and deletes on blocking threads with the
+//! result sent back to the core, timers into the wheel.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::{Core, Input};
+use crate::ctrl::ioc::{Action, Event, Token};
+use crate::kernel::fabrics::{build_connect_string, ConnectParams, CtrlKind};
+use crate::kernel::{ConnectError, Controller, Kernel};
+
+impl Core {
+    pub(super) fn perform(&mut self, id: u64, action: Action) {
+        match action {
+            Action::Connect { token, params } => self.connect(id, token, *params),
+            Action::Disconnect { token, device } => {
+                let k = Arc::clone(&self.kernel);
+                let tx = self.input_tx.clone();
+                tokio::spawn(async move {
+                    let d = device.clone();
+                    let r = tokio::task::spawn_blocking(move || k.delete_controller(&d)).await;
+                    match r {
+                        Ok(Ok(())) => tracing::debug!(%device, "controller deleted"),
+                        Ok(Err(e)) if e.is_not_found() => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(%device, error = %e, "cannot delete controller");
+                        }
+                        Err(e) => tracing::error!(error = %e, "kernel operation failed"),
+                    }
+                    let event = Event::Disconnected { token };
+                    let _ = tx
+                        .send(Input::Done {
+                            id,
+                            event,
+                            ctrl: None,
+                        })
+                        .await;
+                });
+            }
+            Action::StartTimer(kind, d) => self.timers.start((id, kind), Instant::now() + d),
+            Action::CancelTimer(kind) => self.timers.cancel(&(id, kind)),
+            Action::Disposed => {
+                self.dying.remove(&id);
+                self.timers.cancel_where(|(i, _)| *i == id);
+            }
+        }
+    }
+
+    /// Adopts a matching kernel controller nobody of ours holds, or connects.
+    fn connect(&mut self, id: u64, token: Token, params: ConnectParams) {
+        let Some(tid) = self.ioc_ref(id).map(|i| i.tid().clone()) else {
+            return;
+        };
+        if let Some(device) = self.find_existing(&tid).map(|c| c.device.clone()) {
+            self.feed(id, Event::Adopted { token, device });
+            return;
+        }
+        let k = Arc::clone(&self.kernel);
+        let options = self.options.clone();
+        let tx = self.input_tx.clone();
+        let permits = Arc::clone(&self.connects);
+        tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let r = tokio::task::spawn_blocking(move || {
+                connect_blocking(k.as_ref(), &params, &options)
+            })
+            .await;
+            let input = match r {
+                Ok(Outcome::Created { device, ctrl }) => Input::Done {
+                    id,
+                    event: Event::ConnectDone { token, device },
+                    ctrl,
+                },
+                Ok(Outcome::Duplicate(scan)) => Input::Duplicate { id, token, scan },
+                Ok(Outcome::Failed { error, permanent }) => Input::Done {
+                    id,
+                    event: Event::ConnectFailed {
+                        token,
+                        error,
+                        permanent,
+                    },
+                    ctrl: None,
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "kernel operation failed");
+                    Input::Done {
+                        id,
+                        event: Event::ConnectFailed {
+                            token,
+                            error: "internal error".into(),
+                            permanent: false,
+                        },
+                        ctrl: None,
+                    }
+                }
+            };
+            let _ = tx.send(input).await;
+        });
+    }
+
+    /// EALREADY: the kernel has the controller although the topology did not show it to us
+    /// (an event not seen yet). Refresh the topology from the scan and adopt.
+    pub(super) fn on_duplicate(&mut self, id: u64, token: Token, scan: Vec<Controller>) {
+        for c in scan {
+            self.topo.insert(c);
+        }
+        let Some(tid) = self.ioc_ref(id).map(|i| i.tid().clone()) else {
+            return;
+        };
+        let event = match self.find_existing(&tid) {
+            Some(c) => Event::Adopted {
+                token,
+                device: c.device.clone(),
+            },
+            None => Event::ConnectFailed {
+                token,
+                error: ConnectError::AlreadyConnected.to_string(),
+                permanent: false,
+            },
+        };
+        self.feed(id, event);
+    }
+}
+
+/// The result of a connect on the blocking thread.
+enum Outcome {
+    Created {
+        device: String,
+        ctrl: Option<Box<Controller>>,
+    },
+    Duplicate(Vec<Controller>),
+    Failed {
+        error: String,
+        permanent: bool,
+    },
+}
+
+fn connect_blocking(
+    k: &dyn Kernel,
+    params: &ConnectParams,
+    options: &crate::kernel::SupportedOptions,
+) -> Outcome {
+    let cs = match build_connect_string(params, options) {
+        Ok(cs) => cs,
+        Err(e) => {
+            return Outcome::Failed {
+                error: e.to_string(),
+                permanent: true,
+            }
+        }
+    };
+    if !cs.dropped().is_empty() {
+        tracing::debug!(dropped = ?cs.dropped(), "options not supported by the kernel left out");
+    }
+    tracing::debug!(options = %cs, "writing to /dev/nvme-fabrics");
+    match k.connect(&cs) {
+        Ok(reply) => {
+            let device = reply.device();
+            let ctrl = k.read_controller(&device).ok().flatten().map(Box::new);
+            Outcome::Created { device, ctrl }
+        }
+        Err(ConnectError::AlreadyConnected) => {
+            let scan: Vec<Controller> = k
+                .list_controllers()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| k.read_controller(d).ok().flatten())
+                .filter(|c| c.is_kind(CtrlKind::Io))
+                .collect();
+            tracing::debug!("the kernel already has this controller: adopting it");
+            Outcome::Duplicate(scan)
+        }
+        Err(e) => Outcome::Failed {
+            error: e.to_string(),
+            permanent: matches!(e, ConnectError::Build(_)),
+        },
+    }
+}

@@ -1,0 +1,262 @@
+//! The reconcile pass of the stacd core: stafd views (dry run first), the debounced trigger,
+//! host-name resolution and interface list off the core, then the pure
+//! [`crate::ctrl::stac_reconcile`] step and its application: removals first (disconnect or
+//! forget per `disconnect-scope`), foreign disconnects of the audit, then additions and
+//! updates of the running controllers (configuration, settings, log page entry).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::{strip_secrets, Core, Input, RESOLVE_TIMEOUT};
+use crate::ctrl::debounce::Trigger;
+use crate::ctrl::ioc::{Event, Ioc};
+use crate::ctrl::stac_reconcile::{
+    self, Disposal, IocDropReason, IocInputs, IocPlan, KernelView, Running, StafdView,
+};
+use crate::kernel::{Controller, IfAddr};
+use crate::model::trid::TransportId;
+
+impl Core {
+    /// A new view of stafd. The first one starts the first pass; later ones run a pass only
+    /// when the dry run says it would change something.
+    pub(super) fn on_view(&mut self, view: StafdView) {
+        let reachable = matches!(view, StafdView::Known(_));
+        if reachable != self.stafd.reachable() {
+            if reachable {
+                tracing::info!("stafd answered: using its discovery log pages");
+            } else {
+                tracing::info!("stafd unreachable: keeping every connection it may want");
+            }
+        }
+        let changed = self.stafd.apply(view);
+        self.dirty = true;
+        if self.first_view.take().is_some() {
+            self.trigger_reconcile();
+            return;
+        }
+        if changed && self.dry_run_changes() {
+            self.trigger_reconcile();
+        }
+    }
+
+    /// Whether a pass with the current inputs (last resolution, no audit) would add,
+    /// remove or update a controller.
+    fn dry_run_changes(&self) -> bool {
+        let plan = self.plan(&self.resolved, false);
+        !plan.add.is_empty()
+            || !plan.remove.is_empty()
+            || plan.wanted.iter().any(|(t, c)| {
+                self.iocs
+                    .get(t)
+                    .is_some_and(|s| s.ioc.dlpe() != c.dlpe.as_ref())
+            })
+    }
+
+    pub(super) fn trigger_reconcile(&mut self) {
+        if self.shutting_down || self.first_view.is_some() {
+            return;
+        }
+        self.dirty = true;
+        if self.debounce.trigger(Instant::now()) == Trigger::RunNow {
+            self.start_pass();
+        }
+    }
+
+    /// Resolves host names and reads the interface addresses off the core, then comes back
+    /// with [`Input::PassReady`].
+    pub(super) fn start_pass(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        if self.pass_running {
+            self.pass_again = true;
+            return;
+        }
+        self.pass_running = true;
+        let (cands, _) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
+        let names = stac_reconcile::names_to_resolve(&cands, &self.cfg.excludes);
+        let family = self.cfg.global.ip_family;
+        let generation = self.cfg_generation;
+        let k = Arc::clone(&self.kernel);
+        let tx = self.input_tx.clone();
+        tokio::spawn(async move {
+            let ifaddrs = match tokio::task::spawn_blocking(move || k.interface_addresses()).await {
+                Ok(Ok(v)) => Some(v),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot list interface addresses");
+                    None
+                }
+                Err(_) => None,
+            };
+            let mut resolved = BTreeMap::new();
+            for name in names {
+                let r = tokio::time::timeout(
+                    RESOLVE_TIMEOUT,
+                    tokio::net::lookup_host((name.clone(), 0u16)),
+                )
+                .await;
+                let addr = match r {
+                    Ok(Ok(it)) => {
+                        let addrs: Vec<IpAddr> = it.map(|s| s.ip()).collect();
+                        crate::ctrl::reconcile::pick_address(&addrs, family)
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(name = %name, error = %e, "cannot resolve host name");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::error!(name = %name, "host name resolution timed out");
+                        None
+                    }
+                };
+                resolved.insert(name, addr);
+            }
+            let _ = tx
+                .send(Input::PassReady {
+                    generation,
+                    resolved,
+                    ifaddrs,
+                })
+                .await;
+        });
+    }
+
+    pub(super) fn finish_pass(
+        &mut self,
+        generation: u64,
+        resolved: BTreeMap<String, Option<IpAddr>>,
+        ifaddrs: Option<Vec<IfAddr>>,
+    ) {
+        self.pass_running = false;
+        if self.shutting_down {
+            return;
+        }
+        if let Some(i) = ifaddrs {
+            self.ifaddrs = i;
+        }
+        if generation != self.cfg_generation {
+            self.start_pass();
+            return;
+        }
+        self.resolved = resolved;
+        self.apply_reconcile();
+        if std::mem::take(&mut self.pass_again) {
+            self.start_pass();
+        }
+    }
+
+    /// The pure reconcile over the current state.
+    fn plan(&self, resolved: &BTreeMap<String, Option<IpAddr>>, with_audit: bool) -> IocPlan {
+        let (configured, _) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
+        let current: BTreeMap<TransportId, Running> = self
+            .iocs
+            .iter()
+            .map(|(t, s)| (t.clone(), Running { vouched: s.vouched }))
+            .collect();
+        let policy = self.policy();
+        let ctrls: Vec<&Controller> = if with_audit && policy.audits() {
+            self.topo.iter().collect()
+        } else {
+            Vec::new()
+        };
+        let owned = if ctrls.is_empty() {
+            BTreeSet::new()
+        } else {
+            self.owned_devices()
+        };
+        stac_reconcile::reconcile(&IocInputs {
+            configured: &configured,
+            stafd: &self.stafd,
+            excludes: &self.cfg.excludes,
+            ip_family: self.cfg.global.ip_family,
+            resolved,
+            current: &current,
+            kernel: KernelView {
+                ctrls: &ctrls,
+                owned: &owned,
+                ifaddrs: &self.ifaddrs,
+            },
+            policy: &policy,
+        })
+    }
+
+    pub(super) fn apply_reconcile(&mut self) {
+        let plan = self.plan(&self.resolved, true);
+        let (_, mut dropped) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
+        dropped.extend(plan.dropped.iter().cloned());
+        self.log_dropped(&dropped);
+
+        for (tid, disposal) in &plan.remove {
+            let Some(slot) = self.iocs.remove(tid) else {
+                continue;
+            };
+            let keep = *disposal == Disposal::Forget;
+            tracing::info!(tid = %tid, device = ?slot.ioc.device(), keep_connection = keep, "I/O controller no longer wanted");
+            self.dying.insert(slot.id, slot.ioc);
+            self.feed(slot.id, Event::Remove { keep });
+        }
+        for (tid, device) in &plan.disconnect_foreign {
+            tracing::info!(tid = %tid, %device, "audit: disconnecting a connection no source wants");
+            let settings = self.settings_for(&BTreeMap::new(), &Default::default());
+            let ioc = Ioc::existing(tid.clone(), device.clone(), settings);
+            self.next_id += 1;
+            let id = self.next_id;
+            self.dying.insert(id, ioc);
+            self.feed(id, Event::Remove { keep: false });
+        }
+        for (tid, cand) in &plan.wanted {
+            let settings = self.settings_for(&cand.cfg, &cand.overrides);
+            let cfg = strip_secrets(&cand.cfg);
+            match self.iocs.get_mut(tid) {
+                Some(slot) => {
+                    slot.vouched = true;
+                    if slot.ioc.cfg() != &cfg {
+                        slot.ioc.set_cfg(cfg);
+                    }
+                    if *slot.ioc.settings() != settings {
+                        slot.ioc.set_settings(settings);
+                    }
+                    if slot.ioc.dlpe() != cand.dlpe.as_ref() {
+                        let id = slot.id;
+                        self.feed(id, Event::UpdateDlpe(cand.dlpe.clone()));
+                    }
+                }
+                None => {
+                    tracing::info!(tid = %tid, configured = cand.configured, from_logs = cand.dcs.len(), "adding I/O controller");
+                    let ioc = Ioc::new(tid.clone(), cfg, settings, cand.dlpe.clone());
+                    let id = self.insert(ioc, true);
+                    self.feed(id, Event::Start);
+                }
+            }
+        }
+        if plan.waiting.len() != self.waiting_logged {
+            if !plan.waiting.is_empty() {
+                tracing::info!(
+                    controllers = plan.waiting.len(),
+                    "keeping connections no known source names until stafd answers"
+                );
+            }
+            self.waiting_logged = plan.waiting.len();
+        }
+        self.dirty = true;
+        self.save_state();
+    }
+
+    fn log_dropped(&mut self, dropped: &[(TransportId, IocDropReason)]) {
+        let now: BTreeSet<(TransportId, String)> = dropped
+            .iter()
+            .map(|(t, r)| (t.clone(), r.to_string()))
+            .collect();
+        for (tid, reason) in now.difference(&self.last_dropped) {
+            if reason == "excluded" {
+                tracing::info!(tid = %tid, "controller excluded by configuration");
+            } else {
+                tracing::warn!(tid = %tid, %reason, "controller skipped");
+            }
+        }
+        self.last_dropped = now;
+    }
+}

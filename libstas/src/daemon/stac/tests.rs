@@ -1,0 +1,604 @@
+//! Actor-level tests of the stacd core: the real core task over the [`FakeKernel`], under
+//! paused tokio time, with stafd's views injected through the core's channel (no D-Bus),
+//! checked through what it publishes and what the fake kernel saw (connects, deletes).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::*;
+use crate::config::{ini, Daemon, Diagnostics};
+use crate::ctrl::stac_reconcile::DcLog;
+use crate::daemon::uevents::{fake_feed, UEVENT_QUEUE};
+use crate::kernel::fake::{FakeKernel, FakeTarget, TargetId};
+use crate::model::snapshot::{CtrlView, DlpeDict};
+use crate::model::trid::WELL_KNOWN_DISC_NQN;
+use crate::proto::consts::{subtype, trtype};
+use crate::proto::dlp::{LogEntry, Tsas};
+use crate::proto::identify::CntrlType;
+use crate::runtime::state::load_stac;
+
+const HOSTNQN: &str = "nqn.2014-08.org.nvmexpress:uuid:e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
+const HOSTID: &str = "e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
+const SUB: &str = "nqn.2024-01.io.example:sub";
+const HOST_KEY: &str = "DHHC-1:00:aG9zdGtleWhvc3RrZXlob3N0a2V5aG9zdGtleTEyMzQ=:";
+const CTRL_KEY: &str = "DHHC-1:00:Y3RybGtleWN0cmxrZXljdHJsa2V5Y3RybGtleTEyMzQ1:";
+
+fn conf(text: &str) -> ServiceConfig {
+    let mut d = Diagnostics::new(Path::new("stacd.conf"));
+    let i = ini::parse(text, &mut d);
+    ServiceConfig::from_ini(Daemon::Stacd, &i, &mut d)
+}
+
+fn nqn(i: u32) -> String {
+    format!("{SUB}{i}")
+}
+
+fn entry(i: u32, eflags: u16) -> DlpeDict {
+    LogEntry {
+        trtype: trtype::TCP,
+        adrfam: 1,
+        subtype: subtype::NVME,
+        treq: 0,
+        portid: 1,
+        cntlid: 0xffff,
+        asqsz: 32,
+        eflags,
+        trsvcid: "4420".into(),
+        subnqn: nqn(i),
+        traddr: "127.0.0.1".into(),
+        tsas: Tsas::Tcp { sectype: 0 },
+    }
+    .to_stas_dict()
+}
+
+fn dc() -> TransportId {
+    TransportId {
+        transport: "tcp".into(),
+        traddr: "127.0.0.1".into(),
+        trsvcid: "8009".into(),
+        subsysnqn: WELL_KNOWN_DISC_NQN.into(),
+        host_nqn: HOSTNQN.into(),
+        ..TransportId::default()
+    }
+}
+
+/// stafd's answer: one DC at 127.0.0.1:8009 listing subsystems `range`.
+fn known(range: impl IntoIterator<Item = u32>) -> StafdView {
+    StafdView::Known(vec![DcLog {
+        dc: dc(),
+        entries: Some(range.into_iter().map(|i| entry(i, 0)).collect()),
+    }])
+}
+
+fn targets(k: &FakeKernel, n: u32) -> Vec<TargetId> {
+    (1..=n)
+        .map(|i| k.add_target(FakeTarget::io("tcp", "127.0.0.1", "4420", &nqn(i))))
+        .collect()
+}
+
+struct Rig {
+    k: Arc<FakeKernel>,
+    core: Option<StacCore>,
+    snap: watch::Receiver<Snapshot>,
+    views: mpsc::Sender<StafdView>,
+    tron: Arc<AtomicBool>,
+    dir: tempfile::TempDir,
+}
+
+fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool) -> Rig {
+    let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
+    fake_feed(k, tx);
+    let state_path = dir.path().join("last-known-config.toml");
+    let setup = StacSetup {
+        config: conf(text),
+        host: Host {
+            nqn: HOSTNQN.into(),
+            id: HOSTID.into(),
+            symname: None,
+            key_set: host_key,
+        },
+        host_key: host_key.then(|| Secret::new(HOST_KEY.into())),
+        tron: false,
+        kernel_options: k.supported_options().unwrap(),
+        topology: Topology::scan(k.as_ref()).unwrap(),
+        ifaddrs: k.interface_addresses().unwrap(),
+        initial_state: load_stac(&state_path),
+        state_path,
+        save_state: true,
+    };
+    let tron = Arc::new(AtomicBool::new(false));
+    let t = Arc::clone(&tron);
+    let kernel: Arc<dyn Kernel> = Arc::clone(k) as Arc<dyn Kernel>;
+    let core = StacCore::spawn(
+        kernel,
+        setup,
+        rx,
+        Box::new(move |on| t.store(on, Ordering::SeqCst)),
+    );
+    Rig {
+        k: Arc::clone(k),
+        snap: core.snapshot(),
+        views: core.stafd_feed(),
+        core: Some(core),
+        tron,
+        dir,
+    }
+}
+
+impl Rig {
+    fn new(k: FakeKernel, text: &str) -> Self {
+        start(&Arc::new(k), text, tempfile::tempdir().unwrap(), false)
+    }
+
+    async fn view(&self, v: StafdView) {
+        self.views.send(v).await.unwrap();
+    }
+
+    /// Waits (virtual time) until the snapshot satisfies `pred`.
+    async fn until(&mut self, what: &str, pred: impl Fn(&Snapshot) -> bool) {
+        let r = tokio::time::timeout(Duration::from_secs(600), async {
+            loop {
+                if pred(&self.snap.borrow_and_update()) {
+                    return;
+                }
+                if self.snap.changed().await.is_err() {
+                    panic!("core ended while waiting for {what}");
+                }
+            }
+        })
+        .await;
+        assert!(
+            r.is_ok(),
+            "timed out waiting for {what}: {:#?}",
+            *self.snap.borrow()
+        );
+    }
+
+    async fn connected(&mut self, n: usize) {
+        self.until(&format!("{n} connected"), |s| {
+            s.ctrls.iter().filter(|c| c.connected).count() == n
+        })
+        .await;
+    }
+
+    fn ctrl(&self, i: u32) -> Option<CtrlView> {
+        self.snap
+            .borrow()
+            .ctrls
+            .iter()
+            .find(|c| c.tid.subsysnqn == nqn(i))
+            .cloned()
+    }
+
+    fn devices(&self) -> Vec<String> {
+        self.snap
+            .borrow()
+            .ctrls
+            .iter()
+            .filter_map(|c| c.device.clone())
+            .collect()
+    }
+
+    async fn stop(&mut self) {
+        if let Some(c) = self.core.take() {
+            c.shutdown().await;
+        }
+    }
+
+    async fn reload(&self, text: &str) {
+        self.core.as_ref().unwrap().reload(conf(text)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn connects_every_listed_controller_at_once() {
+    let k = FakeKernel::new();
+    targets(&k, 32);
+    let mut r = Rig::new(k, "");
+    let t0 = Instant::now();
+    r.view(known(1..=32)).await;
+    r.connected(32).await;
+    let elapsed = t0.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(100),
+        "no soak or per-controller delay: {elapsed:?}"
+    );
+    let connects = r.k.connect_log();
+    assert_eq!(connects.len(), 32);
+    assert!(connects.iter().all(|c| c.contains("trsvcid=4420")
+        && c.contains(&format!("hostnqn={HOSTNQN}"))
+        && !c.contains("keep_alive_tmo")
+        && !c.contains("discovery")));
+    let c = r.ctrl(7).unwrap();
+    assert_eq!(c.attrs.cntrltype, "io");
+    assert_eq!(
+        c.ioc.as_ref().unwrap().dlpe.as_ref().unwrap()["subnqn"],
+        nqn(7)
+    );
+    assert!(r.k.deleted().is_empty());
+    r.stop().await;
+    let st = load_stac(&r.dir.path().join("last-known-config.toml"));
+    assert_eq!(st.iocs.len(), 32);
+    assert!(
+        r.k.deleted().is_empty(),
+        "stacd keeps I/O connections on exit"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stafd_unreachable_or_restarting_disconnects_nothing() {
+    let k = FakeKernel::new();
+    targets(&k, 4);
+    let mut r = Rig::new(k, "");
+    r.view(known(1..=4)).await;
+    r.connected(4).await;
+    // stafd stops (its name loses its owner): 60 s without an answer.
+    r.view(StafdView::Unknown).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(r.k.deleted().is_empty());
+    assert_eq!(r.snap.borrow().ctrls.len(), 4);
+    // A kernel remove meanwhile still reconnects: the remembered entries stay wanted.
+    r.k.lose_controller("nvme2");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    r.connected(4).await;
+    assert_eq!(r.k.connect_log().len(), 5);
+    // stafd is back without its cache: its DC is listed, its log not read yet.
+    r.view(StafdView::Known(vec![DcLog {
+        dc: dc(),
+        entries: None,
+    }]))
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(r.k.deleted().is_empty());
+    // Then the log: same entries, nothing changes.
+    r.view(known(1..=4)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(r.k.deleted().is_empty());
+    assert_eq!(r.k.connect_log().len(), 5);
+    // A subsystem leaves the log: its controller goes (default scope).
+    r.view(known([1, 2, 4])).await;
+    r.until("3 controllers", |s| s.ctrls.len() == 3).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(r.k.deleted().len(), 1);
+    assert!(r.ctrl(3).is_none());
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_disconnect_scope_forgets_only() {
+    let k = FakeKernel::new();
+    targets(&k, 2);
+    let mut r = Rig::new(
+        k,
+        "[I/O controller connection management]\ndisconnect-scope=no-disconnect\n",
+    );
+    r.view(known(1..=2)).await;
+    r.connected(2).await;
+    r.view(known([2])).await;
+    r.until("forgotten", |s| s.ctrls.len() == 1).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(r.k.deleted().is_empty());
+    assert_eq!(
+        r.k.list_controllers().unwrap().len(),
+        2,
+        "still in the kernel"
+    );
+    // Back in the log: the existing kernel controller is adopted, not connected again.
+    r.view(known(1..=2)).await;
+    r.connected(2).await;
+    assert_eq!(r.k.connect_log().len(), 2);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn exclusion_on_reload_disconnects_only_the_matching_ones() {
+    let k = FakeKernel::new();
+    targets(&k, 4);
+    let mut r = Rig::new(k, "");
+    r.view(known(1..=4)).await;
+    r.connected(4).await;
+    let dev2 = r.ctrl(2).unwrap().device.unwrap();
+    // stafd away during the reload: the exclusion applies anyway.
+    r.view(StafdView::Unknown).await;
+    r.reload(&format!("[Controllers]\nexclude = subsysnqn={}\n", nqn(2)))
+        .await;
+    r.until("excluded one gone", |s| s.ctrls.len() == 3).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(r.k.deleted(), vec![dev2]);
+    assert_eq!(r.k.list_controllers().unwrap().len(), 3);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn warm_restart_adopts_and_creates_or_removes_nothing() {
+    let k = Arc::new(FakeKernel::new());
+    targets(&k, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = start(&k, "", dir, false);
+    r.view(known(1..=4)).await;
+    r.connected(4).await;
+    let before = r.devices();
+    r.stop().await;
+    let dir = r.dir;
+    // A state entry without a kernel controller is not recreated at start.
+    let p = dir.path().join("last-known-config.toml");
+    let mut st = load_stac(&p);
+    let mut ghost = st.iocs[0].clone();
+    ghost.subsysnqn = nqn(99);
+    st.iocs.push(ghost);
+    crate::runtime::state::save_stac(&p, &st).unwrap();
+
+    let mut r = start(&k, "", dir, false);
+    r.connected(4).await;
+    assert_eq!(r.devices(), before);
+    assert_eq!(r.snap.borrow().ctrls.len(), 4, "the ghost is not recreated");
+    // No answer about stafd for a while: nothing created or removed.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    r.view(known(1..=4)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        r.k.connect_log().len(),
+        4,
+        "no new connect after the restart"
+    );
+    assert!(r.k.deleted().is_empty());
+    assert_eq!(r.devices(), before);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn warm_restart_without_state_adopts_through_the_log() {
+    let k = FakeKernel::new();
+    targets(&k, 2);
+    let k = Arc::new(k);
+    let mut r = start(&k, "", tempfile::tempdir().unwrap(), false);
+    r.view(known(1..=2)).await;
+    r.connected(2).await;
+    r.stop().await;
+    let mut r = start(&k, "", tempfile::tempdir().unwrap(), false);
+    r.view(known(1..=2)).await;
+    r.connected(2).await;
+    assert_eq!(r.k.connect_log().len(), 2);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn kernel_remove_reconnects_in_3s() {
+    let k = FakeKernel::new();
+    targets(&k, 1);
+    let mut r = Rig::new(k, "");
+    r.view(known([1])).await;
+    r.connected(1).await;
+    let t = Instant::now();
+    r.k.lose_controller("nvme0");
+    r.until("gone", |s| s.ctrls.iter().all(|c| !c.connected))
+        .await;
+    r.connected(1).await;
+    assert_eq!(t.elapsed().as_secs(), 3);
+    assert_eq!(r.k.connect_log().len(), 2);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ncc_gate_and_ncc_clearing() {
+    let k = FakeKernel::new();
+    let ids = targets(&k, 1);
+    k.set_target_listening(ids[0], false);
+    let mut r = Rig::new(
+        k,
+        "[I/O controller connection management]\nconnect-attempts-on-ncc=1\n",
+    );
+    let with_ncc = StafdView::Known(vec![DcLog {
+        dc: dc(),
+        entries: Some(vec![entry(1, 4)]),
+    }]);
+    r.view(with_ncc).await;
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(r.k.connect_log().len(), 2, "1 is read as 2 attempts");
+    let c = r.ctrl(1).unwrap();
+    assert_eq!(c.connect_op.as_ref().unwrap().fail_count, 2);
+    assert!(c.retry_connect_timer.remaining.is_none(), "not retrying");
+    // NCC clears (the controller got connected to its CDC): connect at once.
+    r.k.set_target_listening(ids[0], true);
+    let t = Instant::now();
+    r.view(known([1])).await;
+    r.connected(1).await;
+    assert!(t.elapsed() < Duration::from_millis(100));
+    assert_eq!(r.k.connect_log().len(), 3);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_3s_then_60s_and_reload_connects_now() {
+    let k = FakeKernel::new();
+    let ids = targets(&k, 1);
+    k.set_target_listening(ids[0], false);
+    let mut r = Rig::new(k, "");
+    r.view(known([1])).await;
+    let fails = |n: u32| {
+        move |s: &Snapshot| {
+            s.ctrls
+                .first()
+                .and_then(|c| c.connect_op.as_ref())
+                .is_some_and(|o| o.fail_count == n)
+        }
+    };
+    r.until("1", fails(1)).await;
+    let t1 = Instant::now();
+    r.until("2", fails(2)).await;
+    let t2 = Instant::now();
+    r.until("3", fails(3)).await;
+    assert_eq!((t2 - t1).as_secs(), 3);
+    assert_eq!(t2.elapsed().as_secs(), 60);
+    r.k.set_target_listening(ids[0], true);
+    // A reload does not cut a running retry timer short…
+    r.reload("").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(r.k.connect_log().len(), 3);
+    // …the timer connects.
+    r.connected(1).await;
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn configured_controllers_secrets_and_parameters() {
+    let k = Arc::new(FakeKernel::new());
+    targets(&k, 2);
+    let text = format!(
+        "[Global]\nkato=25\n[Controllers]\n\
+         controller = transport=tcp;traddr=127.0.0.1;trsvcid=4420;nqn={};dhchap-secret={CTRL_KEY};nr-io-queues=2\n",
+        nqn(1)
+    );
+    let mut r = start(&k, &text, tempfile::tempdir().unwrap(), true);
+    // stafd is not there: the configured controller connects anyway.
+    r.view(StafdView::Unknown).await;
+    r.connected(1).await;
+    r.view(known([2])).await;
+    r.connected(2).await;
+    let log = r.k.connect_log();
+    let one = log.iter().find(|c| c.contains(&nqn(1))).unwrap();
+    let two = log.iter().find(|c| c.contains(&nqn(2))).unwrap();
+    assert!(one.contains(&format!("dhchap_secret={CTRL_KEY}")), "{one}");
+    assert!(!one.contains(HOST_KEY), "the controller's key wins: {one}");
+    assert!(one.contains("nr_io_queues=2") && one.contains("keep_alive_tmo=25"));
+    assert!(two.contains(&format!("dhchap_secret={HOST_KEY}")), "{two}");
+    // Nothing secret is published.
+    let snap = format!("{:?}", *r.snap.borrow());
+    assert!(!snap.contains("DHHC-1"), "{snap}");
+    assert_eq!(
+        r.ctrl(1)
+            .unwrap()
+            .cfg
+            .get("nr-io-queues")
+            .map(String::as_str),
+        Some("2")
+    );
+    r.stop().await;
+    let st = std::fs::read_to_string(r.dir.path().join("last-known-config.toml")).unwrap();
+    assert!(!st.contains("DHHC-1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn new_entry_applied_at_once_and_a_burst_coalesced() {
+    let k = FakeKernel::new();
+    targets(&k, 4);
+    let mut r = Rig::new(k, "");
+    r.view(known([1])).await;
+    r.connected(1).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // stafd signals after every log read: an unchanged answer costs nothing…
+    r.view(known([1])).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // …so the answer that brings a new entry is applied at once (leading edge).
+    let t = Instant::now();
+    r.view(known([1, 2])).await;
+    r.connected(2).await;
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        t.elapsed()
+    );
+    // A change within the soak window is coalesced to its end.
+    r.view(known([1, 2, 3])).await;
+    r.connected(3).await;
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1400) && waited <= Duration::from_millis(1600),
+        "{waited:?}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn audit_disconnects_foreign_ios_only() {
+    let k = FakeKernel::new();
+    targets(&k, 2);
+    // A foreign I/O controller (someone ran nvme connect), a PCIe drive, a DC.
+    let foreign_target = k.add_target(FakeTarget::io("tcp", "127.0.0.1", "4420", &nqn(9)));
+    let mut foreign = crate::kernel::Controller::new(5, "tcp");
+    foreign.address.traddr = Some("127.0.0.1".into());
+    foreign.address.trsvcid = Some("4420".into());
+    foreign.subsysnqn = nqn(9);
+    foreign.hostnqn = HOSTNQN.into();
+    foreign.cntrltype = Some(CntrlType::Io);
+    foreign.children = vec!["nvme5c5n1".into()];
+    k.add_controller(foreign, Some(foreign_target));
+    let mut pcie = crate::kernel::Controller::new(6, "pcie");
+    pcie.cntrltype = Some(CntrlType::Io);
+    pcie.children = vec!["nvme6n1".into()];
+    k.add_controller(pcie, None);
+    let mut disc = crate::kernel::Controller::new(7, "tcp");
+    disc.address.traddr = Some("127.0.0.1".into());
+    disc.address.trsvcid = Some("8009".into());
+    disc.subsysnqn = WELL_KNOWN_DISC_NQN.into();
+    disc.hostnqn = HOSTNQN.into();
+    disc.cntrltype = Some(CntrlType::Discovery);
+    k.add_controller(disc, None);
+    let mut r = Rig::new(
+        k,
+        "[I/O controller connection management]\n\
+         disconnect-scope=all-connections-matching-disconnect-trtypes\n",
+    );
+    // Without an answer from stafd nothing foreign is touched.
+    r.view(StafdView::Unknown).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(r.k.deleted().is_empty());
+    r.view(known(1..=2)).await;
+    r.connected(2).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(r.k.deleted(), vec!["nvme5".to_owned()]);
+    // A foreign connection made later is audited 1 s after its `add`.
+    let t = Instant::now();
+    let foreign_tid = TransportId {
+        transport: "tcp".into(),
+        traddr: "127.0.0.1".into(),
+        trsvcid: "4420".into(),
+        subsysnqn: nqn(9),
+        host_nqn: HOSTNQN.into(),
+        ..TransportId::default()
+    };
+    let params =
+        crate::kernel::ConnectParams::new(&foreign_tid, HOSTID, crate::kernel::CtrlKind::Io);
+    let cs =
+        crate::kernel::build_connect_string(&params, &r.k.supported_options().unwrap()).unwrap();
+    let out = r.k.connect(&cs);
+    let dev = out.unwrap().device();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if r.k.deleted().contains(&dev) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "not audited");
+    }
+    assert!(t.elapsed() >= Duration::from_secs(1));
+    assert_eq!(r.k.list_controllers().unwrap().len(), 4, "2 ours, PCIe, DC");
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn connect_failure_reasons_and_tron() {
+    let k = FakeKernel::new();
+    targets(&k, 1);
+    k.fail_next_connect(Errno::ECONNREFUSED);
+    let mut r = Rig::new(k, "");
+    r.view(known([1])).await;
+    r.until("failed once", |s| {
+        s.ctrls
+            .first()
+            .and_then(|c| c.connect_op.as_ref())
+            .is_some_and(|o| o.fail_count == 1 && o.error.is_some())
+    })
+    .await;
+    r.connected(1).await;
+    let cmd = r.core.as_ref().unwrap().commands();
+    cmd.send(CoreCommand::SetTron(true)).await.unwrap();
+    r.until("tron", |s| s.process.tron).await;
+    assert!(r.tron.load(Ordering::SeqCst));
+    r.stop().await;
+}

@@ -1,0 +1,111 @@
+//! What the stacd core publishes: the [`Snapshot`] for readers (sent only when it changed)
+//! and the warm-restart [`StacState`] (the identities of the controllers it holds).
+
+use tokio::time::Instant;
+
+use super::Core;
+use crate::ctrl::ioc::{Ioc, TimerKind};
+use crate::ctrl::timers::CONF_SOAK;
+use crate::kernel::CtrlState;
+use crate::model::snapshot::{CtrlAttrs, CtrlView, IocPart, ProcessView, Snapshot, TimerView};
+use crate::runtime::state::StacState;
+
+impl Core {
+    pub(super) fn state(&self) -> StacState {
+        StacState {
+            iocs: self.iocs.keys().cloned().collect(),
+            ..StacState::default()
+        }
+    }
+
+    /// Hands the state to the writer when it changed.
+    pub(super) fn save_state(&self) {
+        if self.shutting_down {
+            return;
+        }
+        if let Some(tx) = &self.state_tx {
+            let st = self.state();
+            tx.send_if_modified(|s| {
+                if *s == st {
+                    false
+                } else {
+                    *s = st;
+                    true
+                }
+            });
+        }
+    }
+
+    fn view(&self, ioc: &Ioc, id: u64, now: Instant) -> CtrlView {
+        let rem = self.timers.remaining(&(id, TimerKind::ConnectRetry), now);
+        let ctrl = ioc.device().and_then(|d| self.topo.by_name(d));
+        let attrs = ctrl.map_or_else(CtrlAttrs::default, |c| CtrlAttrs {
+            hostid: c.hostid.clone(),
+            hostnqn: c.hostnqn.clone(),
+            model: c.model.clone(),
+            serial: c.serial.clone(),
+            dctype: c.dctype.map(|d| d.as_str().to_owned()).unwrap_or_default(),
+            cntrltype: c
+                .cntrltype
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+        });
+        CtrlView {
+            tid: ioc.tid().clone(),
+            cfg: ioc.cfg().clone(),
+            device: ioc.device().map(str::to_owned),
+            connected: ioc.device().is_some() && ctrl.is_none_or(|c| c.state == CtrlState::Live),
+            connect_attempts: ioc.connect_attempts(),
+            retry_connect_timer: ioc.timer_view(rem),
+            connect_op: ioc.connect_view(rem),
+            attrs,
+            dc: None,
+            ioc: Some(IocPart {
+                dlpe: ioc.dlpe().cloned(),
+            }),
+        }
+    }
+
+    fn build_snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        Snapshot {
+            ctrls: self
+                .iocs
+                .values()
+                .map(|s| self.view(&s.ioc, s.id, now))
+                .collect(),
+            process: ProcessView {
+                tron: self.tron,
+                hostnqn: self.host.nqn.clone(),
+                hostid: self.host.id.clone(),
+                hostkey_set: self.host.key_set,
+                symname: self.host.symname.clone().unwrap_or_default(),
+                last_known_config_file: self.state_path.clone(),
+                config_soak_timer: TimerView {
+                    period: CONF_SOAK,
+                    remaining: self
+                        .debounce
+                        .deadline()
+                        .map(|d| d.saturating_duration_since(now)),
+                },
+                kernel_tp8013: self.options.discovery(),
+                kernel_host_iface: self.options.host_iface(),
+                ignore_iface: self.cfg.global.ignore_iface,
+            },
+        }
+    }
+
+    /// Publishes the state when it changed.
+    pub(super) fn publish(&mut self) {
+        self.dirty = false;
+        let snap = self.build_snapshot();
+        self.snapshot_tx.send_if_modified(|s| {
+            if *s == snap {
+                false
+            } else {
+                *s = snap;
+                true
+            }
+        });
+    }
+}
