@@ -1,7 +1,7 @@
 //! stacd: the NVMe-oF connection daemon (STorage Appliance Connector).
 //!
-//! Today it parses its arguments and configuration; `--check-config` validates a
-//! configuration file. The daemon's event loop comes with the stacd issue.
+//! Argument parsing only: `--version` and `--check-config` are answered by
+//! `libstas::cli`, everything else runs `libstas::daemon::stacd::run`.
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -19,5 +19,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    libstas::cli::daemon_main(Daemon::Stacd, Args::parse().common)
+    let args = Args::parse().common;
+    if args.version || args.check_config.is_some() {
+        return libstas::cli::daemon_main(Daemon::Stacd, args);
+    }
+    libstas::daemon::stacd::run(&args)
 }

@@ -5,11 +5,13 @@
 //! - [`stafd`]: stafd's `run` (startup checks, configuration, identity, D-Bus, signals,
 //!   systemd notifications, shutdown).
 //! - [`stac`]: the stacd core actor (I/O controllers).
+//! - [`stacd`]: stacd's `run` (the same steps as stafd's, plus the stafd follower).
 //! - [`uevents`]: the kernel uevent source (netlink thread) and its test double.
 //! - [`wheel`]: the actor's timer set.
 
 pub mod nvmecli;
 pub mod stac;
+pub mod stacd;
 pub mod staf;
 pub mod stafd;
 pub mod uevents;

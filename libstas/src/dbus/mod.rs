@@ -17,6 +17,8 @@
 //!   as signals) and their `*_on` variants for an existing or peer-to-peer connection.
 //! - [`error`]: [`DbusError`] (set-up failures) and [`IfaceError`] (D-Bus errors to callers).
 //! - [`proxy`]: client proxies for both daemons.
+//! - [`stafd_follow`]: stacd's client of stafd (name owner, signals, `get_all_log_pages`
+//!   turned into views for the stacd core).
 //! - [`ctl`]: stafctl and stacctl (arguments, commands, tables, JSON, exit statuses).
 //! - [`sample`]: fixed snapshots for tests and demos.
 
@@ -31,6 +33,7 @@ pub mod server;
 pub mod shapes;
 pub mod stac;
 pub mod staf;
+pub mod stafd_follow;
 
 pub use error::{DbusError, IfaceError};
 pub use server::{

@@ -1,0 +1,302 @@
+//! stacd's `run`: everything between argument parsing and exit.
+//!
+//! 1. Startup checks as nvme-stas does them: root, `/dev/nvme-fabrics` (exit 1 with
+//!    nvme-stas's messages).
+//! 2. Logging (journal with `--syslog`), `stacd.conf` (diagnostics logged, never fatal),
+//!    the host identity with its DH-HMAC-CHAP key (a missing or invalid host NQN or ID is
+//!    fatal, one clear line).
+//! 3. A current-thread tokio runtime: signal handlers first, the uevent thread, one
+//!    blocking read of the kernel options, the controller topology, the interfaces and the
+//!    warm-restart state; then the core actor ([`super::stac`]), the D-Bus adapter
+//!    (`org.nvmexpress.stac`) and the stafd follower ([`crate::dbus::stafd_follow`]) on the
+//!    same connection; `READY=1` once the name is owned.
+//! 4. SIGHUP: `RELOADING=1`, re-read `stacd.conf` only, re-evaluate the audit, reconcile,
+//!    `READY=1` (§1.8). SIGTERM/SIGINT: `STOPPING=1`, save the state, exit 0 keeping every
+//!    I/O connection (§5.13). `WATCHDOG=1` at half the unit's `WatchdogSec` when set;
+//!    `STATUS=` follows the controller count.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::cli::DaemonArgs;
+use crate::config::{self, Daemon, ServiceConfig, SysConf};
+use crate::dbus::stafd_follow::{follow_stafd, FollowError};
+use crate::dbus::{serve_stac, DbusError, StacHandle};
+use crate::identity::{HostConfig, HostIdentity, IdentityError, IdentityPaths, Secret};
+use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
+use crate::model::snapshot::Snapshot;
+use crate::runtime::signals::{Signal, Signals};
+use crate::runtime::state::{load_stac, state_path};
+use crate::runtime::{logging, notify};
+
+use super::stac::{StacCore, StacSetup};
+use super::staf::Host;
+use super::stafd::{EXIT_GRACE, NVME_FABRICS};
+use super::uevents::{spawn_netlink, UEVENT_QUEUE};
+
+/// The program name (log identifier, runtime directory).
+pub const PROG: &str = "stacd";
+
+/// Why stacd stopped with an error after starting.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The tokio runtime or the signal handlers could not be set up.
+    #[error("cannot start: {0}")]
+    Setup(#[from] std::io::Error),
+    /// The kernel's option list cannot be read (not root?).
+    #[error("cannot read the supported NVMe-oF options: {0}")]
+    Kernel(#[from] KernelError),
+    /// The D-Bus name or objects could not be set up.
+    #[error("cannot serve on D-Bus: {0}")]
+    Dbus(#[from] DbusError),
+    /// stafd's name and signals could not be followed.
+    #[error(transparent)]
+    Follow(#[from] FollowError),
+}
+
+/// Loads `stacd.conf`, logging every diagnostic; an unreadable file means the defaults.
+#[must_use]
+pub fn load_config(path: &Path) -> ServiceConfig {
+    match config::load_service(Daemon::Stacd, path) {
+        Ok(l) => {
+            for d in &l.diagnostics {
+                if d.is_error() {
+                    tracing::error!("{d}");
+                } else {
+                    tracing::warn!("{d}");
+                }
+            }
+            l.config
+        }
+        Err(e) => {
+            tracing::error!("{e}; using the default configuration");
+            ServiceConfig::defaults(Daemon::Stacd)
+        }
+    }
+}
+
+/// Resolves the host identity from `sys.conf` and `/etc/nvme`, with the host key (used for
+/// I/O controllers without their own `dhchap-secret`).
+///
+/// # Errors
+/// The host NQN or ID is missing or invalid.
+pub fn resolve_host(
+    sys_conf: &Path,
+    paths: &IdentityPaths,
+) -> Result<(Host, Option<Secret>), IdentityError> {
+    let sys = match config::load_sys_conf(sys_conf) {
+        Ok(l) => {
+            for d in &l.diagnostics {
+                tracing::warn!("{d}");
+            }
+            l.config
+        }
+        Err(e) => {
+            tracing::warn!("{e}; using the /etc/nvme defaults");
+            SysConf::default()
+        }
+    };
+    let r = HostIdentity::resolve(&HostConfig::from_sysconf(&sys), paths)?;
+    for w in &r.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok((Host::from_identity(&r.identity), r.identity.key))
+}
+
+/// The nvme-stas startup checks: `Err(message)` when stacd cannot run here.
+///
+/// # Errors
+/// The message to print (not root, no `/dev/nvme-fabrics`).
+pub fn startup_checks(fabrics: &Path) -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(format!(
+            "Permission denied. You need root privileges to run {PROG}."
+        ));
+    }
+    if !fabrics.exists() {
+        return Err("Fatal error: missing nvme-tcp kernel module".to_owned());
+    }
+    Ok(())
+}
+
+/// stacd after argument parsing (`--version` and `--check-config` are handled by the
+/// caller). Returns the process exit status.
+#[must_use]
+pub fn run(args: &DaemonArgs) -> ExitCode {
+    if let Err(msg) = startup_checks(Path::new(NVME_FABRICS)) {
+        eprintln!("{msg}");
+        return ExitCode::FAILURE;
+    }
+    let log = logging::init(PROG, args.syslog, args.tron);
+    let conf_file = args
+        .conf_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::STACD_CONF));
+    let cfg = load_config(&conf_file);
+    let tron = args.tron || cfg.global.tron;
+    log.set_tron(tron);
+    let (host, host_key) =
+        match resolve_host(Path::new(config::SYS_CONF), &IdentityPaths::default()) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("{PROG}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{PROG}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(serve(cfg, host, host_key, tron, log, conf_file));
+    rt.shutdown_timeout(EXIT_GRACE);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{PROG}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn status_line(s: &Snapshot) -> String {
+    let connected = s.ctrls.iter().filter(|c| c.connected).count();
+    format!("{} I/O controller(s), {connected} connected", s.ctrls.len())
+}
+
+async fn tick(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn serve(
+    cfg: ServiceConfig,
+    host: Host,
+    host_key: Option<Secret>,
+    tron: bool,
+    log: logging::LogHandle,
+    conf_file: PathBuf,
+) -> Result<(), RunError> {
+    let mut signals = Signals::new()?;
+    let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
+    let (utx, urx) = tokio::sync::mpsc::channel(UEVENT_QUEUE);
+    if let Err(e) = spawn_netlink(Arc::clone(&kernel), utx) {
+        tracing::error!(error = %e, "cannot listen to kernel uevents: controller removals will be missed");
+    }
+    let path = state_path(PROG);
+    let (options, topology, ifaddrs, initial_state) = {
+        let k = Arc::clone(&kernel);
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || {
+            (
+                k.supported_options(),
+                Topology::scan(k.as_ref()),
+                k.interface_addresses(),
+                load_stac(&p),
+            )
+        })
+        .await
+        .map_err(|e| RunError::Setup(std::io::Error::other(e)))?
+    };
+    let options = options?;
+    tracing::debug!("{options}");
+    if !options.host_iface() {
+        tracing::warn!("Kernel does not appear to support all the options needed to run this program. Consider updating to a later kernel version.");
+    }
+    let topology = topology.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot read the NVMe controllers");
+        Topology::default()
+    });
+    let ifaddrs = ifaddrs.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot list interface addresses");
+        Vec::new()
+    });
+    let setup = StacSetup {
+        config: cfg,
+        host,
+        host_key,
+        tron,
+        kernel_options: options,
+        topology,
+        ifaddrs,
+        state_path: path,
+        initial_state,
+        save_state: true,
+    };
+    let hook = log.clone();
+    let core = StacCore::spawn(kernel, setup, urx, Box::new(move |on| hook.set_tron(on)));
+    let server = match serve_stac(StacHandle {
+        snapshot: core.snapshot(),
+        commands: core.commands(),
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            core.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    let follower = match follow_stafd(server.connection(), core.stafd_feed()).await {
+        Ok(f) => f,
+        Err(e) => {
+            core.shutdown().await;
+            server.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    notify::ready("Ready");
+    tracing::info!("{PROG} ready");
+
+    let mut snap = core.snapshot();
+    let mut last_status = String::new();
+    let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+    loop {
+        tokio::select! {
+            s = signals.recv() => match s {
+                Signal::Reload => {
+                    notify::reloading();
+                    let f = conf_file.clone();
+                    let cfg = tokio::task::spawn_blocking(move || load_config(&f))
+                        .await
+                        .unwrap_or_else(|_| ServiceConfig::defaults(Daemon::Stacd));
+                    core.reload(cfg).await;
+                    notify::ready("Ready");
+                }
+                Signal::Terminate => break,
+            },
+            r = snap.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                let line = status_line(&snap.borrow_and_update());
+                if line != last_status {
+                    notify::status(&line);
+                    last_status = line;
+                }
+            }
+            () = tick(watchdog.as_mut()) => notify::watchdog(),
+        }
+    }
+    notify::stopping();
+    notify::status("Stopping");
+    follower.stop().await;
+    core.shutdown().await;
+    server.shutdown().await;
+    tracing::info!("{PROG} stopped");
+    Ok(())
+}
