@@ -143,7 +143,12 @@ run_stas() { # REP
     stas-floor proc "$fpid" > stafd.proc 2>&1 || true
     stas-floor proc "$cpid" > stacd.proc 2>&1 || true
     t0=$(kv start_epoch run.out)
-    sleep 0.2
+    # the bus names (a daemon may own its name after the controllers are live, or, when the
+    # other daemon failed, still be starting): give each running daemon up to 5 s
+    for d in staf stac; do
+        p=$(sed -n "s/^${d}d //p" pids)
+        gone "$p" || wait_for "[ -n \"\$(bus_time org.nvmexpress.$d names.log)\" ]" 5 2>/dev/null || true
+    done
     kill "$mon" 2>/dev/null || true
     fbus=$(sub_epoch "$(bus_time org.nvmexpress.staf names.log)" "$t0")
     cbus=$(sub_epoch "$(bus_time org.nvmexpress.stac names.log)" "$t0")
