@@ -189,7 +189,11 @@ fn connect(file: Option<&Path>, verbose: bool) -> Result<bool> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("floor connected={ok} failed={failed} seconds={secs:.3}");
+    let (_, u, s) = cpu_times("self")?;
+    println!(
+        "floor connected={ok} failed={failed} seconds={secs:.3} cpu_seconds={:.2} utime={u:.2} stime={s:.2}",
+        u + s
+    );
     Ok(failed == 0)
 }
 
@@ -286,11 +290,16 @@ fn run(opts: &RunOpts) -> Result<bool> {
         fs::write(p, text).with_context(|| format!("write {}", p.display()))?;
     }
     let mut exited: Vec<Option<(f64, String)>> = vec![None; children.len()];
+    // last CPU sample of each command (read before reaping: a zombie's is final)
+    let mut cpu: Vec<Option<(f64, f64)>> = vec![None; children.len()];
     let mut live_at = None;
     let mut failed = false;
     loop {
         for (i, (_, c)) in children.iter_mut().enumerate() {
             if exited[i].is_none() {
+                if let Ok((_, u, s)) = cpu_times(&c.id().to_string()) {
+                    cpu[i] = Some((u, s));
+                }
                 if let Some(st) = c.try_wait()? {
                     exited[i] = Some((start.elapsed().as_secs_f64(), status_str(st)));
                 }
@@ -328,6 +337,17 @@ fn run(opts: &RunOpts) -> Result<bool> {
     }
     for (i, (name, c)) in children.iter().enumerate() {
         line.push_str(&format!(" {name}.pid={}", c.id()));
+        if exited[i].is_none() {
+            if let Ok((_, u, s)) = cpu_times(&c.id().to_string()) {
+                cpu[i] = Some((u, s));
+            }
+        }
+        if let Some((u, s)) = cpu[i] {
+            line.push_str(&format!(
+                " {name}.cpu={:.2} {name}.utime={u:.2} {name}.stime={s:.2}",
+                u + s
+            ));
+        }
         if let Some((t, st)) = &exited[i] {
             line.push_str(&format!(" {name}.exit_seconds={t:.3} {name}.status={st}"));
         }
@@ -345,7 +365,9 @@ fn status_str(st: std::process::ExitStatus) -> String {
 
 // ------------------------------------------------------------------ proc
 
-fn proc_stats(pid: u32) -> Result<bool> {
+/// State letter, utime and stime (seconds) of a process, from `/proc/PID/stat` ("self" for
+/// this one). A zombie still shows the CPU time of its life.
+fn cpu_times(pid: &str) -> Result<(char, f64, f64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("no process {pid}"))?;
     // the fields after the command name, which may hold spaces and parentheses
@@ -355,13 +377,20 @@ fn proc_stats(pid: u32) -> Result<bool> {
         .context("malformed /proc/PID/stat")?;
     let f: Vec<&str> = rest.split_whitespace().collect();
     // rest starts at field 3 (state): utime is field 14, stime field 15
-    let ticks = |i: usize| -> Result<u64> {
-        f.get(i - 3)
+    let ticks = |i: usize| -> Result<f64> {
+        let t: u32 = f
+            .get(i - 3)
             .context("short /proc/PID/stat")?
-            .parse::<u64>()
-            .context("bad tick count")
+            .parse()
+            .context("bad tick count")?;
+        Ok(f64::from(t) / USER_HZ)
     };
-    let (utime, stime) = (ticks(14)?, ticks(15)?);
+    let state = f.first().and_then(|s| s.chars().next()).unwrap_or('?');
+    Ok((state, ticks(14)?, ticks(15)?))
+}
+
+fn proc_stats(pid: u32) -> Result<bool> {
+    let (_, u, s) = cpu_times(&pid.to_string())?;
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb = |key: &str| -> u64 {
         status
@@ -371,7 +400,6 @@ fn proc_stats(pid: u32) -> Result<bool> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    let (u, s) = (utime as f64 / USER_HZ, stime as f64 / USER_HZ);
     println!(
         "proc pid={pid} cpu_seconds={:.2} utime={u:.2} stime={s:.2} hwm_kb={} rss_kb={} threads={}",
         u + s,

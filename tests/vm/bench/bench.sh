@@ -70,6 +70,8 @@ check_set() { # WHAT
 teardown() {
     stas-floor disconnect-all --timeout $((60 + N)) > disconnect.out || { cat disconnect.out; fail "controllers left behind"; }
     log "teardown: $(cat disconnect.out)"
+    # let the target finish releasing its side before the next contender starts
+    sleep 1
 }
 
 # gone PID: the process has exited (gone, or a zombie nobody reaped)
@@ -96,6 +98,12 @@ nvmet_add_subsys "$AEN_SUB"
 expect_eq "$(nvme_discover_count 127.0.0.1 8009)" "$N" "NVM subsystems in the discovery log of 127.0.0.1:8009"
 expect_eq "$(nvme_ctrls | wc -l)" 0 "controllers before the first run"
 
+# context for the start-up figures: what starting a process and exiting costs in this guest
+for i in 1 2 3; do
+    stas-floor run --live 0 --wait-exit -- stafd --version > run.out 2>&1
+    result "rep=$i contender=exec seconds=$(kv stafd.exit_seconds run.out) what=stafd--version"
+done
+
 mkdir -p /etc/stas
 cat > /etc/stas/stafd.conf <<CONF
 [Controllers]
@@ -107,7 +115,7 @@ run_floor() { # REP
     stas-floor run --live "$N" --timeout "$T_KERNEL" --wait-exit -- \
         stas-floor connect connect.txt > run.out 2> run.err || { cat run.out run.err; fail "floor run failed"; }
     check_set floor
-    result "rep=$1 contender=floor seconds=$(kv seconds run.out) exit_seconds=$(kv stas-floor.exit_seconds run.out) inner_seconds=$(kv seconds run.out floor)"
+    result "rep=$1 contender=floor seconds=$(kv seconds run.out) exit_seconds=$(kv stas-floor.exit_seconds run.out) inner_seconds=$(kv seconds run.out floor) cpu=$(kv cpu_seconds run.out floor) utime=$(kv utime run.out floor) stime=$(kv stime run.out floor)"
     teardown
 }
 
@@ -116,7 +124,7 @@ run_nvmecli() { # REP
         nvme connect-all -t tcp -a 127.0.0.1 -s 8009 > run.out 2> run.err || { cat run.out run.err; fail "nvme connect-all run failed"; }
     [ "$(kv nvme.status run.out)" = 0 ] || { cat run.err; fail "nvme connect-all exited with $(kv nvme.status run.out)"; }
     check_set "nvme connect-all"
-    result "rep=$1 contender=nvme-cli seconds=$(kv seconds run.out) exit_seconds=$(kv nvme.exit_seconds run.out)"
+    result "rep=$1 contender=nvme-cli seconds=$(kv seconds run.out) exit_seconds=$(kv nvme.exit_seconds run.out) cpu=$(kv nvme.cpu run.out) utime=$(kv nvme.utime run.out) stime=$(kv nvme.stime run.out)"
     teardown
 }
 
@@ -152,7 +160,9 @@ run_stas() { # REP
     kill "$mon" 2>/dev/null || true
     fbus=$(sub_epoch "$(bus_time org.nvmexpress.staf names.log)" "$t0")
     cbus=$(sub_epoch "$(bus_time org.nvmexpress.stac names.log)" "$t0")
-    figures="stafd_bus=$fbus stacd_bus=$cbus stafd_cpu=$(kv cpu_seconds stafd.proc) stacd_cpu=$(kv cpu_seconds stacd.proc)"
+    # CPU sampled by stas-floor run at convergence
+    figures="stafd_bus=$fbus stacd_bus=$cbus stafd_cpu=$(kv stafd.cpu run.out) stacd_cpu=$(kv stacd.cpu run.out)"
+    figures="$figures stafd_utime=$(kv stafd.utime run.out) stafd_stime=$(kv stafd.stime run.out) stacd_utime=$(kv stacd.utime run.out) stacd_stime=$(kv stacd.stime run.out)"
     figures="$figures stafd_hwm_kb=$(kv hwm_kb stafd.proc) stacd_hwm_kb=$(kv hwm_kb stacd.proc)"
     if [ "$rc" != 0 ]; then
         cat run.out
