@@ -111,6 +111,25 @@ controller = transport=tcp;traddr=127.0.0.1;trsvcid=8009
 CONF
 : > /etc/stas/stacd.conf
 
+# timeline EPOCH LOG...: the daemons' log lines as seconds since the launch; of each kind of
+# message (its text without key=value fields) only the first and the last, with the count
+timeline() {
+    _t0=$1; shift
+    for f in "$@"; do
+        awk -v t0="$_t0" -v who="${f%.log}" '
+            $1 ~ /^[0-9-]+T[0-9:.]+Z$/ {
+                split(substr($1, 12, 15), h, ":"); t = h[1] * 3600 + h[2] * 60 + h[3]
+                rel = t - (t0 % 86400); if (rel < -43200) rel += 86400
+                msg = $0; sub(/^[^ ]+ +[A-Z]+ +/, "", msg)
+                kind = msg; gsub(/ [a-z_]+=.*/, "", kind); gsub(/[0-9]+/, "#", kind)
+                if (!(kind in first)) { first[kind] = sprintf("%+.3f %s: %s", rel, who, msg); order[++k] = kind }
+                last[kind] = sprintf("%+.3f %s: %s", rel, who, msg); cnt[kind]++
+            }
+            END { for (i = 1; i <= k; i++) { c = order[i]; print first[c]
+                      if (cnt[c] > 1) print last[c] "  (last of " cnt[c] ")" } }' "$f"
+    done | sort -n | sed "s/^/TIMELINE n=$N rep=$rep /"
+}
+
 run_floor() { # REP
     stas-floor run --live "$N" --timeout "$T_KERNEL" --wait-exit -- \
         stas-floor connect connect.txt > run.out 2> run.err || { cat run.out run.err; fail "floor run failed"; }
@@ -188,6 +207,7 @@ run_stas() { # REP
         result "rep=$rep contender=stas-aen seconds=$a stafd_idle_ticks=$(idle f1.proc f2.proc) stacd_idle_ticks=$(idle c1.proc c2.proc) stafd_idle_rss_kb=$(kv rss_kb f2.proc) stacd_idle_rss_kb=$(kv rss_kb c2.proc) stafd_cpu_total=$(kv cpu_seconds f2.proc) stacd_cpu_total=$(kv cpu_seconds c2.proc)"
     fi
     stop_daemons
+    timeline "$t0" stafd.log stacd.log
     cp stafd.log "$STAS_VM_OUT/stafd-n$N-rep$rep.log" 2>/dev/null || true
     cp stacd.log "$STAS_VM_OUT/stacd-n$N-rep$rep.log" 2>/dev/null || true
     rm -f "$NVMET/ports/$NVMET_PORT_DISC4/subsystems/$AEN_NQN"
