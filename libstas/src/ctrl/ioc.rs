@@ -26,6 +26,7 @@
 //! ignored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::service::ConnectParams as CfgParams;
@@ -182,7 +183,7 @@ pub struct Ioc {
     tid: TransportId,
     cfg: BTreeMap<String, String>,
     settings: IocSettings,
-    dlpe: Option<DlpeDict>,
+    dlpe: Option<Arc<DlpeDict>>,
     device: Option<String>,
     connect_attempts: u32,
     retry_period: Duration,
@@ -210,7 +211,7 @@ impl Ioc {
             tid,
             cfg,
             settings,
-            dlpe,
+            dlpe: dlpe.map(Arc::new),
             device: None,
             connect_attempts: 0,
             retry_period: CONNECT_RETRY,
@@ -265,13 +266,19 @@ impl Ioc {
     /// The log page entry that names the controller, if any.
     #[must_use]
     pub fn dlpe(&self) -> Option<&DlpeDict> {
+        self.dlpe.as_deref()
+    }
+
+    /// The same entry, shared (for snapshots).
+    #[must_use]
+    pub fn dlpe_shared(&self) -> Option<&Arc<DlpeDict>> {
         self.dlpe.as_ref()
     }
 
     /// Whether the entry has EFLAGS.NCC set.
     #[must_use]
     pub fn ncc(&self) -> bool {
-        self.dlpe.as_ref().is_some_and(dlpe_ncc)
+        self.dlpe().is_some_and(dlpe_ncc)
     }
 
     /// The kernel device, while connected or adopted.
@@ -422,7 +429,7 @@ impl Ioc {
 
     fn update_dlpe(&mut self, dlpe: Option<DlpeDict>, out: &mut Vec<Action>) {
         let was_ncc = self.ncc();
-        self.dlpe = dlpe;
+        self.dlpe = dlpe.map(Arc::new);
         if was_ncc && !self.ncc() && self.idle() {
             tracing::info!(tid = %self.tid, "NCC cleared: connecting now");
             self.connect_attempts = 0;

@@ -73,6 +73,13 @@ pub const CONNECT_CONCURRENCY: usize = 8;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long one host-name lookup may take.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shortest time between two snapshots while changes keep coming (the first change after
+/// a quiet period is published at once).
+pub const PUBLISH_MIN_INTERVAL: Duration = Duration::from_millis(50);
+/// Publishing may take at most one part in this many of the time: a snapshot of many
+/// controllers costs more, so bursts publish less often (never more than
+/// `PUBLISH_MIN_INTERVAL` late for small ones).
+pub const PUBLISH_COST_RATIO: u32 = 50;
 
 /// What the core starts from.
 #[derive(Debug)]
@@ -295,6 +302,7 @@ struct Core {
     snapshot_tx: watch::Sender<Snapshot>,
     state_tx: Option<watch::Sender<StacState>>,
     dirty: bool,
+    next_publish: Option<Instant>,
     shutting_down: bool,
 }
 
@@ -362,6 +370,7 @@ impl Core {
             snapshot_tx,
             state_tx,
             dirty: true,
+            next_publish: None,
             shutting_down: false,
         };
         core.warm_restart(setup.initial_state);
@@ -491,11 +500,15 @@ impl Core {
         let mut views_open = true;
         let mut uevents_open = true;
         loop {
+            let now = Instant::now();
+            let publish_due = self.dirty && self.next_publish.is_none_or(|t| t <= now);
+            // A publication held back is a deadline; a due one is the last branch below.
             let deadline = [
                 self.timers.next_deadline(),
                 self.debounce.deadline(),
                 self.first_view,
                 self.audit_at,
+                self.next_publish.filter(|_| self.dirty && !publish_due),
             ]
             .into_iter()
             .flatten()
@@ -532,7 +545,7 @@ impl Core {
                 },
                 () = sleep_until_opt(deadline) => self.on_deadline(),
                 // Only when nothing else is ready: a burst costs one snapshot.
-                () = std::future::ready(()), if self.dirty => self.publish(),
+                () = std::future::ready(()), if publish_due => self.publish(),
             }
         }
         self.shutdown(&mut rx).await;

@@ -222,7 +222,9 @@ pub fn stac_snapshot() -> Snapshot {
             cntrltype: "io".into(),
         },
         dc: None,
-        ioc: Some(IocPart { dlpe: Some(dlpe) }),
+        ioc: Some(IocPart {
+            dlpe: Some(Arc::new(dlpe)),
+        }),
     };
     Snapshot {
         ctrls: vec![ioc],

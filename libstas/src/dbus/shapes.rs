@@ -159,8 +159,8 @@ pub fn details(c: &CtrlView) -> StrDict {
     }
     put(&mut d, "connected", py_bool(c.connected));
     if let Some(ioc) = &c.ioc {
-        put(&mut d, "dlpe", dlpe_text(ioc.dlpe.as_ref()));
-        put(&mut d, "dlpe.eflags.ncc", py_bool(ncc(ioc.dlpe.as_ref())));
+        put(&mut d, "dlpe", dlpe_text(ioc.dlpe.as_deref()));
+        put(&mut d, "dlpe.eflags.ncc", py_bool(ncc(ioc.dlpe.as_deref())));
     }
     d
 }
@@ -451,7 +451,9 @@ pub(crate) mod tests {
         c.cfg.insert("tls-key".into(), "NVMeTLSkey-1:01:x:".into());
         c.cfg.insert("tls_key".into(), "x".into());
         c.cfg.insert("keyring".into(), ".nvme".into());
-        c.ioc = Some(IocPart { dlpe: Some(dlpe()) });
+        c.ioc = Some(IocPart {
+            dlpe: Some(Arc::new(dlpe())),
+        });
         for d in [id_dict(&c), info(&c), details(&c)] {
             for k in d.keys() {
                 assert!(!is_secret_key(k), "{k} published");
@@ -587,7 +589,9 @@ pub(crate) mod tests {
     fn ioc_details_show_the_dlpe() {
         let mut c = fresh_dc();
         c.dc = None;
-        c.ioc = Some(IocPart { dlpe: Some(dlpe()) });
+        c.ioc = Some(IocPart {
+            dlpe: Some(Arc::new(dlpe())),
+        });
         let d = details(&c);
         assert!(!d.contains_key("origin"));
         assert_eq!(
@@ -600,7 +604,7 @@ pub(crate) mod tests {
         assert_eq!(d["dlpe.eflags.ncc"], "True");
 
         c.ioc = Some(IocPart {
-            dlpe: Some(strs(&[("eflags", "3")])),
+            dlpe: Some(Arc::new(strs(&[("eflags", "3")]))),
         });
         assert_eq!(details(&c)["dlpe.eflags.ncc"], "False");
         c.ioc = Some(IocPart { dlpe: None });

@@ -143,8 +143,9 @@ pub struct DcPart {
 /// What only I/O controllers have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IocPart {
-    /// The log page entry that made stacd want this controller, if any.
-    pub dlpe: Option<DlpeDict>,
+    /// The log page entry that made stacd want this controller, if any (shared with the
+    /// core: publishing a snapshot does not copy it).
+    pub dlpe: Option<Arc<DlpeDict>>,
 }
 
 /// Process-wide state for `process_info`.

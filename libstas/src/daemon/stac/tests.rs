@@ -602,3 +602,51 @@ async fn connect_failure_reasons_and_tron() {
     assert!(r.tron.load(Ordering::SeqCst));
     r.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn snapshots_are_paced_during_bursts() {
+    let k = FakeKernel::new();
+    targets(&k, 32);
+    let mut r = Rig::new(k, "");
+    r.view(known(1..=32)).await;
+    r.connected(32).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut rx = r.snap.clone();
+    rx.borrow_and_update();
+    let counter = tokio::spawn(async move {
+        let mut n = 0u32;
+        while tokio::time::timeout(Duration::from_secs(2), rx.changed())
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            rx.borrow_and_update();
+            n += 1;
+        }
+        n
+    });
+    // 100 changes, 1 ms apart: the first is published at once, the rest paced.
+    let cmd = r.core.as_ref().unwrap().commands();
+    let t = Instant::now();
+    for i in 0..100 {
+        cmd.send(CoreCommand::SetTron(i % 2 == 0)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        if i == 0 {
+            assert!(
+                r.snap.borrow().process.tron,
+                "leading edge published at once"
+            );
+        }
+    }
+    let burst = t.elapsed();
+    let n = counter.await.unwrap();
+    let most = u32::try_from(burst.as_millis() / PUBLISH_MIN_INTERVAL.as_millis()).unwrap() + 2;
+    assert!(
+        n >= 2 && n <= most,
+        "{n} snapshots for 100 changes in {burst:?}"
+    );
+    assert!(
+        !r.snap.borrow().process.tron,
+        "the last change is published"
+    );
+    r.stop().await;
+}

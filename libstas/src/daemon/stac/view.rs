@@ -61,7 +61,7 @@ impl Core {
             attrs,
             dc: None,
             ioc: Some(IocPart {
-                dlpe: ioc.dlpe().cloned(),
+                dlpe: ioc.dlpe_shared().cloned(),
             }),
         }
     }
@@ -95,9 +95,11 @@ impl Core {
         }
     }
 
-    /// Publishes the state when it changed.
+    /// Publishes the state when it changed, and sets when the next publication may be
+    /// (see [`super::PUBLISH_COST_RATIO`]).
     pub(super) fn publish(&mut self) {
         self.dirty = false;
+        let started = std::time::Instant::now();
         let snap = self.build_snapshot();
         self.snapshot_tx.send_if_modified(|s| {
             if *s == snap {
@@ -107,5 +109,7 @@ impl Core {
                 true
             }
         });
+        let cost = started.elapsed() * super::PUBLISH_COST_RATIO;
+        self.next_publish = Some(Instant::now() + cost.max(super::PUBLISH_MIN_INTERVAL));
     }
 }
