@@ -1,0 +1,48 @@
+# stas-vm: subsystems=32 timeout=300
+# stafd and stacd together on a real kernel: every subsystem stafd's discovery log lists
+# gets its I/O controller, `stacctl ls` lists them with their devices (the same as sysfs),
+# the parameters of stacd.conf reach the kernel, idle stacd uses no CPU, and stopping both
+# daemons keeps every connection.
+set -e
+. "$STAS_VM_SCENARIO_DIR/stacd-common.inc"
+N=$STAS_VM_SUBSYSTEMS
+stack_up "$N" '[Global]
+reconnect-delay=1
+ctrl-loss-tmo=120
+nr-io-queues=1'
+
+log "1: stacctl lists every I/O controller with its device"
+stacctl ls > ls.txt
+head -n 5 ls.txt
+expect_eq "$(grep -c '^nvme[0-9]' ls.txt)" "$N" "table rows with a device"
+iocs > sysfs.txt
+expect_eq "$(wc -l < sysfs.txt)" "$N" "kernel I/O controllers"
+expect_eq "$(stacctl_devs | tr '\n' ' ')" "$(awk '{ print $1 }' sysfs.txt | sort | tr '\n' ' ')" "stacctl devices = sysfs devices"
+# Each row pairs the device with the subsystem sysfs shows for it.
+while read -r dev nqn; do
+    grep -q "^$dev .* $nqn *\$" ls.txt || fail "stacctl ls does not show $dev with $nqn"
+done < sysfs.txt
+echo "ok: every row pairs its device with its subsystem"
+stacctl --json ls -d > ls-d.json
+expect_eq "$(grep -c '"connected": "True"' ls-d.json)" "$N" "connected in ls -d"
+expect_eq "$(grep -c '"dlpe.eflags.ncc": "False"' ls-d.json)" "$N" "each carries its log page entry"
+D=$(ioc_dev 1)
+expect_eq "$(cat /sys/class/nvme/$D/address | sed -n 's/.*trsvcid=\([0-9]*\).*/\1/p')" 8009 "connected where the DLPE says"
+expect_eq "$(cat /sys/class/nvme/$D/queue_count)" 2 "nr-io-queues=1 (admin + 1 I/O queue)"
+expect_eq "$(cat /sys/class/nvme/$D/ctrl_loss_tmo)" 120 "ctrl-loss-tmo from stacd.conf"
+
+log "2: idle: no polling"
+cpu() { awk '{ print $14 + $15 }' "/proc/$STACD_PID/stat"; }
+sleep 2
+c0=$(cpu); sleep 3; c1=$(cpu)
+log "stacd CPU ticks while idle: $((c1 - c0)); total $c1 ticks; $(grep VmRSS "/proc/$STACD_PID/status")"
+[ $((c1 - c0)) -le 1 ] || fail "stacd used $((c1 - c0)) ticks in 3 s of idleness"
+stacctl status | head -n 12
+
+log "3: stopping both daemons keeps every connection"
+stacd_stop
+stafd_stop
+trap - EXIT
+expect_eq "$(iocs | tr '\n' ' ')" "$(tr '\n' ' ' < sysfs.txt)" "I/O controllers after both daemons stopped"
+grep -q 'Disconnect initiated' stacd.log && fail "stacd disconnected something"
+log "done"
