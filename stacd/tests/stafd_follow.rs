@@ -39,7 +39,11 @@ async fn follows_stafd_through_restarts() {
 
     let core = FakeCore::start(sample::staf_snapshot());
     let server = serve(&bus, &core).await;
-    let StafdView::Known(list) = next(&mut rx).await else {
+    let StafdView::Known {
+        dcs: list,
+        dc_removed: false,
+    } = next(&mut rx).await
+    else {
         panic!("stafd appeared: expected its log pages")
     };
     assert_eq!(list.len(), 2);
@@ -59,7 +63,11 @@ async fn follows_stafd_through_restarts() {
             device: "nvme0".into(),
         })
         .unwrap();
-    let StafdView::Known(list) = next(&mut rx).await else {
+    let StafdView::Known {
+        dcs: list,
+        dc_removed: false,
+    } = next(&mut rx).await
+    else {
         panic!("expected a new read")
     };
     assert_eq!(list[0].entries, Some(vec![]), "read and now empty");
@@ -69,8 +77,12 @@ async fn follows_stafd_through_restarts() {
         s.ctrls.truncate(1);
     });
     core.events.send(CoreEvent::DcRemoved).unwrap();
-    let StafdView::Known(list) = next(&mut rx).await else {
-        panic!("expected a new read")
+    let StafdView::Known {
+        dcs: list,
+        dc_removed: true,
+    } = next(&mut rx).await
+    else {
+        panic!("expected a new read after dc_removed")
     };
     assert_eq!(list.len(), 1);
 
@@ -81,6 +93,9 @@ async fn follows_stafd_through_restarts() {
     // stafd is back.
     let core = FakeCore::start(sample::staf_snapshot());
     let _server = serve(&bus, &core).await;
-    assert!(matches!(next(&mut rx).await, StafdView::Known(l) if l.len() == 2));
+    assert!(matches!(
+        next(&mut rx).await,
+        StafdView::Known { dcs, dc_removed: false } if dcs.len() == 2
+    ));
     follower.stop().await;
 }

@@ -20,9 +20,11 @@
 //! unreachable (name without owner, failed call, restarting) its last entries stay wanted
 //! and nothing else is removed either; when stafd answers but has not read a controller's
 //! log yet (it restarted without its cache), stacd keeps using the entries it remembers for
-//! that controller. Only a controller stacd never saw read leaves a gap: then connections
-//! that no source vouched for during this run (adopted at a warm restart, or foreign ones
-//! the audit found) and whose host fields match that controller's are kept until it is read.
+//! that controller, and a controller stafd does not list (yet) is forgotten only when stafd
+//! signalled `dc_removed`. Only a controller stacd never saw read leaves a gap: then
+//! connections that no source vouched for during this run (adopted at a warm restart, or
+//! foreign ones the audit found) and whose host fields match that controller's are kept
+//! until it is read.
 //!
 //! Disposal of a controller that is no longer wanted follows the §5.9 table
 //! ([`DisconnectPolicy::disposal`]): `only-stas-connections` disconnects,
@@ -83,7 +85,15 @@ pub enum StafdView {
     /// stafd cannot be asked: its bus name has no owner, the call failed or timed out.
     Unknown,
     /// stafd answered `get_all_log_pages`.
-    Known(Vec<DcLog>),
+    Known {
+        /// Its discovery controllers.
+        dcs: Vec<DcLog>,
+        /// stafd signalled `dc_removed` since the previous answer: the controllers it no
+        /// longer lists are gone. Without that signal a missing controller is kept as
+        /// remembered (a stafd that just started may not have created its controllers
+        /// yet).
+        dc_removed: bool,
+    },
 }
 
 /// stacd's memory of stafd's discovery controllers (see the module docs).
@@ -95,19 +105,27 @@ pub struct StafdMemory {
 
 impl StafdMemory {
     /// Takes a new view. A controller stafd answers without a read log keeps the entries
-    /// remembered for it; a controller stafd no longer lists is forgotten (stafd removed
-    /// it). `Unknown` changes nothing but reachability. Returns whether anything changed.
+    /// remembered for it; a controller stafd no longer lists is forgotten only when stafd
+    /// signalled a removal (else it is kept as remembered). `Unknown` changes nothing but
+    /// reachability. Returns whether anything changed.
     pub fn apply(&mut self, view: StafdView) -> bool {
         let before = self.clone();
         match view {
             StafdView::Unknown => self.reachable = false,
-            StafdView::Known(list) => {
+            StafdView::Known {
+                dcs: list,
+                dc_removed,
+            } => {
                 self.reachable = true;
-                let mut dcs = BTreeMap::new();
+                let mut dcs = if dc_removed {
+                    BTreeMap::new()
+                } else {
+                    std::mem::take(&mut self.dcs)
+                };
                 for d in list {
                     let entries = match d.entries {
                         Some(e) => Some(Arc::from(e)),
-                        None => self.dcs.get(&d.dc).cloned().flatten(),
+                        None => before.dcs.get(&d.dc).cloned().flatten(),
                     };
                     dcs.insert(d.dc, entries);
                 }

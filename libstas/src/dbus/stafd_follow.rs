@@ -126,13 +126,21 @@ pub async fn follow_stafd(
             return;
         }
         let mut retry: Option<Instant> = None;
+        // A dc_removed signal since the last answer (it tells the core that a controller
+        // missing from the next answer is gone, not just not created yet).
+        let mut dc_removed = false;
         loop {
             if fetch_now {
                 fetch_now = false;
                 // Signals already queued are answered by this one call.
                 while let Some(Some(_)) = changed.next().now_or_never() {}
-                while let Some(Some(_)) = removed.next().now_or_never() {}
-                let (view, again) = fetch(&staf).await;
+                while let Some(Some(_)) = removed.next().now_or_never() {
+                    dc_removed = true;
+                }
+                let (view, again) = fetch(&staf, dc_removed).await;
+                if matches!(view, StafdView::Known { .. }) {
+                    dc_removed = false;
+                }
                 retry = again.then(|| Instant::now() + FETCH_RETRY);
                 if tx.send(view).await.is_err() {
                     return;
@@ -160,7 +168,10 @@ pub async fn follow_stafd(
                     }
                 },
                 Some(_) = changed.next() => fetch_now = true,
-                Some(_) = removed.next() => fetch_now = true,
+                Some(_) = removed.next() => {
+                    dc_removed = true;
+                    fetch_now = true;
+                }
                 () = sleep_until_opt(retry) => {
                     retry = None;
                     fetch_now = true;
@@ -174,13 +185,19 @@ pub async fn follow_stafd(
 
 /// Asks stafd once. Returns the view and whether to retry later (a failure of a stafd that
 /// owns its name).
-async fn fetch(staf: &StafProxy<'_>) -> (StafdView, bool) {
+async fn fetch(staf: &StafProxy<'_>, dc_removed: bool) -> (StafdView, bool) {
     let r = tokio::time::timeout(FETCH_TIMEOUT, staf.get_all_log_pages(true)).await;
     match r {
         Ok(Ok(json)) => match parse_all_log_pages(&json) {
             Ok(list) => {
                 tracing::debug!(controllers = list.len(), "stafd's discovery log pages read");
-                (StafdView::Known(list), false)
+                (
+                    StafdView::Known {
+                        dcs: list,
+                        dc_removed,
+                    },
+                    false,
+                )
             }
             Err(e) => {
                 tracing::error!(error = %e, "stafd's get_all_log_pages reply cannot be read");

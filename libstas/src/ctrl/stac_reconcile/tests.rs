@@ -61,11 +61,17 @@ fn entry(traddr: &str, i: u32, subtype: &str) -> DlpeDict {
 }
 
 fn known(list: Vec<(TransportId, Option<Vec<DlpeDict>>)>) -> StafdView {
-    StafdView::Known(
-        list.into_iter()
+    view(list, false)
+}
+
+fn view(list: Vec<(TransportId, Option<Vec<DlpeDict>>)>, dc_removed: bool) -> StafdView {
+    StafdView::Known {
+        dcs: list
+            .into_iter()
             .map(|(dc, entries)| DcLog { dc, entries })
             .collect(),
-    )
+        dc_removed,
+    }
 }
 
 struct World {
@@ -216,8 +222,12 @@ fn stafd_memory_unknown_is_not_empty() {
     let mut other = ioc("::1", 1);
     other.host_nqn = "nqn.other".into();
     assert!(!m.might_name(&other));
-    // A controller stafd no longer lists is forgotten.
-    m.apply(known(vec![(dc("::1"), Some(vec![]))]));
+    // A controller stafd does not list is kept until stafd signals a removal (a stafd that
+    // just started may not have created it yet)…
+    assert!(m.apply(known(vec![(dc("::1"), Some(vec![]))])));
+    assert_eq!(m.logs().count(), 2);
+    // …then forgotten.
+    m.apply(view(vec![(dc("::1"), Some(vec![]))], true));
     assert_eq!(
         m.logs().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
         vec![dc("::1")]

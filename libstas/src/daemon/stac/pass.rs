@@ -23,7 +23,7 @@ impl Core {
     /// A new view of stafd. The first one starts the first pass; later ones run a pass only
     /// when the dry run says it would change something.
     pub(super) fn on_view(&mut self, view: StafdView) {
-        let reachable = matches!(view, StafdView::Known(_));
+        let reachable = matches!(view, StafdView::Known { .. });
         if reachable != self.stafd.reachable() {
             if reachable {
                 tracing::info!("stafd answered: using its discovery log pages");

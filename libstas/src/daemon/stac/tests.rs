@@ -70,10 +70,13 @@ fn dc() -> TransportId {
 
 /// stafd's answer: one DC at 127.0.0.1:8009 listing subsystems `range`.
 fn known(range: impl IntoIterator<Item = u32>) -> StafdView {
-    StafdView::Known(vec![DcLog {
-        dc: dc(),
-        entries: Some(range.into_iter().map(|i| entry(i, 0)).collect()),
-    }])
+    StafdView::Known {
+        dcs: vec![DcLog {
+            dc: dc(),
+            entries: Some(range.into_iter().map(|i| entry(i, 0)).collect()),
+        }],
+        dc_removed: false,
+    }
 }
 
 fn targets(k: &FakeKernel, n: u32) -> Vec<TargetId> {
@@ -249,10 +252,13 @@ async fn stafd_unreachable_or_restarting_disconnects_nothing() {
     r.connected(4).await;
     assert_eq!(r.k.connect_log().len(), 5);
     // stafd is back without its cache: its DC is listed, its log not read yet.
-    r.view(StafdView::Known(vec![DcLog {
-        dc: dc(),
-        entries: None,
-    }]))
+    r.view(StafdView::Known {
+        dcs: vec![DcLog {
+            dc: dc(),
+            entries: None,
+        }],
+        dc_removed: false,
+    })
     .await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(r.k.deleted().is_empty());
@@ -261,12 +267,30 @@ async fn stafd_unreachable_or_restarting_disconnects_nothing() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(r.k.deleted().is_empty());
     assert_eq!(r.k.connect_log().len(), 5);
+    // stafd restarted without its state file answers before it created its DC: kept.
+    r.view(StafdView::Known {
+        dcs: vec![],
+        dc_removed: false,
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(r.k.deleted().is_empty());
+    r.view(known(1..=4)).await;
     // A subsystem leaves the log: its controller goes (default scope).
     r.view(known([1, 2, 4])).await;
     r.until("3 controllers", |s| s.ctrls.len() == 3).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(r.k.deleted().len(), 1);
     assert!(r.ctrl(3).is_none());
+    // stafd removed its DC (dc_removed): every controller it named goes.
+    r.view(StafdView::Known {
+        dcs: vec![],
+        dc_removed: true,
+    })
+    .await;
+    r.until("all gone", |s| s.ctrls.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(r.k.deleted().len(), 4);
     r.stop().await;
 }
 
@@ -394,10 +418,13 @@ async fn ncc_gate_and_ncc_clearing() {
         k,
         "[I/O controller connection management]\nconnect-attempts-on-ncc=1\n",
     );
-    let with_ncc = StafdView::Known(vec![DcLog {
-        dc: dc(),
-        entries: Some(vec![entry(1, 4)]),
-    }]);
+    let with_ncc = StafdView::Known {
+        dcs: vec![DcLog {
+            dc: dc(),
+            entries: Some(vec![entry(1, 4)]),
+        }],
+        dc_removed: false,
+    };
     r.view(with_ncc).await;
     tokio::time::sleep(Duration::from_secs(300)).await;
     assert_eq!(r.k.connect_log().len(), 2, "1 is read as 2 attempts");
