@@ -43,7 +43,7 @@ io_set() {
     for c in /sys/class/nvme/nvme*; do
         [ -e "$c/cntrltype" ] || continue
         read -r t < "$c/cntrltype"; read -r s < "$c/state"
-        [ "$t" = io ] && [ "$s" = live ] || continue
+        if [ "$t" != io ] || [ "$s" != live ]; then continue; fi
         read -r q < "$c/subsysnqn"; read -r a < "$c/address"
         echo "$q ${a%%,src_addr=*}"
     done | sort
