@@ -111,12 +111,13 @@ controller = transport=tcp;traddr=127.0.0.1;trsvcid=8009
 CONF
 : > /etc/stas/stacd.conf
 
-# timeline EPOCH LOG...: the daemons' log lines as seconds since the launch; of each kind of
-# message (its text without key=value fields) only the first and the last, with the count
+# timeline EPOCH FILE...: the daemons' log lines (FILE: stafd.conv, the log up to convergence)
+# as seconds since the launch; of each kind of message (its text without key=value fields)
+# only the first and the last, with the count
 timeline() {
     _t0=$1; shift
     for f in "$@"; do
-        awk -v t0="$_t0" -v who="${f%.log}" '
+        awk -v t0="$_t0" -v who="${f%.*}" '
             $1 ~ /^[0-9-]+T[0-9:.]+Z$/ {
                 split(substr($1, 12, 15), h, ":"); t = h[1] * 3600 + h[2] * 60 + h[3]
                 rel = t - (t0 % 86400); if (rel < -43200) rel += 86400
@@ -169,6 +170,7 @@ run_stas() { # REP
     fpid=$(sed -n 's/^stafd //p' pids); cpid=$(sed -n 's/^stacd //p' pids)
     stas-floor proc "$fpid" > stafd.proc 2>&1 || true
     stas-floor proc "$cpid" > stacd.proc 2>&1 || true
+    cp stafd.log stafd.conv; cp stacd.log stacd.conv   # the logs up to convergence
     t0=$(kv start_epoch run.out)
     # the bus names (a daemon may own its name after the controllers are live, or, when the
     # other daemon failed, still be starting): give each running daemon up to 5 s
@@ -207,7 +209,7 @@ run_stas() { # REP
         result "rep=$rep contender=stas-aen seconds=$a stafd_idle_ticks=$(idle f1.proc f2.proc) stacd_idle_ticks=$(idle c1.proc c2.proc) stafd_idle_rss_kb=$(kv rss_kb f2.proc) stacd_idle_rss_kb=$(kv rss_kb c2.proc) stafd_cpu_total=$(kv cpu_seconds f2.proc) stacd_cpu_total=$(kv cpu_seconds c2.proc)"
     fi
     stop_daemons
-    timeline "$t0" stafd.log stacd.log
+    timeline "$t0" stafd.conv stacd.conv
     cp stafd.log "$STAS_VM_OUT/stafd-n$N-rep$rep.log" 2>/dev/null || true
     cp stacd.log "$STAS_VM_OUT/stacd-n$N-rep$rep.log" 2>/dev/null || true
     rm -f "$NVMET/ports/$NVMET_PORT_DISC4/subsystems/$AEN_NQN"
