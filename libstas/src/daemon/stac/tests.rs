@@ -677,3 +677,38 @@ async fn snapshots_are_paced_during_bursts() {
     );
     r.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_duplicate_the_topology_missed_is_adopted() {
+    let k = FakeKernel::new();
+    targets(&k, 1);
+    let mut r = Rig::new(k, "");
+    // Someone connects subsystem 1 and the core never hears of it (event lost).
+    r.k.set_event_sink(Arc::new(|_| {}));
+    let tid = TransportId {
+        transport: "tcp".into(),
+        traddr: "127.0.0.1".into(),
+        trsvcid: "4420".into(),
+        subsysnqn: nqn(1),
+        host_nqn: HOSTNQN.into(),
+        ..TransportId::default()
+    };
+    let params = crate::kernel::ConnectParams::new(&tid, HOSTID, crate::kernel::CtrlKind::Io);
+    let cs =
+        crate::kernel::build_connect_string(&params, &r.k.supported_options().unwrap()).unwrap();
+    let dev = r.k.connect(&cs).unwrap().device();
+    r.view(known([1])).await;
+    r.connected(1).await;
+    assert_eq!(
+        r.devices(),
+        vec![dev],
+        "the existing controller, adopted after EALREADY"
+    );
+    assert_eq!(
+        r.k.connect_log().len(),
+        2,
+        "ours was refused as a duplicate"
+    );
+    assert_eq!(r.k.list_controllers().unwrap().len(), 1);
+    r.stop().await;
+}
