@@ -21,7 +21,8 @@ use crate::model::trid::TransportId;
 
 impl Core {
     /// A new view of stafd. The first one starts the first pass; later ones run a pass only
-    /// when the dry run says it would change something.
+    /// when the dry run says it would change something, or when the audit is on (what
+    /// stafd says decides which foreign connections go).
     pub(super) fn on_view(&mut self, view: StafdView) {
         let reachable = matches!(view, StafdView::Known { .. });
         if reachable != self.stafd.reachable() {
@@ -37,7 +38,7 @@ impl Core {
             self.trigger_reconcile();
             return;
         }
-        if changed && self.dry_run_changes() {
+        if changed && (self.policy().audits() || self.dry_run_changes()) {
             self.trigger_reconcile();
         }
     }
