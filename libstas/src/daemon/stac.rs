@@ -41,14 +41,16 @@ use tokio::time::Instant;
 use crate::config::controller::SECRET_KEYS;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::debounce::Debouncer;
-use crate::ctrl::ioc::{Event, Ioc, IocSettings, TimerKind};
+use crate::ctrl::ioc::{Event, Ioc, IocSettings, TimerKind, Token};
 use crate::ctrl::stac_reconcile::{self, DisconnectPolicy, StafdMemory, StafdView};
 use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::Secret;
 use crate::kernel::fabrics::SupportedOptions;
-use crate::kernel::{Controller, IfAddr, Kernel, Topology};
+use crate::kernel::matching::cid_matches_tid;
+use crate::kernel::{Controller, CtrlKind, CtrlState, IfAddr, Kernel, Topology};
 use crate::model::snapshot::{CoreCommand, ProcessView, Snapshot, TimerView};
 use crate::model::trid::{TidDefaults, TransportId};
+use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_stac, StacState};
 
 use super::staf::{Host, TronHook};
@@ -254,7 +256,7 @@ enum Input {
     /// the existing controller in.
     Duplicate {
         id: u64,
-        token: crate::ctrl::ioc::Token,
+        token: Token,
         scan: Vec<Controller>,
     },
     /// Names resolved and interfaces read: run the reconcile.
@@ -476,13 +478,13 @@ impl Core {
         let mut found: Option<&Controller> = None;
         for c in self.topo.iter() {
             if c.state.is_going_away()
-                || !c.is_kind(crate::kernel::CtrlKind::Io)
-                || !crate::kernel::matching::cid_matches_tid(&c.existing_id(), tid, &self.ifaddrs)
+                || !c.is_kind(CtrlKind::Io)
+                || !cid_matches_tid(&c.existing_id(), tid, &self.ifaddrs)
                 || self.owner_of(&c.device).is_some()
             {
                 continue;
             }
-            if c.state == crate::kernel::CtrlState::Live {
+            if c.state == CtrlState::Live {
                 return Some(c);
             }
             found = found.or(Some(c));
@@ -631,17 +633,13 @@ impl Core {
                     .map(|(id, _)| id)
                     .collect();
                 for id in gone {
-                    self.feed(
-                        id,
-                        Event::Uevent(crate::proto::uevent::NvmeEventKind::Removed),
-                    );
+                    self.feed(id, Event::Uevent(NvmeEventKind::Removed));
                 }
                 if self.policy().audits() {
                     self.audit_at = Some(Instant::now() + ADD_EVENT_SOAK);
                 }
             }
             UeventMsg::Event { event, ctrl } => {
-                use crate::proto::uevent::NvmeEventKind;
                 let dev = event.device.clone();
                 let added = match event.kind {
                     NvmeEventKind::Removed => {
@@ -685,7 +683,7 @@ impl Core {
         let ours = self
             .iocs
             .keys()
-            .any(|t| crate::kernel::matching::cid_matches_tid(&id, t, &self.ifaddrs));
+            .any(|t| cid_matches_tid(&id, t, &self.ifaddrs));
         if !ours {
             tracing::debug!(device = %c.device, "new I/O controller not ours: audit in 1 s");
             self.audit_at = Some(Instant::now() + ADD_EVENT_SOAK);

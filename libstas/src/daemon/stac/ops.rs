@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::{Core, Input};
 use crate::ctrl::ioc::{Action, Event, Token};
 use crate::kernel::fabrics::{build_connect_string, ConnectParams, CtrlKind};
-use crate::kernel::{ConnectError, Controller, Kernel};
+use crate::kernel::{ConnectError, Controller, Kernel, SupportedOptions};
 
 impl Core {
     pub(super) fn perform(&mut self, id: u64, action: Action) {
@@ -137,11 +137,7 @@ enum Outcome {
     },
 }
 
-fn connect_blocking(
-    k: &dyn Kernel,
-    params: &ConnectParams,
-    options: &crate::kernel::SupportedOptions,
-) -> Outcome {
+fn connect_blocking(k: &dyn Kernel, params: &ConnectParams, options: &SupportedOptions) -> Outcome {
     let cs = match build_connect_string(params, options) {
         Ok(cs) => cs,
         Err(e) => {

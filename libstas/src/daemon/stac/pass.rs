@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::{strip_secrets, Core, Input, RESOLVE_TIMEOUT};
 use crate::ctrl::debounce::Trigger;
 use crate::ctrl::ioc::{Event, Ioc};
+use crate::ctrl::reconcile::pick_address;
 use crate::ctrl::stac_reconcile::{
     self, Disposal, IocDropReason, IocInputs, IocPlan, KernelView, Running, StafdView,
 };
@@ -102,7 +103,7 @@ impl Core {
                 let addr = match r {
                     Ok(Ok(it)) => {
                         let addrs: Vec<IpAddr> = it.map(|s| s.ip()).collect();
-                        crate::ctrl::reconcile::pick_address(&addrs, family)
+                        pick_address(&addrs, family)
                     }
                     Ok(Err(e)) => {
                         tracing::error!(name = %name, error = %e, "cannot resolve host name");
