@@ -477,7 +477,10 @@ impl Core {
     fn find_existing(&self, tid: &TransportId) -> Option<&Controller> {
         let mut found: Option<&Controller> = None;
         for c in self.topo.iter() {
-            if c.state.is_going_away()
+            // The subsystem NQN must be equal (cheap, checked first: N controllers, N
+            // candidates).
+            if c.subsysnqn != tid.subsysnqn
+                || c.state.is_going_away()
                 || !c.is_kind(CtrlKind::Io)
                 || !cid_matches_tid(&c.existing_id(), tid, &self.ifaddrs)
                 || self.owner_of(&c.device).is_some()
