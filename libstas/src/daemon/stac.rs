@@ -596,7 +596,7 @@ impl Core {
         if self.first_view.is_some_and(|d| d <= now) {
             self.first_view = None;
             tracing::warn!("no answer about stafd yet; reconciling without its log pages (nothing stafd may want is removed)");
-            self.trigger_reconcile();
+            self.start_pass();
         }
         if self.audit_at.is_some_and(|d| d <= now) {
             self.audit_at = None;

@@ -21,7 +21,7 @@ use crate::kernel::{Controller, IfAddr};
 use crate::model::trid::TransportId;
 
 impl Core {
-    /// A new view of stafd. The first one starts the first pass; later ones run a pass only
+    /// A new view of stafd. The first one runs the first pass; later ones run a pass only
     /// when the dry run says it would change something, or when the audit is on (what
     /// stafd says decides which foreign connections go).
     pub(super) fn on_view(&mut self, view: StafdView) {
@@ -36,7 +36,10 @@ impl Core {
         let changed = self.stafd.apply(view);
         self.dirty = true;
         if self.first_view.take().is_some() {
-            self.trigger_reconcile();
+            // The startup pass is not debounced: it opens no soak window, so the answer
+            // that brings stafd's entries (stafd starting at the same time) is applied at
+            // once.
+            self.start_pass();
             return;
         }
         if changed && (self.policy().audits() || self.dry_run_changes()) {

@@ -714,3 +714,32 @@ async fn a_duplicate_the_topology_missed_is_adopted() {
     assert_eq!(r.k.list_controllers().unwrap().len(), 1);
     r.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn cold_start_with_stafd_applies_its_entries_at_once() {
+    let k = FakeKernel::new();
+    targets(&k, 4);
+    let mut r = Rig::new(k, "");
+    // Started together: stafd is not on the bus yet, then it is but has not read its
+    // DC's log, then it has.
+    r.view(StafdView::Unknown).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    r.view(StafdView::Known {
+        dcs: vec![DcLog {
+            dc: dc(),
+            entries: None,
+        }],
+        dc_removed: false,
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    r.view(known(1..=4)).await;
+    r.connected(4).await;
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "no soak window left open by the startup pass: {:?}",
+        t.elapsed()
+    );
+    r.stop().await;
+}
