@@ -36,7 +36,8 @@ cpu() { awk '{ print $14 + $15 }' "/proc/$STACD_PID/stat"; }
 sleep 2
 c0=$(cpu); sleep 3; c1=$(cpu)
 log "stacd CPU ticks while idle: $((c1 - c0)); total $c1 ticks; $(grep VmRSS "/proc/$STACD_PID/status")"
-[ $((c1 - c0)) -le 1 ] || fail "stacd used $((c1 - c0)) ticks in 3 s of idleness"
+# Not a performance assertion (that is tools/bench): only a busy loop (>10 % of a CPU) fails.
+[ $((c1 - c0)) -le 30 ] || fail "stacd used $((c1 - c0)) ticks in 3 s of idleness (busy loop?)"
 stacctl status | head -n 12
 
 log "3: stopping both daemons keeps every connection"

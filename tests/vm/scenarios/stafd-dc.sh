@@ -39,7 +39,8 @@ cpu() { awk '{ print $14 + $15 }' "/proc/$STAFD_PID/stat"; }
 sleep 1
 c0=$(cpu); sleep 3; c1=$(cpu)
 log "stafd CPU ticks while idle: $((c1 - c0)); $(grep VmRSS "/proc/$STAFD_PID/status")"
-[ $((c1 - c0)) -le 1 ] || fail "stafd used $((c1 - c0)) ticks in 3 s of idleness"
+# Not a performance assertion (that is tools/bench): only a busy loop (>10 % of a CPU) fails.
+[ $((c1 - c0)) -le 30 ] || fail "stafd used $((c1 - c0)) ticks in 3 s of idleness (busy loop?)"
 
 log "2: linking a subsystem: log_pages_changed and the new entry within 2 s"
 before=$(sig_count)
