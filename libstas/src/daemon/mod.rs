@@ -1,6 +1,8 @@
 //! The daemons' cores: actors that own the controller state, execute what the sans-IO state
 //! machines of [`crate::ctrl`] ask for, and publish snapshots for the D-Bus adapters.
 //!
+//! - [`common`]: what both `run`s share (checks, configuration, identity, runtime, the
+//!   signal/status/watchdog loop).
 //! - [`staf`]: the stafd core actor (discovery controllers).
 //! - [`stafd`]: stafd's `run` (startup checks, configuration, identity, D-Bus, signals,
 //!   systemd notifications, shutdown).
@@ -9,6 +11,7 @@
 //! - [`uevents`]: the kernel uevent source (netlink thread) and its test double.
 //! - [`wheel`]: the actor's timer set.
 
+pub mod common;
 pub mod nvmecli;
 pub mod stac;
 pub mod stacd;

@@ -22,19 +22,22 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::cli::DaemonArgs;
-use crate::config::{self, Daemon, ServiceConfig, SysConf};
+use crate::config::{self, Daemon, ServiceConfig};
 use crate::dbus::stafd_follow::{follow_stafd, FollowError};
 use crate::dbus::{serve_stac, DbusError, StacHandle};
-use crate::identity::{HostConfig, HostIdentity, IdentityError, IdentityPaths, Secret};
+use crate::identity::{IdentityPaths, Secret};
 use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
 use crate::model::snapshot::Snapshot;
-use crate::runtime::signals::{Signal, Signals};
+use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_stac, state_path};
 use crate::runtime::{logging, notify};
 
+use super::common::{
+    block_on, conf_file, load_config, resolve_host, serve_until_stopped, startup_checks,
+    NVME_FABRICS,
+};
 use super::stac::{StacCore, StacSetup};
 use super::staf::Host;
-use super::stafd::{EXIT_GRACE, NVME_FABRICS};
 use super::uevents::{spawn_netlink, UEVENT_QUEUE};
 
 /// The program name (log identifier, runtime directory).
@@ -57,85 +60,17 @@ pub enum RunError {
     Follow(#[from] FollowError),
 }
 
-/// Loads `stacd.conf`, logging every diagnostic; an unreadable file means the defaults.
-#[must_use]
-pub fn load_config(path: &Path) -> ServiceConfig {
-    match config::load_service(Daemon::Stacd, path) {
-        Ok(l) => {
-            for d in &l.diagnostics {
-                if d.is_error() {
-                    tracing::error!("{d}");
-                } else {
-                    tracing::warn!("{d}");
-                }
-            }
-            l.config
-        }
-        Err(e) => {
-            tracing::error!("{e}; using the default configuration");
-            ServiceConfig::defaults(Daemon::Stacd)
-        }
-    }
-}
-
-/// Resolves the host identity from `sys.conf` and `/etc/nvme`, with the host key (used for
-/// I/O controllers without their own `dhchap-secret`).
-///
-/// # Errors
-/// The host NQN or ID is missing or invalid.
-pub fn resolve_host(
-    sys_conf: &Path,
-    paths: &IdentityPaths,
-) -> Result<(Host, Option<Secret>), IdentityError> {
-    let sys = match config::load_sys_conf(sys_conf) {
-        Ok(l) => {
-            for d in &l.diagnostics {
-                tracing::warn!("{d}");
-            }
-            l.config
-        }
-        Err(e) => {
-            tracing::warn!("{e}; using the /etc/nvme defaults");
-            SysConf::default()
-        }
-    };
-    let r = HostIdentity::resolve(&HostConfig::from_sysconf(&sys), paths)?;
-    for w in &r.warnings {
-        tracing::warn!("{w}");
-    }
-    Ok((Host::from_identity(&r.identity), r.identity.key))
-}
-
-/// The nvme-stas startup checks: `Err(message)` when stacd cannot run here.
-///
-/// # Errors
-/// The message to print (not root, no `/dev/nvme-fabrics`).
-pub fn startup_checks(fabrics: &Path) -> Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(format!(
-            "Permission denied. You need root privileges to run {PROG}."
-        ));
-    }
-    if !fabrics.exists() {
-        return Err("Fatal error: missing nvme-tcp kernel module".to_owned());
-    }
-    Ok(())
-}
-
 /// stacd after argument parsing (`--version` and `--check-config` are handled by the
 /// caller). Returns the process exit status.
 #[must_use]
 pub fn run(args: &DaemonArgs) -> ExitCode {
-    if let Err(msg) = startup_checks(Path::new(NVME_FABRICS)) {
+    if let Err(msg) = startup_checks(PROG, Path::new(NVME_FABRICS)) {
         eprintln!("{msg}");
         return ExitCode::FAILURE;
     }
     let log = logging::init(PROG, args.syslog, args.tron);
-    let conf_file = args
-        .conf_file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(config::STACD_CONF));
-    let cfg = load_config(&conf_file);
+    let conf_file = conf_file(Daemon::Stacd, args.conf_file.as_deref());
+    let cfg = load_config(Daemon::Stacd, &conf_file);
     let tron = args.tron || cfg.global.tron;
     log.set_tron(tron);
     let (host, host_key) =
@@ -147,40 +82,12 @@ pub fn run(args: &DaemonArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{PROG}: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = rt.block_on(serve(cfg, host, host_key, tron, log, conf_file));
-    rt.shutdown_timeout(EXIT_GRACE);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("{PROG}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    block_on(PROG, serve(cfg, host, host_key, tron, log, conf_file))
 }
 
 fn status_line(s: &Snapshot) -> String {
     let connected = s.ctrls.iter().filter(|c| c.connected).count();
     format!("{} I/O controller(s), {connected} connected", s.ctrls.len())
-}
-
-async fn tick(interval: Option<&mut tokio::time::Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
 }
 
 async fn serve(
@@ -262,38 +169,15 @@ async fn serve(
     notify::ready("Ready");
     tracing::info!("{PROG} ready");
 
-    let mut snap = core.snapshot();
-    let mut last_status = String::new();
-    let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
-    loop {
-        tokio::select! {
-            s = signals.recv() => match s {
-                Signal::Reload => {
-                    notify::reloading();
-                    let f = conf_file.clone();
-                    let cfg = tokio::task::spawn_blocking(move || load_config(&f))
-                        .await
-                        .unwrap_or_else(|_| ServiceConfig::defaults(Daemon::Stacd));
-                    core.reload(cfg).await;
-                    notify::ready("Ready");
-                }
-                Signal::Terminate => break,
-            },
-            r = snap.changed() => {
-                if r.is_err() {
-                    break;
-                }
-                let line = status_line(&snap.borrow_and_update());
-                if line != last_status {
-                    notify::status(&line);
-                    last_status = line;
-                }
-            }
-            () = tick(watchdog.as_mut()) => notify::watchdog(),
-        }
-    }
-    notify::stopping();
-    notify::status("Stopping");
+    serve_until_stopped(
+        Daemon::Stacd,
+        &conf_file,
+        &mut signals,
+        core.snapshot(),
+        status_line,
+        |cfg| core.reload(cfg),
+    )
+    .await;
     follower.stop().await;
     core.shutdown().await;
     server.shutdown().await;

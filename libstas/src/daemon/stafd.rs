@@ -17,29 +17,28 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::cli::DaemonArgs;
-use crate::config::{self, Daemon, ServiceConfig, SysConf};
+use crate::config::{self, Daemon, ServiceConfig};
 use crate::dbus::{serve_staf, DbusError, StafHandle};
-use crate::identity::{HostConfig, HostIdentity, IdentityError, IdentityPaths};
+use crate::identity::IdentityPaths;
 use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
-use crate::runtime::signals::{Signal, Signals};
+use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_staf, state_path};
 use crate::runtime::{logging, notify};
 
+use super::common::{
+    block_on, conf_file, load_config, resolve_host, serve_until_stopped, startup_checks,
+    NVME_FABRICS,
+};
 use super::nvmecli::{self, find_systemctl, RuleShadow};
 use super::staf::{Host, StafCore, StafSetup};
 use super::uevents::{spawn_netlink, UEVENT_QUEUE};
 
 /// The program name (log identifier, runtime directory).
 pub const PROG: &str = "stafd";
-/// The kernel's fabrics device.
-pub const NVME_FABRICS: &str = "/dev/nvme-fabrics";
-/// How long the runtime waits for blocking kernel calls at exit.
-pub const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// Why stafd stopped with an error after starting.
 #[derive(Debug, Error)]
@@ -55,111 +54,28 @@ pub enum RunError {
     Dbus(#[from] DbusError),
 }
 
-/// Loads `stafd.conf`, logging every diagnostic; an unreadable file means the defaults.
-#[must_use]
-pub fn load_config(path: &Path) -> ServiceConfig {
-    match config::load_service(Daemon::Stafd, path) {
-        Ok(l) => {
-            for d in &l.diagnostics {
-                if d.is_error() {
-                    tracing::error!("{d}");
-                } else {
-                    tracing::warn!("{d}");
-                }
-            }
-            l.config
-        }
-        Err(e) => {
-            tracing::error!("{e}; using the default configuration");
-            ServiceConfig::defaults(Daemon::Stafd)
-        }
-    }
-}
-
-/// Resolves the host identity from `sys.conf` and `/etc/nvme`.
-///
-/// # Errors
-/// The host NQN or ID is missing or invalid.
-pub fn resolve_host(sys_conf: &Path, paths: &IdentityPaths) -> Result<Host, IdentityError> {
-    let sys = match config::load_sys_conf(sys_conf) {
-        Ok(l) => {
-            for d in &l.diagnostics {
-                tracing::warn!("{d}");
-            }
-            l.config
-        }
-        Err(e) => {
-            tracing::warn!("{e}; using the /etc/nvme defaults");
-            SysConf::default()
-        }
-    };
-    let r = HostIdentity::resolve(&HostConfig::from_sysconf(&sys), paths)?;
-    for w in &r.warnings {
-        tracing::warn!("{w}");
-    }
-    Ok(Host::from_identity(&r.identity))
-}
-
-/// The nvme-stas startup checks: `Err(message)` when stafd cannot run here.
-///
-/// # Errors
-/// The message to print (not root, no `/dev/nvme-fabrics`).
-pub fn startup_checks(fabrics: &Path) -> Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(format!(
-            "Permission denied. You need root privileges to run {PROG}."
-        ));
-    }
-    if !fabrics.exists() {
-        return Err("Fatal error: missing nvme-tcp kernel module".to_owned());
-    }
-    Ok(())
-}
-
 /// stafd after argument parsing (`--version` and `--check-config` are handled by the
 /// caller). Returns the process exit status.
 #[must_use]
 pub fn run(args: &DaemonArgs) -> ExitCode {
-    if let Err(msg) = startup_checks(Path::new(NVME_FABRICS)) {
+    if let Err(msg) = startup_checks(PROG, Path::new(NVME_FABRICS)) {
         eprintln!("{msg}");
         return ExitCode::FAILURE;
     }
     let log = logging::init(PROG, args.syslog, args.tron);
-    let conf_file = args
-        .conf_file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(config::STAFD_CONF));
-    let cfg = load_config(&conf_file);
+    let conf_file = conf_file(Daemon::Stafd, args.conf_file.as_deref());
+    let cfg = load_config(Daemon::Stafd, &conf_file);
     let tron = args.tron || cfg.global.tron;
     log.set_tron(tron);
     let host = match resolve_host(Path::new(config::SYS_CONF), &IdentityPaths::default()) {
-        Ok(h) => h,
+        Ok((h, _key)) => h,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("{PROG}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{PROG}: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = rt.block_on(serve(cfg, host, tron, log, conf_file));
-    rt.shutdown_timeout(EXIT_GRACE);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("{PROG}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    block_on(PROG, serve(cfg, host, tron, log, conf_file))
 }
 
 fn status_line(s: &crate::model::snapshot::Snapshot) -> String {
@@ -168,15 +84,6 @@ fn status_line(s: &crate::model::snapshot::Snapshot) -> String {
         "{} discovery controller(s), {connected} connected",
         s.ctrls.len()
     )
-}
-
-async fn tick(interval: Option<&mut tokio::time::Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
 }
 
 async fn serve(
@@ -252,38 +159,15 @@ async fn serve(
     notify::ready("Ready");
     tracing::info!("{PROG} ready");
 
-    let mut snap = core.snapshot();
-    let mut last_status = String::new();
-    let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
-    loop {
-        tokio::select! {
-            s = signals.recv() => match s {
-                Signal::Reload => {
-                    notify::reloading();
-                    let f = conf_file.clone();
-                    let cfg = tokio::task::spawn_blocking(move || load_config(&f))
-                        .await
-                        .unwrap_or_else(|_| ServiceConfig::defaults(Daemon::Stafd));
-                    core.reload(cfg).await;
-                    notify::ready("Ready");
-                }
-                Signal::Terminate => break,
-            },
-            r = snap.changed() => {
-                if r.is_err() {
-                    break;
-                }
-                let line = status_line(&snap.borrow_and_update());
-                if line != last_status {
-                    notify::status(&line);
-                    last_status = line;
-                }
-            }
-            () = tick(watchdog.as_mut()) => notify::watchdog(),
-        }
-    }
-    notify::stopping();
-    notify::status("Stopping");
+    serve_until_stopped(
+        Daemon::Stafd,
+        &conf_file,
+        &mut signals,
+        core.snapshot(),
+        status_line,
+        |cfg| core.reload(cfg),
+    )
+    .await;
     core.shutdown().await;
     if let Some(shadow) = shadow {
         shadow.remove();

@@ -1,0 +1,185 @@
+//! What stafd's and stacd's `run` share: the nvme-stas startup checks, loading the service
+//! configuration and the host identity with their diagnostics logged, the current-thread
+//! runtime with its exit mapping, and the signal / status / watchdog loop.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{self, Daemon, ServiceConfig, SysConf};
+use crate::identity::{HostConfig, HostIdentity, IdentityError, IdentityPaths, Secret};
+use crate::model::snapshot::Snapshot;
+use crate::runtime::notify;
+use crate::runtime::signals::{Signal, Signals};
+
+use super::staf::Host;
+
+/// The kernel's fabrics device.
+pub const NVME_FABRICS: &str = "/dev/nvme-fabrics";
+/// How long the runtime waits for blocking kernel calls at exit.
+pub const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// The configuration file of `daemon`: `-f` or the default.
+#[must_use]
+pub fn conf_file(daemon: Daemon, given: Option<&Path>) -> PathBuf {
+    given.map_or_else(
+        || {
+            PathBuf::from(match daemon {
+                Daemon::Stafd => config::STAFD_CONF,
+                Daemon::Stacd => config::STACD_CONF,
+            })
+        },
+        Path::to_owned,
+    )
+}
+
+/// Loads the daemon's configuration, logging every diagnostic; an unreadable file means the
+/// defaults.
+#[must_use]
+pub fn load_config(daemon: Daemon, path: &Path) -> ServiceConfig {
+    match config::load_service(daemon, path) {
+        Ok(l) => {
+            for d in &l.diagnostics {
+                if d.is_error() {
+                    tracing::error!("{d}");
+                } else {
+                    tracing::warn!("{d}");
+                }
+            }
+            l.config
+        }
+        Err(e) => {
+            tracing::error!("{e}; using the default configuration");
+            ServiceConfig::defaults(daemon)
+        }
+    }
+}
+
+/// Resolves the host identity from `sys.conf` and `/etc/nvme`: the host and its DHCHAP key.
+///
+/// # Errors
+/// The host NQN or ID is missing or invalid.
+pub fn resolve_host(
+    sys_conf: &Path,
+    paths: &IdentityPaths,
+) -> Result<(Host, Option<Secret>), IdentityError> {
+    let sys = match config::load_sys_conf(sys_conf) {
+        Ok(l) => {
+            for d in &l.diagnostics {
+                tracing::warn!("{d}");
+            }
+            l.config
+        }
+        Err(e) => {
+            tracing::warn!("{e}; using the /etc/nvme defaults");
+            SysConf::default()
+        }
+    };
+    let r = HostIdentity::resolve(&HostConfig::from_sysconf(&sys), paths)?;
+    for w in &r.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok((Host::from_identity(&r.identity), r.identity.key))
+}
+
+/// The nvme-stas startup checks: `Err(message)` when `prog` cannot run here.
+///
+/// # Errors
+/// The message to print (not root, no `/dev/nvme-fabrics`).
+pub fn startup_checks(prog: &str, fabrics: &Path) -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(format!(
+            "Permission denied. You need root privileges to run {prog}."
+        ));
+    }
+    if !fabrics.exists() {
+        return Err("Fatal error: missing nvme-tcp kernel module".to_owned());
+    }
+    Ok(())
+}
+
+/// Runs `serve` on a current-thread runtime and maps its result to the exit status
+/// (errors logged and printed as `prog: error`).
+pub fn block_on<E: Display>(prog: &str, serve: impl Future<Output = Result<(), E>>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{prog}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(serve);
+    rt.shutdown_timeout(EXIT_GRACE);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{prog}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn tick(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The daemon's life after `READY=1`: SIGHUP re-reads `conf_file` (`RELOADING=1`, `reload`,
+/// `READY=1`), snapshot changes update `STATUS=` (through `status_line`), `WATCHDOG=1` at
+/// half the unit's `WatchdogSec`. Returns on SIGTERM/SIGINT (after `STOPPING=1`) or when the
+/// core is gone.
+pub async fn serve_until_stopped<F, Fut>(
+    daemon: Daemon,
+    conf_file: &Path,
+    signals: &mut Signals,
+    mut snap: watch::Receiver<Snapshot>,
+    status_line: fn(&Snapshot) -> String,
+    mut reload: F,
+) where
+    F: FnMut(ServiceConfig) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut last_status = String::new();
+    let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+    loop {
+        tokio::select! {
+            s = signals.recv() => match s {
+                Signal::Reload => {
+                    notify::reloading();
+                    let f = conf_file.to_owned();
+                    let cfg = tokio::task::spawn_blocking(move || load_config(daemon, &f))
+                        .await
+                        .unwrap_or_else(|_| ServiceConfig::defaults(daemon));
+                    reload(cfg).await;
+                    notify::ready("Ready");
+                }
+                Signal::Terminate => break,
+            },
+            r = snap.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                let line = status_line(&snap.borrow_and_update());
+                if line != last_status {
+                    notify::status(&line);
+                    last_status = line;
+                }
+            }
+            () = tick(watchdog.as_mut()) => notify::watchdog(),
+        }
+    }
+    notify::stopping();
+    notify::status("Stopping");
+}
