@@ -1,12 +1,19 @@
 //! The `controller=` / `exclude=` string: `;`-separated `key=value` tokens
 //! (nvme-stas-behaviour.md §1.5), and the per-controller connection overrides it carries.
+//!
+//! One deliberate difference from nvme-stas: the value of a secret key is everything after
+//! its first `=`. nvme-stas drops every token with more than one `=`, and so silently drops
+//! a DH-HMAC-CHAP key whose base64 ends in `=` padding (48- and 64-byte keys), which makes
+//! the host connect without authentication.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::identity::{parse_host_key, InvalidValue};
 use crate::model::trid::{TidDefaults, TransportId, TID_KEYS};
 
-/// Keys whose values are secrets: never shown in `Debug`, logs, D-Bus or CLI output.
+/// Keys whose values are secrets: never shown in `Debug`, logs, D-Bus or CLI output. They are
+/// also the only keys whose values may contain `=` (base64 padding).
 pub const SECRET_KEYS: [&str; 2] = ["dhchap-secret", "dhchap-ctrl-secret"];
 
 /// Keys nvme-stas understands in a `controller=` string, besides the identity keys.
@@ -68,43 +75,85 @@ impl CtrlDict {
     }
 }
 
-/// Something in a controller string that nvme-stas silently drops.
+/// Something wrong with a token of a controller string. The messages never show a value that
+/// may be a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenProblem {
-    /// A token that is not exactly `key=value` (no `=`, or more than one).
-    Malformed(String),
-    /// A token with an empty key (`=value`).
-    EmptyKey(String),
+    /// A token without `=`; dropped.
+    NoEquals(String),
+    /// A token with an empty key (`=value`); dropped.
+    EmptyKey,
+    /// A token with more than one `=` (`key=val=extra`) whose key is not a secret key;
+    /// dropped, as nvme-stas does. Only the key is kept: the value is not shown.
+    ExtraEquals {
+        /// The key (the text before the first `=`).
+        key: String,
+    },
+    /// A secret that is not a valid DH-HMAC-CHAP key. It is kept as written, so that the
+    /// connection fails instead of going ahead without this key.
+    InvalidSecret {
+        /// `dhchap-secret` or `dhchap-ctrl-secret`.
+        key: &'static str,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for TokenProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Malformed(t) => write!(f, "token \"{t}\" is not key=value; ignored"),
-            Self::EmptyKey(t) => write!(f, "token \"{t}\" has no key; ignored"),
+            Self::NoEquals(t) if t.contains("DHHC-") => {
+                f.write_str("a token is not key=value (it looks like a secret, not shown); ignored")
+            }
+            Self::NoEquals(t) => write!(f, "token \"{t}\" is not key=value; ignored"),
+            Self::EmptyKey => f.write_str("a token has no key (\"=value\"); ignored"),
+            Self::ExtraEquals { key } => write!(
+                f,
+                "the value of \"{key}\" contains '=' (only {} values may); token ignored",
+                SECRET_KEYS.join(" and ")
+            ),
+            Self::InvalidSecret { key, why } => write!(
+                f,
+                "{key} is not a valid DH-HMAC-CHAP secret ({why}; the value is not shown); \
+                 connections with it will fail"
+            ),
         }
     }
 }
 
 /// Parses a `controller=` (or, with `exclude = true`, an `exclude=`) value. Returns the
-/// dictionary and the tokens that were dropped.
+/// dictionary and the problems found: dropped tokens and invalid secrets.
 #[must_use]
 pub fn parse_controller(text: &str, exclude: bool) -> (CtrlDict, Vec<TokenProblem>) {
     let mut map = BTreeMap::new();
     let mut problems = Vec::new();
     for token in text.split(';').map(str::trim).filter(|t| !t.is_empty()) {
-        let mut parts = token.split('=');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some(k), Some(v), None) => {
-                let k = k.trim();
-                if k.is_empty() {
-                    problems.push(TokenProblem::EmptyKey(token.to_owned()));
-                } else {
-                    map.insert(k.to_owned(), v.trim().to_owned());
-                }
-            }
-            _ => problems.push(TokenProblem::Malformed(token.to_owned())),
+        let Some((key, value)) = token.split_once('=') else {
+            problems.push(TokenProblem::NoEquals(token.to_owned()));
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if key.is_empty() {
+            problems.push(TokenProblem::EmptyKey);
+            continue;
         }
+        let secret = SECRET_KEYS.iter().find(|&&k| k == key).copied();
+        if value.contains('=') && secret.is_none() {
+            problems.push(TokenProblem::ExtraEquals {
+                key: key.to_owned(),
+            });
+            continue;
+        }
+        if let Some(key) = secret.filter(|_| !value.is_empty()) {
+            if let Err(e) = parse_host_key(value) {
+                let why = match e {
+                    InvalidValue::HostKey(why) => why,
+                    _ => "not a DHHC-1 key",
+                };
+                problems.push(TokenProblem::InvalidSecret { key, why });
+            }
+        }
+        map.insert(key.to_owned(), value.to_owned());
     }
     if let Some(nqn) = map.remove("nqn") {
         map.insert("subsysnqn".to_owned(), nqn);
@@ -142,6 +191,115 @@ mod tests {
         let (d, p) = parse_controller("transport=tcp;junk;a=b=c;traddr=1.1.1.1", false);
         assert_eq!(d, dict(&[("transport", "tcp"), ("traddr", "1.1.1.1")]));
         assert_eq!(p.len(), 2);
+    }
+
+    // Made with Python (not secrets): key = bytes(range(s, s + n)), then
+    // "DHHC-1:00:" + b64encode(key + struct.pack("<I", zlib.crc32(key))) + ":".
+    const KEY48: &str =
+        "DHHC-1:00:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoOEhYaHiImKi4yNjo+QkZKTvGwQfg==:";
+    const KEY64: &str = "DHHC-1:00:BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4/QEFCQ0RFRsueZT4=:";
+
+    #[test]
+    fn secret_with_base64_padding_is_kept() {
+        let text = format!(
+            "transport=tcp;traddr=1.1.1.1;dhchap-secret = {KEY48} ;dhchap-ctrl-secret={KEY64}"
+        );
+        let (d, p) = parse_controller(&text, false);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(d.get("dhchap-secret"), KEY48);
+        assert_eq!(d.get("dhchap-ctrl-secret"), KEY64);
+        assert_eq!(parse_controller(&text, true).0.get("dhchap-secret"), KEY48);
+    }
+
+    #[test]
+    fn extra_equals_elsewhere_is_dropped_and_reported_by_key_only() {
+        let (d, p) = parse_controller(&format!("transport=tcp;tls-key={KEY48}"), false);
+        assert_eq!(d, dict(&[("transport", "tcp")]));
+        assert_eq!(
+            p,
+            [TokenProblem::ExtraEquals {
+                key: "tls-key".into()
+            }]
+        );
+        let msg = p[0].to_string();
+        assert!(
+            msg.contains("\"tls-key\"") && msg.contains("ignored"),
+            "{msg}"
+        );
+        assert!(!msg.contains("ZGVm"), "value shown: {msg}");
+    }
+
+    #[test]
+    fn invalid_secret_is_kept_and_reported_without_its_value() {
+        let bad = KEY48.replace("vGwQfg", "AAAAAA");
+        let (d, p) = parse_controller(&format!("transport=tcp;dhchap-secret={bad}"), false);
+        assert_eq!(
+            d.get("dhchap-secret"),
+            bad,
+            "kept: the connect fails closed"
+        );
+        assert_eq!(
+            p,
+            [TokenProblem::InvalidSecret {
+                key: "dhchap-secret",
+                why: "the CRC of the key does not match"
+            }]
+        );
+        assert!(!p[0].to_string().contains("ZGVm"), "{}", p[0]);
+        let (_, p) = parse_controller("dhchap-ctrl-secret=secret", false);
+        assert!(
+            matches!(
+                p[..],
+                [TokenProblem::InvalidSecret {
+                    key: "dhchap-ctrl-secret",
+                    ..
+                }]
+            ),
+            "{p:?}"
+        );
+        let (d, p) = parse_controller("dhchap-secret=", false);
+        assert!(
+            p.is_empty() && d.get("dhchap-secret").is_empty(),
+            "empty: no key"
+        );
+    }
+
+    #[test]
+    fn problems_never_show_secrets() {
+        for text in [
+            "=DHHC-1:00:c2VjcmV0:",
+            "DHHC-1:00:c2VjcmV0:",
+            "dhchap_secret=DHHC-1:00:c2VjcmV0=:",
+            "dhchap-secret=DHHC-1:00:c2VjcmV0=:",
+        ] {
+            let (_, p) = parse_controller(text, false);
+            assert_eq!(p.len(), 1, "{text}: {p:?}");
+            assert!(!p[0].to_string().contains("c2VjcmV0"), "{}", p[0]);
+        }
+    }
+
+    #[test]
+    fn dropped_token_is_a_file_line_warning() {
+        use crate::config::ini::parse;
+        use crate::config::{Daemon, Diagnostics, ServiceConfig, Severity};
+
+        let text = format!(
+            "[Controllers]\ncontroller=transport=tcp;traddr=1.1.1.1;dhchap-secret={KEY64}\n\
+             controller=transport=tcp;traddr=2.2.2.2;kato=1=2\n"
+        );
+        let mut diags = Diagnostics::new(std::path::Path::new("stacd.conf"));
+        let ini = parse(&text, &mut diags);
+        let cfg = ServiceConfig::from_ini(Daemon::Stacd, &ini, &mut diags);
+        assert_eq!(cfg.controllers[0].dict.get("dhchap-secret"), KEY64);
+        let diags = diags.into_vec();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].severity, Severity::Warning);
+        let shown = diags[0].to_string();
+        assert!(
+            shown.starts_with("stacd.conf:3: warning: controller: "),
+            "{shown}"
+        );
+        assert!(shown.contains("\"kato\""), "{shown}");
     }
 
     #[test]
