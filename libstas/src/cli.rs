@@ -1,9 +1,10 @@
 //! Helpers shared by the binaries' entry points, so that `main.rs` files stay thin.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::{self, Daemon};
+use crate::daemon::common::conf_file;
 
 /// The command line shared by stafd and stacd (nvme-stas compatible).
 #[derive(clap::Args, Debug, Clone)]
@@ -26,23 +27,21 @@ pub struct DaemonArgs {
     pub check_config: Option<Option<PathBuf>>,
 }
 
-/// The entry point of a daemon binary, after argument parsing.
+/// Answers the options a daemon handles without running: `--version`, and `--check-config`
+/// (of its FILE, else of the `--conf-file` one). `None`: nothing to answer, run the daemon.
 #[must_use]
-pub fn daemon_main(daemon: Daemon, args: DaemonArgs) -> ExitCode {
+pub fn answer_without_running(daemon: Daemon, args: &DaemonArgs) -> Option<ExitCode> {
     if args.version {
         println!("{} (stas) {}", daemon.name(), env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
+        return Some(ExitCode::SUCCESS);
     }
-    let conf_file = args.conf_file.unwrap_or_else(|| {
-        PathBuf::from(match daemon {
-            Daemon::Stafd => config::STAFD_CONF,
-            Daemon::Stacd => config::STACD_CONF,
-        })
-    });
-    let check = args
-        .check_config
-        .map(|f| f.unwrap_or_else(|| conf_file.clone()));
-    daemon_stub(daemon, check.as_deref(), &conf_file)
+    let check = args.check_config.as_ref()?;
+    let path = check
+        .clone()
+        .unwrap_or_else(|| conf_file(daemon, args.conf_file.as_deref()));
+    Some(print_check_report(&config::check_service_file(
+        daemon, &path,
+    )))
 }
 
 /// Prints a `--check-config` report and returns the exit code (1 on errors).
@@ -58,27 +57,29 @@ pub fn print_check_report(report: &config::CheckReport) -> ExitCode {
     }
 }
 
-/// Entry point of a daemon whose event loop does not exist yet: `--check-config` works;
-/// otherwise the configuration is loaded, its problems are shown, and the daemon says
-/// plainly that it cannot run.
-#[must_use]
-pub fn daemon_stub(daemon: Daemon, check: Option<&Path>, conf_file: &Path) -> ExitCode {
-    if let Some(path) = check {
-        return print_check_report(&config::check_service_file(daemon, path));
-    }
-    match config::load_service(daemon, conf_file) {
-        Ok(l) => {
-            for d in &l.diagnostics {
-                eprintln!("{d}");
-            }
-            eprintln!(
-                "{}: configuration read ({} controller entries); the daemon itself is not \
-                 implemented yet",
-                daemon.name(),
-                l.config.controllers.len()
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn only_version_and_check_config_are_answered() {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            d: DaemonArgs,
+        }
+        for args in [&["stafd"][..], &["stafd", "-f", "x.conf", "--tron", "-s"]] {
+            let a = Cli::parse_from(args).d;
+            assert!(
+                answer_without_running(Daemon::Stafd, &a).is_none(),
+                "{args:?}"
+            );
+            assert!(
+                answer_without_running(Daemon::Stacd, &a).is_none(),
+                "{args:?}"
             );
         }
-        Err(e) => eprintln!("{}: {e}", daemon.name()),
     }
-    ExitCode::FAILURE
 }

@@ -20,8 +20,6 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse().common;
-    if args.version || args.check_config.is_some() {
-        return libstas::cli::daemon_main(Daemon::Stacd, args);
-    }
-    libstas::daemon::stacd::run(&args)
+    libstas::cli::answer_without_running(Daemon::Stacd, &args)
+        .unwrap_or_else(|| libstas::daemon::stacd::run(&args))
 }
