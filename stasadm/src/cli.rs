@@ -91,7 +91,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Some(Command::CheckConfig) => {
-            libstas::cli::print_check_report(&admin::check_config(&paths))
+            libstas::cli::print_check_report("stasadm", &admin::check_config(&paths))
         }
     })
 }

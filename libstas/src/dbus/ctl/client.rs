@@ -23,6 +23,8 @@ pub mod exit {
     /// The daemon or the bus failed the request, or replied something unreadable
     /// (EX_SOFTWARE).
     pub const FAILED: u8 = 70;
+    /// The output cannot be written (EX_IOERR); a reader that went away is not an error.
+    pub const IO: u8 = 74;
     /// Permission denied by the bus policy (EX_NOPERM), e.g. `tron` as non-root.
     pub const NOPERM: u8 = 77;
 }

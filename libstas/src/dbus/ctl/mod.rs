@@ -11,6 +11,7 @@ pub mod client;
 pub mod render;
 
 use std::future::Future;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ use self::render::{
 };
 use super::names::{ServiceNames, STAC, STAF};
 use super::shapes::StrDict;
+use crate::cli::write_output;
 use crate::config::SYS_CONF;
 use crate::identity::{resolve_nqn, HostConfig, IdentityPaths};
 use crate::model::trid::{TID_KEYS, WELL_KNOWN_DISC_NQN};
@@ -43,6 +45,7 @@ macro_rules! exit_help {
             "  70  ",
             $daemon,
             " failed the request, or its reply cannot be read\n",
+            "  74  the output cannot be written (a closed pipe is not an error)\n",
             "  77  permission denied by the D-Bus policy (tron/troff need root)"
         )
     };
@@ -208,7 +211,14 @@ pub fn stafctl_main(args: StafctlArgs) -> ExitCode {
     } else {
         args.command.map(Action::from)
     };
-    main_for("stafctl", STAF, action, args.json, StafctlArgs::command)
+    main_for(
+        "stafctl",
+        STAF,
+        action,
+        args.json,
+        StafctlArgs::command,
+        &mut io::stdout().lock(),
+    )
 }
 
 /// stacctl: runs the parsed command and returns the exit status.
@@ -219,7 +229,14 @@ pub fn stacctl_main(args: StacctlArgs) -> ExitCode {
     } else {
         args.command.map(Action::from)
     };
-    main_for("stacctl", STAC, action, args.json, StacctlArgs::command)
+    main_for(
+        "stacctl",
+        STAC,
+        action,
+        args.json,
+        StacctlArgs::command,
+        &mut io::stdout().lock(),
+    )
 }
 
 fn main_for(
@@ -228,31 +245,36 @@ fn main_for(
     action: Option<Action>,
     json: bool,
     command: fn() -> clap::Command,
+    out: &mut dyn Write,
 ) -> ExitCode {
     let Some(action) = action else {
-        eprint!("{}", command().render_help());
+        let _ = write!(io::stderr(), "{}", command().render_help());
         return ExitCode::from(exit::USAGE);
     };
     if let Action::Version = action {
-        print!("{}", version(tool, json));
-        return ExitCode::from(exit::OK);
+        return output(tool, out, &version(tool, json));
     }
     let result = block_on(async {
         let client = Client::connect(names).await?;
         run(tool, &client, action, json).await
     });
-    match result {
-        Ok(Ok(out)) => {
-            print!("{out}");
-            ExitCode::from(exit::OK)
-        }
-        Ok(Err(e)) => {
-            eprintln!("{tool}: {e}");
-            ExitCode::from(e.exit_code())
-        }
+    let (message, code) = match result {
+        Ok(Ok(text)) => return output(tool, out, &text),
+        Ok(Err(e)) => (e.to_string(), e.exit_code()),
+        Err(e) => (format!("cannot start the async runtime: {e}"), exit::FAILED),
+    };
+    let _ = writeln!(io::stderr(), "{tool}: {message}");
+    ExitCode::from(code)
+}
+
+/// Writes a command's output: success, also when the reader has gone away
+/// (`stacctl status | head -1`); [`exit::IO`] on any other write error.
+fn output(tool: &str, out: &mut dyn Write, text: &str) -> ExitCode {
+    match write_output(out, text) {
+        Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
-            eprintln!("{tool}: cannot start the async runtime: {e}");
-            ExitCode::from(exit::FAILED)
+            let _ = writeln!(io::stderr(), "{tool}: cannot write the output: {e}");
+            ExitCode::from(exit::IO)
         }
     }
 }
@@ -402,7 +424,8 @@ fn default_host_nqn(sys_conf: &Path) -> Option<String> {
     match resolved {
         Ok(nqn) => Some(nqn.as_str().to_owned()),
         Err(e) => {
-            eprintln!(
+            let _ = writeln!(
+                io::stderr(),
                 "stafctl: warning: cannot resolve the host NQN ({e}); stafd will use its own"
             );
             None
@@ -508,6 +531,24 @@ mod tests {
         }
         StafctlArgs::command().debug_assert();
         StacctlArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn output_to_a_closed_pipe_is_a_quiet_success() {
+        let code = main_for(
+            "stafctl",
+            STAF,
+            Some(Action::Version),
+            true,
+            StafctlArgs::command,
+            &mut crate::cli::ClosedPipe,
+        );
+        assert_eq!(code, ExitCode::from(exit::OK));
+        let mut full: &mut [u8] = &mut [0u8; 4];
+        assert_eq!(
+            output("stacctl", &mut full, &"x".repeat(10)),
+            ExitCode::from(exit::IO)
+        );
     }
 
     #[test]
