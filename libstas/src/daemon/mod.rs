@@ -10,6 +10,8 @@
 //! - [`stacd`]: stacd's `run` (the same steps as stafd's, plus the stafd follower).
 //! - [`uevents`]: the kernel uevent source (netlink thread) and its test double.
 //! - [`wheel`]: the actor's timer set.
+//! - [`zeroconf`]: stafd's mDNS driver (avahi client, reachability probes, reports to the
+//!   stafd core).
 
 pub mod common;
 pub mod nvmecli;
@@ -19,3 +21,4 @@ pub mod staf;
 pub mod stafd;
 pub mod uevents;
 pub mod wheel;
+pub mod zeroconf;

@@ -55,7 +55,7 @@ use crate::runtime::state::{save_stac, StacState};
 
 use super::staf::{Host, TronHook};
 use super::uevents::UeventMsg;
-use super::wheel::Wheel;
+use super::wheel::{sleep_until_opt, Wheel};
 
 /// Capacity of the core's input channel (operation results, reconcile data).
 pub const INPUT_QUEUE: usize = 256;
@@ -339,6 +339,7 @@ impl Core {
                 kernel_tp8013: setup.kernel_options.discovery(),
                 kernel_host_iface: setup.kernel_options.host_iface(),
                 ignore_iface: setup.config.global.ignore_iface,
+                avahi: None,
             },
         };
         let (snapshot_tx, _) = watch::channel(placeholder);
@@ -735,13 +736,6 @@ impl Core {
             }
         }
         self.state_tx = None;
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

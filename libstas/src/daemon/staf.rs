@@ -6,7 +6,7 @@
 //!  uevent thread ──UeventMsg (bounded)──┐
 //!  D-Bus adapter ──CoreCommand (bounded)─┤
 //!  run() signals ──Control (bounded)─────┼──▶ core task ──watch<Snapshot>──▶ D-Bus readers
-//!  discovery src ──Vec<TransportId>──────┤          └──broadcast<CoreEvent>──▶ signals
+//!  mDNS driver ──DiscoveryReport (bnd)───┤          └──broadcast<CoreEvent>──▶ signals
 //!  op tasks ──Input::Done (bounded)──────┘          └──watch<StafState>──▶ state writer
 //!                ▲                                   │
 //!                └── spawn_blocking(Kernel call) ◀───┘ (connect, DIM, log reads, delete)
@@ -39,14 +39,14 @@ use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::HostIdentity;
 use crate::kernel::fabrics::SupportedOptions;
 use crate::kernel::{Controller, IfAddr, Kernel, Topology};
-use crate::model::snapshot::{CoreCommand, CoreEvent, ProcessView, Snapshot, TimerView};
+use crate::model::snapshot::{AvahiView, CoreCommand, CoreEvent, ProcessView, Snapshot, TimerView};
 use crate::model::trid::{TidDefaults, TransportId};
 use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_staf, StafState};
 
 use super::nvmecli;
 use super::uevents::UeventMsg;
-use super::wheel::Wheel;
+use super::wheel::{sleep_until_opt, Wheel};
 
 /// Capacity of the core's input channel (operation results, reconcile data).
 pub const INPUT_QUEUE: usize = 256;
@@ -111,6 +111,15 @@ pub struct StafSetup {
     pub nvmf_connect: Option<PathBuf>,
 }
 
+/// What the mDNS browser ([`super::zeroconf`]) tells the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryReport {
+    /// Every reachable discovery controller it sees now.
+    pub dcs: Vec<TransportId>,
+    /// Its state, for `process_info`.
+    pub avahi: AvahiView,
+}
+
 /// Called when the debug switch changes (SetTron, reload).
 pub type TronHook = Box<dyn Fn(bool) + Send + Sync>;
 
@@ -135,7 +144,7 @@ pub struct StafCore {
     events: broadcast::Sender<CoreEvent>,
     commands: mpsc::Sender<CoreCommand>,
     control: mpsc::Sender<Control>,
-    discovery: mpsc::Sender<Vec<TransportId>>,
+    discovery: mpsc::Sender<DiscoveryReport>,
     task: JoinHandle<()>,
 }
 
@@ -204,10 +213,10 @@ impl StafCore {
         self.commands.clone()
     }
 
-    /// Where a discovery source (mDNS) sends the full list of reachable controllers it
-    /// currently sees.
+    /// Where the mDNS browser sends the full list of reachable controllers it currently
+    /// sees (and its state).
     #[must_use]
-    pub fn discovery_feed(&self) -> mpsc::Sender<Vec<TransportId>> {
+    pub fn discovery_feed(&self) -> mpsc::Sender<DiscoveryReport> {
         self.discovery.clone()
     }
 
@@ -256,7 +265,7 @@ struct Rx {
     uevents: mpsc::Receiver<UeventMsg>,
     commands: mpsc::Receiver<CoreCommand>,
     control: mpsc::Receiver<Control>,
-    discovery: mpsc::Receiver<Vec<TransportId>>,
+    discovery: mpsc::Receiver<DiscoveryReport>,
 }
 
 /// Messages the core sends itself through spawned tasks.
@@ -303,6 +312,7 @@ struct Core {
     pass_running: bool,
     pass_again: bool,
     discovered: Vec<TransportId>,
+    avahi: AvahiView,
     last_dropped: BTreeSet<(TransportId, String)>,
     input_tx: mpsc::Sender<Input>,
     snapshot_tx: watch::Sender<Snapshot>,
@@ -343,6 +353,7 @@ impl Core {
                 kernel_tp8013: setup.kernel_options.discovery(),
                 kernel_host_iface: setup.kernel_options.host_iface(),
                 ignore_iface: setup.config.global.ignore_iface,
+                avahi: None,
             },
         };
         let (snapshot_tx, _) = watch::channel(placeholder);
@@ -369,6 +380,7 @@ impl Core {
             pass_running: false,
             pass_again: false,
             discovered: Vec::new(),
+            avahi: AvahiView::default(),
             last_dropped: BTreeSet::new(),
             input_tx,
             snapshot_tx,
@@ -497,9 +509,12 @@ impl Core {
                     None => commands_open = false,
                 },
                 d = rx.discovery.recv(), if discovery_open => match d {
-                    Some(list) => {
-                        self.discovered = list;
-                        self.trigger_reconcile();
+                    Some(report) => {
+                        self.avahi = report.avahi;
+                        if report.dcs != self.discovered {
+                            self.discovered = report.dcs;
+                            self.trigger_reconcile();
+                        }
                     }
                     None => discovery_open = false,
                 },
@@ -673,13 +688,6 @@ impl Core {
             }
         }
         self.state_tx = None;
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

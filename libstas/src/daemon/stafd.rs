@@ -7,8 +7,11 @@
 //! 3. A current-thread tokio runtime: signal handlers first, the uevent thread, one
 //!    blocking read of the kernel options, the controller topology, the interfaces and the
 //!    warm-restart state; then the core actor ([`super::staf`]) and the D-Bus adapter
-//!    (`org.nvmexpress.staf`); `READY=1` once the name is owned.
-//! 4. SIGHUP: `RELOADING=1`, re-read `stafd.conf` only, reconcile, `READY=1` (§1.8).
+//!    (`org.nvmexpress.staf`), then the mDNS driver ([`super::zeroconf`], browsing through
+//!    avahi-daemon on the same connection while `zeroconf=enabled`); `READY=1` once the
+//!    name is owned.
+//! 4. SIGHUP: `RELOADING=1`, re-read `stafd.conf` only (zeroconf switched on or off),
+//!    reconcile, `READY=1` (§1.8).
 //!    SIGTERM/SIGINT: `STOPPING=1`, dispose of the controllers (keep or drop per
 //!    `persistent-connections`, deregistering when dropping), save the state, exit 0.
 //!    `WATCHDOG=1` at half the unit's `WatchdogSec` when set; `STATUS=` follows the
@@ -22,9 +25,11 @@ use thiserror::Error;
 
 use crate::cli::DaemonArgs;
 use crate::config::{self, Daemon, ServiceConfig};
+use crate::dbus::avahi::AvahiBus;
 use crate::dbus::{serve_staf, DbusError, StafHandle};
 use crate::identity::IdentityPaths;
 use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
+use crate::model::trid::TidDefaults;
 use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_staf, state_path};
 use crate::runtime::{logging, notify};
@@ -35,7 +40,8 @@ use super::common::{
 };
 use super::nvmecli::{self, find_systemctl, RuleShadow};
 use super::staf::{Host, StafCore, StafSetup};
-use super::uevents::{spawn_netlink, UEVENT_QUEUE};
+use super::uevents::{spawn_netlink, UeventMsg, UEVENT_QUEUE};
+use super::zeroconf::{ZeroconfConfig, ZeroconfDriver};
 
 /// The program name (log identifier, runtime directory).
 pub const PROG: &str = "stafd";
@@ -75,7 +81,27 @@ pub fn run(args: &DaemonArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    block_on(PROG, serve(cfg, host, tron, log, conf_file))
+    let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
+    let env = StafdEnv {
+        kernel,
+        uevents: None,
+        state_path: state_path(PROG),
+        nvmecli_interop: true,
+    };
+    block_on(PROG, serve(env, cfg, host, tron, log, conf_file))
+}
+
+/// What stafd runs against: the real host (from [`run`]) or, in tests, the in-memory kernel.
+pub struct StafdEnv {
+    /// The kernel seam.
+    pub kernel: Arc<dyn Kernel>,
+    /// Where uevents come from: `None` for the kernel's netlink socket, or a channel fed by
+    /// the in-memory kernel ([`super::uevents::fake_feed`]).
+    pub uevents: Option<tokio::sync::mpsc::Receiver<UeventMsg>>,
+    /// The warm-restart state file.
+    pub state_path: PathBuf,
+    /// nvme-cli interplay (§5.14): the udev rule shadow and `nvmf-connect@` for unmanaged DCs.
+    pub nvmecli_interop: bool,
 }
 
 fn status_line(s: &crate::model::snapshot::Snapshot) -> String {
@@ -86,7 +112,13 @@ fn status_line(s: &crate::model::snapshot::Snapshot) -> String {
     )
 }
 
-async fn serve(
+/// stafd's life on a tokio runtime, from the kernel's first answers to the end of shutdown:
+/// the core, `org.nvmexpress.staf`, mDNS browsing, then signals until SIGTERM/SIGINT.
+///
+/// # Errors
+/// [`RunError`] when stafd cannot start.
+pub async fn serve(
+    env: StafdEnv,
     cfg: ServiceConfig,
     host: Host,
     tron: bool,
@@ -94,12 +126,15 @@ async fn serve(
     conf_file: PathBuf,
 ) -> Result<(), RunError> {
     let mut signals = Signals::new()?;
-    let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
-    let (utx, urx) = tokio::sync::mpsc::channel(UEVENT_QUEUE);
-    if let Err(e) = spawn_netlink(Arc::clone(&kernel), utx) {
-        tracing::error!(error = %e, "cannot listen to kernel uevents: AENs and controller removals will be missed");
-    }
-    let path = state_path(PROG);
+    let kernel = env.kernel;
+    let urx = env.uevents.unwrap_or_else(|| {
+        let (utx, urx) = tokio::sync::mpsc::channel(UEVENT_QUEUE);
+        if let Err(e) = spawn_netlink(Arc::clone(&kernel), utx) {
+            tracing::error!(error = %e, "cannot listen to kernel uevents: AENs and controller removals will be missed");
+        }
+        urx
+    });
+    let path = env.state_path;
     let (options, topology, ifaddrs, initial_state) = {
         let k = Arc::clone(&kernel);
         let p = path.clone();
@@ -127,9 +162,18 @@ async fn serve(
         tracing::warn!(error = %e, "cannot list interface addresses");
         Vec::new()
     });
+    let zc_config = |cfg: &ServiceConfig| ZeroconfConfig {
+        enabled: cfg.stafd.zeroconf,
+        defaults: TidDefaults {
+            host_nqn: host.nqn.clone(),
+            ignore_iface: cfg.global.ignore_iface,
+        },
+    };
+    let zc_initial = zc_config(&cfg);
+    let tp8013 = options.discovery();
     let setup = StafSetup {
         config: cfg,
-        host,
+        host: host.clone(),
         tron,
         kernel_options: options,
         topology,
@@ -137,7 +181,11 @@ async fn serve(
         state_path: path,
         initial_state,
         save_state: true,
-        nvmf_connect: find_systemctl(),
+        nvmf_connect: if env.nvmecli_interop {
+            find_systemctl()
+        } else {
+            None
+        },
     };
     let hook = log.clone();
     let core = StafCore::spawn(kernel, setup, urx, Box::new(move |on| hook.set_tron(on)));
@@ -154,8 +202,15 @@ async fn serve(
             return Err(e.into());
         }
     };
-    let shadow =
-        find_systemctl().and_then(|sc| RuleShadow::install(Path::new(nvmecli::RUN_RULES_DIR), &sc));
+    let zeroconf = ZeroconfDriver::spawn(
+        AvahiBus::of(&server),
+        zc_initial,
+        tp8013,
+        core.discovery_feed(),
+    );
+    let shadow = find_systemctl()
+        .filter(|_| env.nvmecli_interop)
+        .and_then(|sc| RuleShadow::install(Path::new(nvmecli::RUN_RULES_DIR), &sc));
     notify::ready("Ready");
     tracing::info!("{PROG} ready");
 
@@ -165,9 +220,17 @@ async fn serve(
         &mut signals,
         core.snapshot(),
         status_line,
-        |cfg| core.reload(cfg),
+        |cfg| {
+            let zc = zc_config(&cfg);
+            let (core, zeroconf) = (&core, &zeroconf);
+            async move {
+                zeroconf.reload(zc).await;
+                core.reload(cfg).await;
+            }
+        },
     )
     .await;
+    zeroconf.stop().await;
     core.shutdown().await;
     if let Some(shadow) = shadow {
         shadow.remove();

@@ -91,6 +91,14 @@ impl<K: Ord + Clone> Wheel<K> {
     }
 }
 
+/// Sleeps until `deadline`, or forever without one (a `select!` arm for the next timer).
+pub async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! D-Bus adapters: the org.nvmexpress.staf / .stac interfaces and their client proxies. The only zbus importer besides (planned) Avahi discovery.
+//! D-Bus adapters: the org.nvmexpress.staf / .stac interfaces, their client proxies, and
+//! stafd's client of avahi-daemon. The only module that imports zbus.
 //!
 //!
 //! The daemons' cores never see zbus: they publish a [`Snapshot`](crate::model::snapshot)
@@ -19,9 +20,12 @@
 //! - [`proxy`]: client proxies for both daemons.
 //! - [`stafd_follow`]: stacd's client of stafd (name owner, signals, `get_all_log_pages`
 //!   turned into views for the stacd core).
+//! - [`avahi`]: stafd's client of avahi-daemon (TP8009 browsers and resolvers → inputs of
+//!   [`crate::ctrl::zeroconf`]).
 //! - [`ctl`]: stafctl and stacctl (arguments, commands, tables, JSON, exit statuses).
 //! - [`sample`]: fixed snapshots for tests and demos.
 
+pub mod avahi;
 pub mod ctl;
 pub mod debug;
 pub mod error;

@@ -118,6 +118,7 @@ pub fn process(daemon: &str) -> ProcessView {
         kernel_tp8013: true,
         kernel_host_iface: true,
         ignore_iface: false,
+        avahi: None,
     }
 }
 

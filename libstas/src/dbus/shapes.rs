@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::pyrepr::{asctime_utc, py_bool, py_dict_repr, seconds_number, timer_text, PyValue};
-use crate::model::snapshot::{CtrlView, DlpeDict, OpView, Origin, ProcessView, Snapshot};
+use crate::model::snapshot::{
+    AvahiView, CtrlView, DlpeDict, OpView, Origin, ProcessView, Snapshot,
+};
 
 /// One `a{ss}` dictionary as it goes on the wire (sorted keys; D-Bus dicts have no order
 /// that clients rely on).
@@ -237,6 +239,39 @@ struct ProcessInfo<'a> {
     kernel_tp8013: &'static str,
     #[serde(rename = "kernel support.host_iface")]
     kernel_host_iface: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    avahi: Option<AvahiInfo>,
+}
+
+/// stafd's `avahi` section of `process_info`.
+#[derive(Debug, Serialize)]
+struct AvahiInfo {
+    #[serde(rename = "avahi wake up timer")]
+    wake_up_timer: String,
+    #[serde(rename = "service types")]
+    service_types: Vec<String>,
+    services: BTreeMap<String, StrDict>,
+}
+
+fn avahi_info(v: &AvahiView) -> AvahiInfo {
+    AvahiInfo {
+        wake_up_timer: timer_text(&v.wake_up_timer),
+        service_types: v.service_types.clone(),
+        services: v
+            .services
+            .iter()
+            .map(|(k, s)| {
+                let mut d = StrDict::new();
+                put(&mut d, "transport", &*s.transport);
+                put(&mut d, "traddr", &*s.traddr);
+                put(&mut d, "trsvcid", &*s.trsvcid);
+                put(&mut d, "host-iface", &*s.host_iface);
+                put(&mut d, "subsysnqn", &*s.subsysnqn);
+                put(&mut d, "reachable", py_bool(s.reachable));
+                (k.clone(), d)
+            })
+            .collect(),
+    }
 }
 
 /// The `log_level` property: Python's level name, `DEBUG` with tron, `INFO` without.
@@ -270,6 +305,7 @@ pub fn process_info(p: &ProcessView) -> Result<String, serde_json::Error> {
         config_soak_timer: timer_text(&p.config_soak_timer),
         kernel_tp8013: py_bool(p.kernel_tp8013),
         kernel_host_iface: py_bool(p.kernel_host_iface),
+        avahi: p.avahi.as_ref().map(avahi_info),
     })
 }
 
@@ -407,6 +443,7 @@ pub(crate) mod tests {
             kernel_tp8013: true,
             kernel_host_iface: false,
             ignore_iface: false,
+            avahi: None,
         }
     }
 
@@ -635,6 +672,42 @@ pub(crate) mod tests {
         assert_eq!(v["tron"], true);
         assert_eq!(v["log-level"], "DEBUG");
         assert_eq!(v["hostkey"], "");
+    }
+
+    #[test]
+    fn process_info_avahi_section() {
+        use crate::model::snapshot::{AvahiServiceView, AvahiView};
+        let mut p = process();
+        p.avahi = Some(AvahiView {
+            wake_up_timer: TimerView {
+                period: Duration::from_secs(60),
+                remaining: Some(Duration::from_millis(12_300)),
+            },
+            service_types: vec!["_nvme-disc._tcp".into(), "_nvme-disc._udp".into()],
+            services: vec![(
+                "(h0, IPv4, dc.local, _nvme-disc._tcp)".into(),
+                AvahiServiceView {
+                    transport: "tcp".into(),
+                    traddr: "192.0.2.2".into(),
+                    trsvcid: "8009".into(),
+                    host_iface: "h0".into(),
+                    subsysnqn: "nqn.2014-08.org.nvmexpress.discovery".into(),
+                    reachable: true,
+                },
+            )],
+        });
+        let v: serde_json::Value = serde_json::from_str(&process_info(&p).unwrap()).unwrap();
+        assert_eq!(
+            v["avahi"],
+            serde_json::json!({
+                "avahi wake up timer": "60.0s [12.3s]",
+                "service types": ["_nvme-disc._tcp", "_nvme-disc._udp"],
+                "services": {"(h0, IPv4, dc.local, _nvme-disc._tcp)": {
+                    "transport": "tcp", "traddr": "192.0.2.2", "trsvcid": "8009",
+                    "host-iface": "h0", "subsysnqn": "nqn.2014-08.org.nvmexpress.discovery",
+                    "reachable": "True"}}
+            })
+        );
     }
 
     #[test]

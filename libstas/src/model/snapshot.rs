@@ -16,7 +16,7 @@ use super::trid::TransportId;
 
 /// A re-armable one-shot timer as nvme-stas shows it: `"60.0s [off]"` when stopped,
 /// `"60.0s [12.3s]"` with the time remaining when running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimerView {
     /// The timer's interval.
     pub period: Duration,
@@ -171,6 +171,37 @@ pub struct ProcessView {
     pub kernel_host_iface: bool,
     /// `[Global] ignore-iface`: D-Bus callers' TIDs are rebuilt with the same rule.
     pub ignore_iface: bool,
+    /// stafd's mDNS browser (`None` in stacd).
+    pub avahi: Option<AvahiView>,
+}
+
+/// stafd's mDNS (TP8009) browsing, for `process_info`'s `avahi` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AvahiView {
+    /// The timer that retries while avahi-daemon is absent.
+    pub wake_up_timer: TimerView,
+    /// The DNS-SD service types browsed (empty when zeroconf is disabled).
+    pub service_types: Vec<String>,
+    /// Every resolved announcement, by nvme-stas's key text
+    /// `(<iface>, <IPv4|IPv6>, <name>.<domain>, <stype>)`.
+    pub services: Vec<(String, AvahiServiceView)>,
+}
+
+/// One resolved mDNS announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvahiServiceView {
+    /// `tcp` or `rdma`.
+    pub transport: String,
+    /// Resolved address.
+    pub traddr: String,
+    /// Port.
+    pub trsvcid: String,
+    /// Interface it was seen on (tcp only).
+    pub host_iface: String,
+    /// The DC's NQN.
+    pub subsysnqn: String,
+    /// Whether the reachability check succeeded.
+    pub reachable: bool,
 }
 
 /// A daemon's published state.

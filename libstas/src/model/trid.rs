@@ -112,7 +112,7 @@ pub struct TransportId {
 }
 
 /// Context applied when a TID is built from a controller dictionary.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TidDefaults {
     /// Host NQN used when the dictionary has no `host-nqn` (the sys.conf NQN).
     pub host_nqn: String,

@@ -10,6 +10,7 @@
 //! - [`uevent`]: kernel uevents and the typed NVMe controller events.
 //! - [`address`]: the sysfs `address` attribute.
 //! - [`fabrics`]: options-query and connect replies of `/dev/nvme-fabrics`.
+//! - [`txt`]: DNS-SD TXT records of TP8009 (mDNS) discovery-controller announcements.
 //!
 //! Every parser is total: any input gives a value or an error, never a panic (proptest in
 //! each module's tests and the cargo-fuzz targets in `fuzz/` check this).
@@ -22,6 +23,7 @@ pub mod dim;
 pub mod dlp;
 pub mod fabrics;
 pub mod identify;
+pub mod txt;
 pub mod uevent;
 pub mod validate;
 

@@ -616,3 +616,111 @@ async fn supported_log_pages_rejected_means_no_pleo() {
     r.stop().await;
     r2.stop().await;
 }
+
+fn mdns_dc(traddr: &str) -> TransportId {
+    TransportId {
+        transport: "tcp".into(),
+        traddr: traddr.into(),
+        trsvcid: "8009".into(),
+        subsysnqn: WELL_KNOWN_DISC_NQN.into(),
+        host_traddr: String::new(),
+        host_iface: "lo".into(),
+        host_nqn: HOSTNQN.into(),
+    }
+}
+
+async fn report(r: &Rig, dcs: Vec<TransportId>) {
+    let feed = r.core.as_ref().unwrap().discovery_feed();
+    feed.send(DiscoveryReport {
+        dcs,
+        avahi: AvahiView::default(),
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn discovered_dc_connects_then_ages_out_after_persistence() {
+    let k = FakeKernel::new();
+    let id = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
+    let mut r = Rig::new(
+        k,
+        "[Discovery controller connection management]\nzeroconf-connections-persistence = 1 hour\n",
+    );
+    report(&r, vec![mdns_dc("127.0.0.1")]).await;
+    r.until("discovered DC connected", |s| {
+        s.ctrls
+            .first()
+            .is_some_and(|c| c.connected && log_len(c) == 1)
+    })
+    .await;
+    let c = r.ctrl("127.0.0.1").unwrap();
+    assert_eq!(c.dc.as_ref().unwrap().origin, Origin::Discovered);
+    assert_eq!(c.tid.host_iface, "lo");
+    // avahi-daemon goes away: nothing reported, but the DC is connected: kept, no timer.
+    report(&r, vec![]).await;
+    tokio::time::sleep(Duration::from_secs(7200)).await;
+    assert!(r.ctrl("127.0.0.1").is_some_and(|c| c.connected));
+    assert!(r.k.deleted().is_empty());
+    // The target goes away too: kept for the persistence, then removed.
+    r.k.set_target_listening(id, false);
+    r.k.lose_controller("nvme0");
+    let lost = Instant::now();
+    r.until("DC lost", |s| s.ctrls.first().is_some_and(|c| !c.connected))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3500)).await;
+    assert!(r.ctrl("127.0.0.1").is_some(), "removed before 1 hour");
+    r.until("aged out", |s| s.ctrls.is_empty()).await;
+    let after = lost.elapsed();
+    assert!(
+        after >= Duration::from_secs(3600) && after < Duration::from_secs(3700),
+        "aged out after {after:?}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn discovered_dc_reappearing_stops_the_aging() {
+    let k = FakeKernel::new();
+    let id = k.add_target(ddc("127.0.0.1", vec![]));
+    let mut r = Rig::new(
+        k,
+        "[Discovery controller connection management]\nzeroconf-connections-persistence = 60\n",
+    );
+    report(&r, vec![mdns_dc("127.0.0.1")]).await;
+    r.until("connected", |s| {
+        s.ctrls.first().is_some_and(|c| c.connected)
+    })
+    .await;
+    r.k.set_target_listening(id, false);
+    r.k.lose_controller("nvme0");
+    report(&r, vec![]).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    report(&r, vec![mdns_dc("127.0.0.1")]).await;
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert!(
+        r.ctrl("127.0.0.1").is_some(),
+        "reported again: not aged out"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn excluded_or_wrong_family_discovered_dcs_are_not_connected() {
+    let k = FakeKernel::new();
+    k.add_target(ddc("127.0.0.1", vec![]));
+    k.add_target(ddc("::1", vec![]));
+    let mut r = Rig::new(
+        k,
+        "[Global]\nip-family = ipv6\n[Controllers]\nexclude = traddr=::1;trsvcid=8009\n",
+    );
+    report(&r, vec![mdns_dc("127.0.0.1"), mdns_dc("::1")]).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(
+        r.snap.borrow().ctrls.is_empty(),
+        "{:?}",
+        r.snap.borrow().ctrls
+    );
+    assert!(r.k.connect_log().is_empty());
+    r.stop().await;
+}

@@ -110,6 +110,7 @@ impl Core {
                 kernel_tp8013: self.options.discovery(),
                 kernel_host_iface: self.options.host_iface(),
                 ignore_iface: self.cfg.global.ignore_iface,
+                avahi: Some(self.avahi.clone()),
             },
         }
     }
