@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use zbus::fdo::{DBusProxy, NameOwnerChangedStream};
 use zbus::message::Type as MsgType;
@@ -46,9 +46,14 @@ const SIGNAL_QUEUE: usize = 256;
 #[error("cannot watch avahi-daemon on D-Bus: {0}")]
 pub struct AvahiError(String);
 
-/// The running browser; dropping it stops browsing.
+/// How long [`AvahiBrowser::stop`] waits for avahi's objects to be freed.
+const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The running browser; dropping it stops browsing (abruptly: avahi-daemon frees the
+/// objects only when the connection closes), [`AvahiBrowser::stop`] frees them first.
 #[derive(Debug)]
 pub struct AvahiBrowser {
+    stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
@@ -59,10 +64,17 @@ impl Drop for AvahiBrowser {
 }
 
 impl AvahiBrowser {
-    /// Stops browsing and waits for the task to end.
+    /// Stops browsing: frees the browsers and resolvers, then ends the task.
     pub async fn stop(mut self) {
-        self.task.abort();
-        let _ = (&mut self.task).await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(STOP_TIMEOUT, &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
     }
 }
 
@@ -95,8 +107,12 @@ pub async fn browse_avahi(
         .receive_name_owner_changed_with_args(&[(0, AVAHI_BUS_NAME)])
         .await
         .map_err(err)?;
-    let task = tokio::spawn(watch(conn, dbus, owner, stypes, tx));
-    Ok(AvahiBrowser { task })
+    let (stop, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(watch(conn, dbus, owner, stypes, tx, stop_rx));
+    Ok(AvahiBrowser {
+        stop: Some(stop),
+        task,
+    })
 }
 
 async fn watch(
@@ -105,6 +121,7 @@ async fn watch(
     mut owner: NameOwnerChangedStream,
     stypes: Vec<String>,
     tx: mpsc::Sender<Input>,
+    mut stop: oneshot::Receiver<()>,
 ) {
     let Ok(name) = BusName::try_from(AVAHI_BUS_NAME) else {
         return;
@@ -116,10 +133,13 @@ async fn watch(
                 return;
             }
             let mut session = Session::new(&conn, unique);
-            if let Err(e) = session.run(&stypes, &tx, &mut owner).await {
-                tracing::error!(error = %e, "browsing through avahi-daemon failed");
-            }
+            let end = session.run(&stypes, &tx, &mut owner, &mut stop).await;
             session.free().await;
+            match end {
+                Ok(SessionEnd::Stopped) => return,
+                Ok(SessionEnd::AvahiGone) => {}
+                Err(e) => tracing::error!(error = %e, "browsing through avahi-daemon failed"),
+            }
         }
         if tx.send(Input::Available(false)).await.is_err() {
             return;
@@ -145,9 +165,18 @@ async fn watch(
                     }
                 }
                 () = tx.closed() => return,
+                _ = &mut stop => return,
             }
         }
     }
+}
+
+/// Why a session ended without an error.
+enum SessionEnd {
+    /// avahi-daemon left the bus.
+    AvahiGone,
+    /// Browsing was stopped (or nobody listens any more).
+    Stopped,
 }
 
 /// The browsers and resolvers of one avahi-daemon instance.
@@ -192,13 +221,15 @@ impl<'c> Session<'c> {
         reply.body().deserialize::<R>()
     }
 
-    /// Runs until avahi-daemon loses its name (`Ok`) or a call fails (`Err`).
+    /// Runs until avahi-daemon loses its name or browsing is stopped (`Ok`), or a call
+    /// fails (`Err`).
     async fn run(
         &mut self,
         stypes: &[String],
         tx: &mpsc::Sender<Input>,
         owner: &mut NameOwnerChangedStream,
-    ) -> Result<(), SessionError> {
+        stop: &mut oneshot::Receiver<()>,
+    ) -> Result<SessionEnd, SessionError> {
         let rule = MatchRule::builder()
             .msg_type(MsgType::Signal)
             .sender(self.owner.clone())
@@ -221,21 +252,22 @@ impl<'c> Session<'c> {
                     Some(Ok(m)) => {
                         if let Some(input) = self.on_signal(&m).await {
                             if tx.send(input).await.is_err() {
-                                return Ok(());
+                                return Ok(SessionEnd::Stopped);
                             }
                         }
                     }
                     Some(Err(e)) => tracing::warn!(error = %e, "unreadable avahi signal"),
-                    None => return Ok(()),
+                    None => return Ok(SessionEnd::AvahiGone),
                 },
                 s = owner.next() => match s.map(|s| s.args().map(|a| a.new_owner().is_some())) {
                     Some(Ok(true)) | Some(Err(_)) => {}
                     Some(Ok(false)) | None => {
                         tracing::warn!("avahi-daemon left the bus");
-                        return Ok(());
+                        return Ok(SessionEnd::AvahiGone);
                     }
                 },
-                () = tx.closed() => return Ok(()),
+                () = tx.closed() => return Ok(SessionEnd::Stopped),
+                _ = &mut *stop => return Ok(SessionEnd::Stopped),
             }
         }
     }
@@ -272,7 +304,7 @@ impl<'c> Session<'c> {
                 } else {
                     if let Some(p) = self.resolvers.remove(&key) {
                         self.by_path.remove(p.as_str());
-                        self.free_object(&p, RESOLVER_IFACE).await;
+                        let _ = self.free_object(&p, RESOLVER_IFACE).await;
                     }
                     Some(Input::ItemRemove(key))
                 }
@@ -359,21 +391,28 @@ impl<'c> Session<'c> {
         }
     }
 
-    async fn free_object(&self, path: &OwnedObjectPath, iface: &str) {
-        let _ = self
-            .conn
+    /// Frees one avahi object; whether avahi-daemon said yes.
+    async fn free_object(&self, path: &OwnedObjectPath, iface: &str) -> bool {
+        self.conn
             .call_method(Some(self.owner.as_ref()), path, Some(iface), "Free", &())
-            .await;
+            .await
+            .is_ok()
     }
 
-    /// Frees every object this session created (ignored when avahi-daemon is gone).
+    /// Frees every object this session created (refused when avahi-daemon is gone).
     async fn free(&mut self) {
-        for p in std::mem::take(&mut self.resolvers).into_values() {
-            self.free_object(&p, RESOLVER_IFACE).await;
-        }
+        let mut asked = 0;
+        let mut freed = 0;
+        let resolvers = std::mem::take(&mut self.resolvers).into_values();
+        let browsers = std::mem::take(&mut self.browsers);
         self.by_path.clear();
-        for p in std::mem::take(&mut self.browsers) {
-            self.free_object(&p, BROWSER_IFACE).await;
+        for (p, iface) in resolvers
+            .map(|p| (p, RESOLVER_IFACE))
+            .chain(browsers.into_iter().map(|p| (p, BROWSER_IFACE)))
+        {
+            asked += 1;
+            freed += usize::from(self.free_object(&p, iface).await);
         }
+        tracing::debug!("freed {freed} of {asked} avahi objects");
     }
 }

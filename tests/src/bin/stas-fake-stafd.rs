@@ -137,5 +137,6 @@ fn main() -> ExitCode {
         nvmecli_interop: false,
     };
     let tron = args.tron || cfg.global.tron;
+    log.set_tron(tron);
     block_on("stafd", serve(env, cfg, host, tron, log, args.conf))
 }
