@@ -96,6 +96,9 @@ pub enum Input {
     ProbeDone {
         /// The service probed.
         key: ServiceKey,
+        /// The address probed (a result for an address the service no longer has is
+        /// ignored).
+        addr: SocketAddr,
         /// Whether the TCP connect succeeded.
         reachable: bool,
     },
@@ -223,8 +226,13 @@ impl Zeroconf {
                 resolved,
                 ifname,
             } => self.found(now, &key, &resolved, ifname),
-            Input::ProbeDone { key, reachable } => {
-                if let Some(s) = self.services.get_mut(&key) {
+            Input::ProbeDone {
+                key,
+                addr,
+                reachable,
+            } => {
+                let current = |s: &&mut Service| s.dc.as_ref().is_some_and(|d| d.addr == addr);
+                if let Some(s) = self.services.get_mut(&key).filter(current) {
                     s.probing = false;
                     if reachable {
                         if !s.reachable {
@@ -276,6 +284,8 @@ impl Zeroconf {
         };
         let changed = s.dc.as_ref().is_none_or(|d| d.tid != announced.tid);
         if changed {
+            // A probe under way answers for the old data and is ignored.
+            s.probing = false;
             s.reachable = announced.tid.transport == "rdma";
             s.failures = 0;
             s.next_probe = (!s.reachable).then_some(now);
@@ -476,8 +486,23 @@ mod tests {
     fn probe_done(reachable: bool) -> Input {
         Input::ProbeDone {
             key: key(0),
+            addr: "192.0.2.2:8009".parse().unwrap(),
             reachable,
         }
+    }
+
+    #[test]
+    fn a_probe_of_an_old_address_is_ignored() {
+        let t0 = Instant::now();
+        let mut z = Zeroconf::new(true, true, defaults());
+        z.handle(t0, Input::ItemNew(key(0)));
+        assert_eq!(probes(&z.handle(t0, good())).len(), 1);
+        // The service moves while the first probe runs: a new probe at once.
+        let a = z.handle(t0, found(key(0), "192.0.2.3", &["p=tcp"]));
+        assert_eq!(probes(&a)[0].0, "192.0.2.3:8009".parse().unwrap());
+        // The old probe's success does not make the new address reachable.
+        assert!(report(&z.handle(t0, probe_done(true))).is_none());
+        assert!(z.reachable().is_empty());
     }
 
     fn probes(actions: &[Action]) -> Vec<(SocketAddr, String)> {

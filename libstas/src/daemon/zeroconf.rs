@@ -135,7 +135,12 @@ async fn drive(
                     let tx = probe_tx.clone();
                     tokio::spawn(async move {
                         let reachable = probe(addr, &iface).await;
-                        let _ = tx.send(Input::ProbeDone { key, reachable }).await;
+                        let done = Input::ProbeDone {
+                            key,
+                            addr,
+                            reachable,
+                        };
+                        let _ = tx.send(done).await;
                     });
                 }
             }
