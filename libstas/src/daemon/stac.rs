@@ -16,6 +16,7 @@
 //! controllers are all issued at once, without any delay of ours: they run concurrently on
 //! blocking threads (at most [`CONNECT_CONCURRENCY`] at a time; the kernel serializes them
 //! under its own mutex anyway). The core wakes only on a message or the next deadline.
+//! Its topology leaves discovery controllers out ([`uevents::Follow::Io`]).
 //!
 //! Startup (warm restart, §5.12): controllers of the state file that a kernel controller
 //! matches are adopted at once; nothing is created or removed until the first answer about
@@ -47,14 +48,14 @@ use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::Secret;
 use crate::kernel::fabrics::SupportedOptions;
 use crate::kernel::matching::cid_matches_tid;
-use crate::kernel::{Controller, CtrlKind, CtrlState, IfAddr, Kernel, Topology};
+use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, IfAddr, Kernel, Topology};
 use crate::model::snapshot::{CoreCommand, ProcessView, Snapshot, TimerView};
 use crate::model::trid::{TidDefaults, TransportId};
 use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_stac, StacState};
 
 use super::staf::{Host, TronHook};
-use super::uevents::UeventMsg;
+use super::uevents::{self, Follow, UeventMsg};
 use super::wheel::{sleep_until_opt, Wheel};
 
 /// Capacity of the core's input channel (operation results, reconcile data).
@@ -143,6 +144,7 @@ impl StacCore {
         uevents: mpsc::Receiver<UeventMsg>,
         on_tron: TronHook,
     ) -> Self {
+        uevents::follow(Follow::Io);
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ctl_tx, ctl_rx) = mpsc::channel(4);
@@ -643,27 +645,13 @@ impl Core {
                     self.audit_at = Some(Instant::now() + ADD_EVENT_SOAK);
                 }
             }
-            UeventMsg::Event { event, ctrl } => {
+            UeventMsg::Event { event, update } => {
                 let dev = event.device.clone();
-                let added = match event.kind {
-                    NvmeEventKind::Removed => {
-                        self.topo.remove(event.instance);
-                        None
-                    }
-                    NvmeEventKind::Aen(_) => None,
-                    kind => match ctrl {
-                        Some(c) => {
-                            let c = *c;
-                            let is_add = kind == NvmeEventKind::Added;
-                            self.topo.insert(c.clone());
-                            is_add.then_some(c)
-                        }
-                        None => {
-                            self.topo.remove(event.instance);
-                            None
-                        }
-                    },
-                };
+                let read_in_full = matches!(update, CtrlUpdate::Full(_));
+                self.topo.apply_update(event.instance, update);
+                let added = (event.kind == NvmeEventKind::Added && read_in_full)
+                    .then(|| self.topo.get(event.instance).cloned())
+                    .flatten();
                 match self.owner_of(&dev) {
                     Some(id) => self.feed(id, Event::Uevent(event.kind)),
                     None => {

@@ -15,7 +15,10 @@
 //! Every [`Kernel`] call runs on a blocking thread (a connect can block for a minute under a
 //! kernel mutex); the core itself never blocks. Its only wake-ups are messages and the next
 //! timer deadline: nothing polls. The topology is updated from uevents (the uevent thread
-//! re-reads the one controller concerned) and from connect results, never rescanned.
+//! reads what the event changed about the one controller concerned) and from connect
+//! results, never rescanned. It follows discovery controllers only: once the kernel names a
+//! controller an I/O controller (`cntrltype`), the uevent thread leaves it out
+//! ([`uevents::Follow::Discovery`]).
 //!
 //! A matching existing kernel controller is adopted instead of connecting (nvme-stas §5.10),
 //! so a restarted stafd takes over its persistent connections without creating new ones.
@@ -45,7 +48,7 @@ use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_staf, StafState};
 
 use super::nvmecli;
-use super::uevents::UeventMsg;
+use super::uevents::{self, Follow, UeventMsg};
 use super::wheel::{sleep_until_opt, Wheel};
 
 /// Capacity of the core's input channel (operation results, reconcile data).
@@ -158,6 +161,7 @@ impl StafCore {
         uevents: mpsc::Receiver<UeventMsg>,
         on_tron: TronHook,
     ) -> Self {
+        uevents::follow(Follow::Discovery);
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ctl_tx, ctl_rx) = mpsc::channel(4);
@@ -606,21 +610,12 @@ impl Core {
                     self.feed(id, Event::Uevent(NvmeEventKind::Removed));
                 }
             }
-            UeventMsg::Event { event, ctrl } => {
+            UeventMsg::Event { event, update } => {
                 let dev = event.device.clone();
-                match event.kind {
-                    NvmeEventKind::Removed => {
-                        self.topo.remove(event.instance);
-                        self.connected_seen.remove(&dev);
-                        self.echo_expected.remove(&dev);
-                    }
-                    NvmeEventKind::Aen(_) => {}
-                    _ => match ctrl {
-                        Some(c) => self.topo.insert(*c),
-                        None => {
-                            self.topo.remove(event.instance);
-                        }
-                    },
+                self.topo.apply_update(event.instance, update);
+                if event.kind == NvmeEventKind::Removed {
+                    self.connected_seen.remove(&dev);
+                    self.echo_expected.remove(&dev);
                 }
                 let owner = self.owner_of(&dev);
                 if event.kind == NvmeEventKind::Connected {

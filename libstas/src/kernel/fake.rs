@@ -30,7 +30,7 @@ use super::admin::HostInfo;
 use super::error::{AdminError, ConnectError, KernelError};
 use super::fabrics::{ConnectString, CtrlKind, SupportedOptions};
 use super::netif::{primary_addr, IfAddr};
-use super::sysfs::{Controller, CtrlState};
+use super::sysfs::{Controller, CtrlAttr, CtrlState};
 use super::Kernel;
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
 use crate::proto::address::CtrlAddress;
@@ -138,6 +138,8 @@ pub type EventSink = Arc<dyn Fn(NvmeEvent) + Send + Sync>;
 #[derive(Debug, Clone)]
 struct FakeCtrl {
     info: Controller,
+    /// The source address the connection has while live (`src_addr` shows only then).
+    live_src_addr: Option<String>,
     target: Option<usize>,
     params: BTreeMap<String, Option<String>>,
     aen_armed: bool,
@@ -354,6 +356,7 @@ impl FakeKernel {
         s.ctrls.insert(
             c.instance,
             FakeCtrl {
+                live_src_addr: c.address.src_addr.clone(),
                 info: c,
                 target: target.map(|t| t.0),
                 params: BTreeMap::new(),
@@ -384,18 +387,24 @@ impl FakeKernel {
         self.flush();
     }
 
-    /// A controller reconnects after a path loss: live again, `rediscover` (DCs) then
-    /// `connected`.
+    /// A controller reconnects after a path loss: live again (with its source address and
+    /// a new controller id), `rediscover` (DCs) then `connected`.
     pub fn reconnect(&self, device: &str) {
         {
             let mut s = self.lock();
             let mut evs = Vec::new();
+            let cntlid = s.next_cntlid;
             if let Some(c) = ctrl_instance(device).and_then(|i| s.ctrls.get_mut(&i)) {
                 c.info.state = CtrlState::Live;
+                c.info.address.src_addr.clone_from(&c.live_src_addr);
+                c.info.cntlid = Some(cntlid);
                 if c.info.cntrltype == Some(CntrlType::Discovery) {
                     evs.push(event(&c.info, NvmeEventKind::Rediscover));
                 }
                 evs.push(event(&c.info, NvmeEventKind::Connected));
+            }
+            if !evs.is_empty() {
+                s.next_cntlid = cntlid.wrapping_add(1).max(1);
             }
             s.events.extend(evs);
         }
@@ -582,6 +591,7 @@ impl FakeKernel {
         s.ctrls.insert(
             instance,
             FakeCtrl {
+                live_src_addr: c.address.src_addr.clone(),
                 info: c,
                 target: Some(ti),
                 params,
@@ -733,7 +743,8 @@ impl FakeKernel {
     }
 }
 
-fn event(c: &Controller, kind: NvmeEventKind) -> NvmeEvent {
+/// The uevent the kernel sends about `c`.
+pub(crate) fn event(c: &Controller, kind: NvmeEventKind) -> NvmeEvent {
     NvmeEvent {
         device: c.device.clone(),
         instance: c.instance,
@@ -745,6 +756,21 @@ fn event(c: &Controller, kind: NvmeEventKind) -> NvmeEvent {
         host_iface: c.address.host_iface.clone(),
         seqnum: None,
     }
+}
+
+/// The `address` attribute as the kernel prints it (set fields only).
+fn address_attr(a: &CtrlAddress) -> String {
+    [
+        ("traddr", &a.traddr),
+        ("trsvcid", &a.trsvcid),
+        ("host_traddr", &a.host_traddr),
+        ("host_iface", &a.host_iface),
+        ("src_addr", &a.src_addr),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+    .collect::<Vec<_>>()
+    .join(",")
 }
 
 impl Kernel for FakeKernel {
@@ -798,6 +824,19 @@ impl Kernel for FakeKernel {
             .map(|c| c.info.clone()))
     }
 
+    fn read_ctrl_attr(&self, device: &str, attr: CtrlAttr) -> Option<String> {
+        let s = self.lock();
+        let c = &s.ctrls.get(&ctrl_instance(device)?)?.info;
+        let text = match attr {
+            CtrlAttr::State => c.state.as_str().to_owned(),
+            CtrlAttr::Address => address_attr(&c.address),
+            CtrlAttr::Cntlid => c.cntlid?.to_string(),
+            CtrlAttr::Subsysnqn => c.subsysnqn.clone(),
+            CtrlAttr::Cntrltype => c.cntrltype?.as_str().to_owned(),
+        };
+        (!text.is_empty()).then_some(text)
+    }
+
     fn admin(&self, device: &str, cmd: &AdminCmd, data: &mut [u8]) -> Result<u32, AdminError> {
         let r = self.do_admin(device, cmd, data);
         self.flush();
@@ -828,7 +867,7 @@ pub fn tas_of(r: &Registration) -> Option<DimTask> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::kernel::fabrics::{build_connect_string, ConnectParams};
     use crate::kernel::{Topology, TopologyChange};
@@ -838,7 +877,7 @@ mod tests {
         "nqn.2014-08.org.nvmexpress:uuid:e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
     pub(crate) const HOSTID: &str = "e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
 
-    fn tid(traddr: &str, trsvcid: &str, nqn: &str) -> TransportId {
+    pub(crate) fn tid(traddr: &str, trsvcid: &str, nqn: &str) -> TransportId {
         TransportId {
             transport: "tcp".into(),
             traddr: traddr.into(),
@@ -849,7 +888,7 @@ mod tests {
         }
     }
 
-    fn connect(
+    pub(crate) fn connect(
         k: &FakeKernel,
         t: &TransportId,
         kind: CtrlKind,

@@ -1,10 +1,11 @@
 //! The kernel interface: the only module that touches the host's NVMe-oF stack.
 //!
 //! Everything goes through the narrow [`Kernel`] seam of primitive operations — options
-//! query, connect, delete, list/read one controller, admin passthrough, interface addresses —
-//! with two implementations: [`SysKernel`] (the real `/dev/nvme-fabrics`, sysfs and ioctl,
-//! rooted at injectable [`KernelPaths`] so tests can point it at a fixture tree) and
-//! [`FakeKernel`] (in memory, scriptable: targets, controllers, failures, log pages, AENs).
+//! query, connect, delete, list/read one controller or one of its attributes, admin
+//! passthrough, interface addresses — with two implementations: [`SysKernel`] (the real
+//! `/dev/nvme-fabrics`, sysfs and ioctl, rooted at injectable [`KernelPaths`] so tests can
+//! point it at a fixture tree) and [`FakeKernel`] (in memory, scriptable: targets,
+//! controllers, failures, log pages, AENs).
 //! Policy lives above the seam, written once against `&dyn Kernel`:
 //!
 //! - [`fabrics`]: supported options, the connect-string builder, connect errors.
@@ -39,7 +40,7 @@ pub use fabrics::{build_connect_string, ConnectParams, ConnectString, CtrlKind, 
 pub use fake::FakeKernel;
 pub use netif::IfAddr;
 pub use sys::SysKernel;
-pub use sysfs::{Controller, CtrlState, Topology, TopologyChange};
+pub use sysfs::{Controller, CtrlAttr, CtrlState, CtrlUpdate, Dynamic, Topology, TopologyChange};
 
 use crate::proto::admin::AdminCmd;
 use crate::proto::fabrics::ConnectReply;
@@ -116,6 +117,10 @@ pub trait Kernel: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`KernelError`] on unexpected failures (missing attributes are not errors).
     fn read_controller(&self, device: &str) -> Result<Option<Controller>, KernelError>;
+
+    /// Reads one attribute of controller `device` (what the uevent path needs between full
+    /// reads); `None` when the attribute or the controller is missing, empty or unreadable.
+    fn read_ctrl_attr(&self, device: &str, attr: CtrlAttr) -> Option<String>;
 
     /// Issues one admin command on `device`. `data` is exactly `cmd.data_len` bytes.
     /// Returns CQE dword 0.

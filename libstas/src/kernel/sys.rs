@@ -7,7 +7,7 @@ use super::error::{AdminError, ConnectError, KernelError};
 use super::fabrics::{connect_at, query_supported_options, ConnectString, SupportedOptions};
 use super::ioctl::{admin_passthru, open_error};
 use super::netif::{system_ifaddrs, IfAddr};
-use super::sysfs::{self, read_attr, Controller};
+use super::sysfs::{self, read_attr, Controller, CtrlAttr};
 use super::{Kernel, KernelPaths};
 use crate::proto::admin::AdminCmd;
 use crate::proto::fabrics::ConnectReply;
@@ -64,6 +64,10 @@ impl Kernel for SysKernel {
 
     fn read_controller(&self, device: &str) -> Result<Option<Controller>, KernelError> {
         sysfs::read_controller(&self.paths.sys, device)
+    }
+
+    fn read_ctrl_attr(&self, device: &str, attr: CtrlAttr) -> Option<String> {
+        sysfs::read_ctrl_attr(&self.paths.sys, device, attr)
     }
 
     fn admin(&self, device: &str, cmd: &AdminCmd, data: &mut [u8]) -> Result<u32, AdminError> {
@@ -150,5 +154,52 @@ mod tests {
             Err(AdminError::Open { .. })
         ));
         k.delete_controller("nvme0").unwrap();
+    }
+
+    #[test]
+    fn attribute_reads_agree_with_the_full_read() {
+        use crate::kernel::fake::event;
+        use crate::kernel::{CtrlAttr, Dynamic};
+        use crate::proto::uevent::{NvmeEvent, NvmeEventKind};
+        let dir = tempfile::tempdir().unwrap();
+        let paths = KernelPaths::under(dir.path());
+        let mut attrs = dc_attrs();
+        attrs.retain(|(k, _)| *k != "address");
+        attrs.push((
+            "address",
+            "traddr=127.0.0.1,trsvcid=8009,src_addr=127.0.0.2",
+        ));
+        fixture_ctrl(&paths.sys, 2, &attrs, false);
+        let k = SysKernel::new(paths.clone());
+        let full = k.read_controller("nvme2").unwrap().unwrap();
+        let ev = event(&full, NvmeEventKind::Connected);
+        let d = Dynamic::read(&k, &ev).unwrap();
+        assert_eq!(
+            (d.state, d.address, d.cntlid),
+            (full.state, full.address, full.cntlid)
+        );
+        assert_eq!(
+            k.read_ctrl_attr("nvme2", CtrlAttr::Cntrltype).as_deref(),
+            Some("discovery")
+        );
+        assert_eq!(k.read_ctrl_attr("nvme9", CtrlAttr::State), None);
+        assert_eq!(k.read_ctrl_attr("nvme2n1", CtrlAttr::State), None);
+        assert!(Dynamic::read(
+            &k,
+            &NvmeEvent {
+                device: "nvme9".into(),
+                ..ev
+            }
+        )
+        .is_none());
+
+        // Before Identify (`subsysnqn` reads `(efault)`) there is no subsystem to look for.
+        let mut early = dc_attrs();
+        early.retain(|(k, _)| *k != "subsysnqn");
+        early.push(("subsysnqn", "(efault)"));
+        fixture_ctrl(&paths.sys, 3, &early, false);
+        let c = k.read_controller("nvme3").unwrap().unwrap();
+        assert_eq!((c.subsysnqn.as_str(), c.subsystem), ("", None));
+        assert_eq!(k.read_ctrl_attr("nvme3", CtrlAttr::Subsysnqn), None);
     }
 }

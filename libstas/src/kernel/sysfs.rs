@@ -1,7 +1,8 @@
 //! The sysfs view of NVMe controllers: one controller read from
-//! `/sys/class/nvme/nvme<N>/` into a typed [`Controller`], and the [`Topology`] (all
-//! controllers) that is scanned once and then updated per uevent by re-reading only the
-//! controller concerned.
+//! `/sys/class/nvme/nvme<N>/` into a typed [`Controller`], single attributes ([`CtrlAttr`]),
+//! and the [`Topology`] (all controllers) that is scanned once and then updated per uevent
+//! with a [`CtrlUpdate`]: the controller read in full, or only its [`Dynamic`] fields (what
+//! changes while a controller exists), or dropped.
 //!
 //! Attributes are read with one `read()`, the newline and trailing spaces stripped
 //! (kernel-interface.md §2); empty, missing or `(efault)` values count as absent. A read
@@ -212,12 +213,17 @@ fn is_namespace_name(c: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Reads one attribute: `None` when missing, unreadable, empty or `(efault)`.
+/// Reads one attribute: `None` when missing, unreadable, empty or `(efault)`. sysfs hands
+/// out a whole attribute (at most a page) to the first `read()`, so this is open, one read,
+/// close (`read_to_string` would add a `statx` and a second read: two thirds more system
+/// calls, which the uevent path pays per attribute).
 #[must_use]
 pub fn read_attr(path: &Path) -> Option<String> {
-    let s = fs::read_to_string(path).ok()?;
-    let s = s.trim_end_matches(['\n', ' ', '\0']).to_owned();
-    (!s.is_empty() && s != "(efault)").then_some(s)
+    let mut buf = [0u8; 4096];
+    let n = io::Read::read(&mut fs::File::open(path).ok()?, &mut buf).ok()?;
+    let s = std::str::from_utf8(&buf[..n]).ok()?;
+    let s = s.trim_end_matches(['\n', ' ', '\0']);
+    (!s.is_empty() && s != "(efault)").then(|| s.to_owned())
 }
 
 /// `/sys/class/nvme/<device>`.
@@ -283,6 +289,117 @@ fn find_subsystem(sys: &Path, device: &str, instance: u32, children: &[String]) 
         .find(|n| n.starts_with("nvme-subsys") && class.join(n).join(device).exists())
 }
 
+/// The address attribute omits unset options (and, before 6.1, the host side): take
+/// traddr, trsvcid, host_traddr and host_iface from the uevent variables when it lacks them.
+/// `var` gets the variable's name (`"NVME_TRADDR"`) and returns its value, `none` as absent.
+fn fill_from_uevent(a: &mut CtrlAddress, var: impl Fn(&str) -> Option<String>) {
+    let fill = |slot: &mut Option<String>, name: &str| {
+        if slot.is_none() {
+            *slot = var(name);
+        }
+    };
+    fill(&mut a.traddr, "NVME_TRADDR");
+    fill(&mut a.trsvcid, "NVME_TRSVCID");
+    fill(&mut a.host_traddr, "NVME_HOST_TRADDR");
+    fill(&mut a.host_iface, "NVME_HOST_IFACE");
+}
+
+/// The controller attributes read one at a time (the uevent path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtrlAttr {
+    /// `state`.
+    State,
+    /// `address`.
+    Address,
+    /// `cntlid`.
+    Cntlid,
+    /// `subsysnqn` (absent before Identify: `(efault)`).
+    Subsysnqn,
+    /// `cntrltype` (5.18+; `reserved` before Identify).
+    Cntrltype,
+}
+
+impl CtrlAttr {
+    /// The attribute's file name.
+    #[must_use]
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::State => "state",
+            Self::Address => "address",
+            Self::Cntlid => "cntlid",
+            Self::Subsysnqn => "subsysnqn",
+            Self::Cntrltype => "cntrltype",
+        }
+    }
+}
+
+/// Reads one attribute of controller `device`; `None` when it or the controller is missing.
+#[must_use]
+pub fn read_ctrl_attr(sys: &Path, device: &str, attr: CtrlAttr) -> Option<String> {
+    ctrl_instance(device)?;
+    read_attr(&ctrl_dir(sys, device).join(attr.file_name()))
+}
+
+/// The fields of an identified controller that change while it exists: its state, the
+/// source address of its connection (`src_addr`, 6.1+, only while live) and its controller
+/// id (new after a reconnect). Everything else is fixed once Identify has run: the
+/// subsystem, the controller type, the host side. Namespaces come and go without a
+/// controller uevent, so no event says when to re-read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dynamic {
+    /// `state`.
+    pub state: CtrlState,
+    /// `address`, completed from the event's variables as [`read_controller`] does from
+    /// the `uevent` attribute.
+    pub address: CtrlAddress,
+    /// `cntlid`.
+    pub cntlid: Option<u16>,
+}
+
+impl Dynamic {
+    /// Reads the dynamic fields of the controller `ev` is about: three attributes. `None`
+    /// when the controller is gone.
+    #[must_use]
+    pub fn read(k: &dyn Kernel, ev: &NvmeEvent) -> Option<Self> {
+        let state = CtrlState::parse(&k.read_ctrl_attr(&ev.device, CtrlAttr::State)?);
+        let mut address = k
+            .read_ctrl_attr(&ev.device, CtrlAttr::Address)
+            .map(|a| CtrlAddress::parse(&a))
+            .unwrap_or_default();
+        fill_from_uevent(&mut address, |name| {
+            match name {
+                "NVME_TRADDR" => &ev.traddr,
+                "NVME_TRSVCID" => &ev.trsvcid,
+                "NVME_HOST_TRADDR" => &ev.host_traddr,
+                _ => &ev.host_iface,
+            }
+            .clone()
+        });
+        let cntlid = k
+            .read_ctrl_attr(&ev.device, CtrlAttr::Cntlid)
+            .and_then(|s| s.parse().ok());
+        Some(Self {
+            state,
+            address,
+            cntlid,
+        })
+    }
+}
+
+/// What one uevent changes in a [`Topology`] (made by the uevent thread, applied by a core).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CtrlUpdate {
+    /// Nothing to change (an AEN, a controller without an identity yet, or one this daemon
+    /// does not follow).
+    Keep,
+    /// The controller, read in full.
+    Full(Box<Controller>),
+    /// Only its [`Dynamic`] fields were re-read.
+    Dynamic(Box<Dynamic>),
+    /// Forget it: removed, gone, or not followed.
+    Drop,
+}
+
 /// Reads one controller. `Ok(None)` when it does not exist (any more).
 ///
 /// # Errors
@@ -300,20 +417,22 @@ pub fn read_controller(sys: &Path, device: &str) -> Result<Option<Controller>, K
         .map(|a| CtrlAddress::parse(&a))
         .unwrap_or_default();
     if let Some(ev) = attr("uevent") {
-        // The address attribute omits unset options; the uevent vars carry them as `none`.
-        let get = |k: &str| {
+        fill_from_uevent(&mut address, |k| {
             ev.lines()
-                .find_map(|l| l.strip_prefix(k))
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("none"))
                 .map(str::to_owned)
-                .filter(|v| !v.is_empty() && v != "none")
-        };
-        address.traddr = address.traddr.or_else(|| get("NVME_TRADDR="));
-        address.trsvcid = address.trsvcid.or_else(|| get("NVME_TRSVCID="));
-        address.host_traddr = address.host_traddr.or_else(|| get("NVME_HOST_TRADDR="));
-        address.host_iface = address.host_iface.or_else(|| get("NVME_HOST_IFACE="));
+        });
     }
+    let subsysnqn = attr("subsysnqn").unwrap_or_default();
     let children = children(&dir);
-    let subsystem = find_subsystem(sys, device, instance, &children);
+    // Before Identify (an `add` uevent) the controller has no subsystem yet: skip the search,
+    // whose fallback lists every subsystem.
+    let subsystem = if subsysnqn.is_empty() {
+        None
+    } else {
+        find_subsystem(sys, device, instance, &children)
+    };
     let subsystype = subsystem
         .as_ref()
         .and_then(|s| read_attr(&sys.join("class/nvme-subsystem").join(s).join("subsystype")));
@@ -322,7 +441,7 @@ pub fn read_controller(sys: &Path, device: &str) -> Result<Option<Controller>, K
         instance,
         transport: attr("transport").unwrap_or_default(),
         address,
-        subsysnqn: attr("subsysnqn").unwrap_or_default(),
+        subsysnqn,
         state: CtrlState::parse(&attr("state").unwrap_or_default()),
         cntrltype: attr("cntrltype").and_then(|s| CntrlType::from_sysfs(&s)),
         dctype: attr("dctype").and_then(|s| DcType::from_sysfs(&s)),
@@ -365,8 +484,9 @@ pub enum TopologyChange {
     None,
 }
 
-/// All controllers, keyed by instance. Scanned once, then maintained per uevent with one
-/// controller read per event.
+/// All controllers, keyed by instance. Scanned once, then maintained per uevent: with
+/// [`Topology::apply_update`] from what the uevent thread read, or (tests, tools) with
+/// [`Topology::apply`], which re-reads the whole controller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Topology {
     ctrls: BTreeMap<u32, Controller>,
@@ -431,6 +551,33 @@ impl Topology {
             | NvmeEventKind::Connected
             | NvmeEventKind::Rediscover
             | NvmeEventKind::Changed => self.refresh(k, &ev.device),
+        }
+    }
+
+    /// Applies what the uevent thread read about controller `instance`.
+    pub fn apply_update(&mut self, instance: u32, u: CtrlUpdate) -> TopologyChange {
+        match u {
+            CtrlUpdate::Keep => TopologyChange::None,
+            CtrlUpdate::Full(c) => {
+                if self.ctrls.insert(instance, *c).is_some() {
+                    TopologyChange::Updated(instance)
+                } else {
+                    TopologyChange::Added(instance)
+                }
+            }
+            CtrlUpdate::Dynamic(d) => match self.ctrls.get_mut(&instance) {
+                Some(c) => {
+                    c.state = d.state;
+                    c.address = d.address;
+                    c.cntlid = d.cntlid;
+                    TopologyChange::Updated(instance)
+                }
+                None => TopologyChange::None,
+            },
+            CtrlUpdate::Drop => match self.ctrls.remove(&instance) {
+                Some(_) => TopologyChange::Removed(instance),
+                None => TopologyChange::None,
+            },
         }
     }
 

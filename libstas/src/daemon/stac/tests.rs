@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::*;
 use crate::config::{ini, Daemon, Diagnostics};
 use crate::ctrl::stac_reconcile::DcLog;
-use crate::daemon::uevents::{fake_feed, UEVENT_QUEUE};
+use crate::daemon::uevents::{fake_feed_following, Follow, UEVENT_QUEUE};
 use crate::kernel::fake::{FakeKernel, FakeTarget, TargetId};
 use crate::model::snapshot::{CtrlView, DlpeDict};
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
@@ -96,7 +96,7 @@ struct Rig {
 
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool) -> Rig {
     let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
-    fake_feed(k, tx);
+    fake_feed_following(k, Follow::Io, tx);
     let state_path = dir.path().join("last-known-config.toml");
     let setup = StacSetup {
         config: conf(text),

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::config::{ini, Daemon, Diagnostics};
-use crate::daemon::uevents::{fake_feed, UEVENT_QUEUE};
+use crate::daemon::uevents::{fake_feed_following, Follow, UEVENT_QUEUE};
 use crate::kernel::fake::{tas_of, FakeAdminFailure, FakeKernel, FakeTarget, TargetId};
 use crate::kernel::CtrlState;
 use crate::model::snapshot::{CtrlView, Origin};
@@ -80,7 +80,7 @@ struct Rig {
 
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir) -> Rig {
     let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
-    fake_feed(k, tx);
+    fake_feed_following(k, Follow::Discovery, tx);
     let state_path = dir.path().join("last-known-config.toml");
     let setup = StafSetup {
         config: conf(text),
