@@ -55,7 +55,7 @@ use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_stac, StacState};
 
 use super::staf::{Host, TronHook};
-use super::uevents::{self, Follow, UeventMsg};
+use super::uevents::UeventMsg;
 use super::wheel::{sleep_until_opt, Wheel};
 
 /// Capacity of the core's input channel (operation results, reconcile data).
@@ -144,7 +144,6 @@ impl StacCore {
         uevents: mpsc::Receiver<UeventMsg>,
         on_tron: TronHook,
     ) -> Self {
-        uevents::follow(Follow::Io);
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ctl_tx, ctl_rx) = mpsc::channel(4);

@@ -38,7 +38,7 @@ use super::common::{
 };
 use super::stac::{StacCore, StacSetup};
 use super::staf::Host;
-use super::uevents::{spawn_netlink, UEVENT_QUEUE};
+use super::uevents::{spawn_netlink, Follow, UEVENT_QUEUE};
 
 /// The program name (log identifier, runtime directory).
 pub const PROG: &str = "stacd";
@@ -101,7 +101,7 @@ async fn serve(
     let mut signals = Signals::new()?;
     let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
     let (utx, urx) = tokio::sync::mpsc::channel(UEVENT_QUEUE);
-    if let Err(e) = spawn_netlink(Arc::clone(&kernel), utx) {
+    if let Err(e) = spawn_netlink(Arc::clone(&kernel), Follow::Io, utx) {
         tracing::error!(error = %e, "cannot listen to kernel uevents: controller removals will be missed");
     }
     let path = state_path(PROG);

@@ -48,7 +48,7 @@ use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_staf, StafState};
 
 use super::nvmecli;
-use super::uevents::{self, Follow, UeventMsg};
+use super::uevents::UeventMsg;
 use super::wheel::{sleep_until_opt, Wheel};
 
 /// Capacity of the core's input channel (operation results, reconcile data).
@@ -161,7 +161,6 @@ impl StafCore {
         uevents: mpsc::Receiver<UeventMsg>,
         on_tron: TronHook,
     ) -> Self {
-        uevents::follow(Follow::Discovery);
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ctl_tx, ctl_rx) = mpsc::channel(4);

@@ -40,7 +40,7 @@ use super::common::{
 };
 use super::nvmecli::{self, find_systemctl, RuleShadow};
 use super::staf::{Host, StafCore, StafSetup};
-use super::uevents::{spawn_netlink, UeventMsg, UEVENT_QUEUE};
+use super::uevents::{spawn_netlink, Follow, UeventMsg, UEVENT_QUEUE};
 use super::zeroconf::{ZeroconfConfig, ZeroconfDriver};
 
 /// The program name (log identifier, runtime directory).
@@ -129,7 +129,7 @@ pub async fn serve(
     let kernel = env.kernel;
     let urx = env.uevents.unwrap_or_else(|| {
         let (utx, urx) = tokio::sync::mpsc::channel(UEVENT_QUEUE);
-        if let Err(e) = spawn_netlink(Arc::clone(&kernel), utx) {
+        if let Err(e) = spawn_netlink(Arc::clone(&kernel), Follow::Discovery, utx) {
             tracing::error!(error = %e, "cannot listen to kernel uevents: AENs and controller removals will be missed");
         }
         urx

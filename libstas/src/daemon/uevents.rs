@@ -18,7 +18,6 @@
 //! Tests use [`fake_feed`], which turns [`FakeKernel`] events into the same messages.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 
@@ -52,7 +51,6 @@ pub enum UeventMsg {
 /// controller without one (older kernels, old targets: `reserved`) is always followed, and
 /// the core classifies it by its own rules ([`crate::kernel::Controller::is_dc`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(u8)]
 pub enum Follow {
     /// Every controller.
     #[default]
@@ -72,24 +70,6 @@ impl Follow {
             Self::Io => t != CntrlType::Discovery,
         }
     }
-
-    fn from_u8(v: u8) -> Self {
-        match v {
-            1 => Self::Discovery,
-            2 => Self::Io,
-            _ => Self::All,
-        }
-    }
-}
-
-/// What this process's netlink thread follows: set by the daemon's core when it starts
-/// (every controller is followed until then).
-static PROCESS_FOLLOW: AtomicU8 = AtomicU8::new(Follow::All as u8);
-
-/// Tells the netlink thread of this process which controllers its daemon follows. Each
-/// daemon is its own process, and its core calls this once at start.
-pub fn follow(f: Follow) {
-    PROCESS_FOLLOW.store(f as u8, Ordering::Relaxed);
 }
 
 /// What the thread remembers of a controller between events.
@@ -116,14 +96,6 @@ impl Tracker {
         Self {
             follow,
             seen: BTreeMap::new(),
-        }
-    }
-
-    /// Changes what is followed; everything is read afresh.
-    pub fn set_follow(&mut self, follow: Follow) {
-        if follow != self.follow {
-            self.follow = follow;
-            self.seen.clear();
         }
     }
 
@@ -193,25 +165,27 @@ impl Tracker {
     }
 }
 
-/// Opens the netlink socket and starts the reader thread. The thread ends when the core
-/// drops the receiver (on the next event) or at process exit.
+/// Opens the netlink socket and starts the reader thread, which reads only the controllers
+/// `follow` asks for. The thread ends when the core drops the receiver (on the next event)
+/// or at process exit.
 ///
 /// # Errors
 /// The socket cannot be opened or bound (not root, no netlink).
 pub fn spawn_netlink(
     kernel: Arc<dyn Kernel>,
+    follow: Follow,
     tx: mpsc::Sender<UeventMsg>,
 ) -> Result<thread::JoinHandle<()>, KernelError> {
     let sock = UeventSocket::open()?;
     thread::Builder::new()
         .name("stas-uevents".into())
-        .spawn(move || netlink_loop(&sock, kernel.as_ref(), &tx))
+        .spawn(move || netlink_loop(&sock, kernel.as_ref(), follow, &tx))
         .map_err(|e| KernelError::new("spawn", "uevent thread", e))
 }
 
-fn netlink_loop(sock: &UeventSocket, k: &dyn Kernel, tx: &mpsc::Sender<UeventMsg>) {
+fn netlink_loop(sock: &UeventSocket, k: &dyn Kernel, follow: Follow, tx: &mpsc::Sender<UeventMsg>) {
     let mut consecutive_errors = 0u32;
-    let mut tracker = Tracker::default();
+    let mut tracker = Tracker::new(follow);
     loop {
         let msg = match sock.recv(None) {
             Ok(Some(u)) => {
@@ -219,7 +193,6 @@ fn netlink_loop(sock: &UeventSocket, k: &dyn Kernel, tx: &mpsc::Sender<UeventMsg
                 let Some(event) = u.nvme_event() else {
                     continue;
                 };
-                tracker.set_follow(Follow::from_u8(PROCESS_FOLLOW.load(Ordering::Relaxed)));
                 let update = tracker.update(k, &event);
                 UeventMsg::Event { event, update }
             }
@@ -469,19 +442,6 @@ mod tests {
             k.reconnect(kept);
             pump(&k, &mut tr, &mut topo);
             assert_eq!(topo, rescan(&k, follow));
-        }
-    }
-
-    #[test]
-    fn follow_changes_start_over() {
-        let mut tr = Tracker::new(Follow::Discovery);
-        tr.seen.insert(1, Seen::Ignored);
-        tr.set_follow(Follow::Discovery);
-        assert_eq!(tr.seen.len(), 1);
-        tr.set_follow(Follow::All);
-        assert!(tr.seen.is_empty());
-        for f in [Follow::All, Follow::Discovery, Follow::Io] {
-            assert_eq!(Follow::from_u8(f as u8), f);
         }
     }
 }
