@@ -88,6 +88,14 @@ impl AvahiBus {
     pub fn of(server: &super::DbusServer) -> Self {
         Self(server.connection().clone())
     }
+
+    /// A connection of its own to the bus at `address` (tests, tools).
+    ///
+    /// # Errors
+    /// The bus cannot be reached.
+    pub async fn at(address: &str) -> Result<Self, super::DbusError> {
+        super::bus_connection(address).await.map(Self)
+    }
 }
 
 /// Watches avahi-daemon's name on `bus` and browses `stypes` whenever it is there, sending
