@@ -11,9 +11,23 @@ ctrl-loss-tmo=60'
 iocs > before.txt
 D1=$(ioc_dev 1)
 
+# The DC stafd holds on that port (the only discovery controller here).
+DC=$(for c in /sys/class/nvme/nvme*; do
+    [ "$(cat "$c/subsysnqn")" = nqn.2014-08.org.nvmexpress.discovery ] && echo "${c##*/}"
+done | head -n 1)
+[ -n "$DC" ] || fail "no discovery controller in sysfs"
+
 ev_start outage
 log "1: port 127.0.0.1:8009 down for 15 s"
+# nvmet can remove a port only after unlinking its subsystems one by one, and each unlink
+# sends a discovery-log-change AEN: a DC read in between sees the target *withdraw*
+# subsystems, which stacd rightly disconnects. A network outage withdraws nothing, so stafd is
+# paused while the target takes the port down and resumed once its DC has lost the connection:
+# it then sees what a host sees in an outage (the connection lost, no log change).
+kill -STOP "$STAFD_PID"
 nvmet_port_down 127.0.0.1:8009
+check wait_for "[ \"\$(cat /sys/class/nvme/$DC/state)\" != live ]" 15
+kill -CONT "$STAFD_PID"
 check wait_for "[ \"\$(cat /sys/class/nvme/$D1/state)\" != live ]" 15
 log "I/O controllers live during the outage: $(live_iocs)"
 sleep 15
