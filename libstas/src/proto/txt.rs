@@ -19,25 +19,26 @@ use crate::model::trid::WELL_KNOWN_DISC_NQN;
 
 use super::validate::{check_nqn, ValueError};
 
+/// One TXT entry as nvme-stas keeps it: UTF-8, no control character, exactly one `=`, a
+/// non-empty key (lower-cased). `None` for an entry nvme-stas ignores.
+fn entry(raw: &[u8]) -> Option<(String, String)> {
+    let s = std::str::from_utf8(raw).ok()?;
+    if s.chars().any(char::is_control) {
+        return None;
+    }
+    let mut parts = s.split('=');
+    let (key, value) = (parts.next()?, parts.next()?);
+    if parts.next().is_some() || key.is_empty() {
+        return None;
+    }
+    Some((key.to_lowercase(), value.to_owned()))
+}
+
 /// The key/value pairs of a TXT record (keys lower-cased, entries that nvme-stas would
 /// ignore left out; a repeated key keeps its last value, like a Python dict).
 #[must_use]
 pub fn parse_txt(entries: &[Vec<u8>]) -> BTreeMap<String, String> {
-    entries
-        .iter()
-        .filter_map(|raw| {
-            let s = std::str::from_utf8(raw).ok()?;
-            if s.chars().any(char::is_control) {
-                return None;
-            }
-            let mut parts = s.split('=');
-            let (key, value) = (parts.next()?, parts.next()?);
-            if parts.next().is_some() || key.is_empty() {
-                return None;
-            }
-            Some((key.to_lowercase(), value.to_owned()))
-        })
-        .collect()
+    entries.iter().filter_map(|raw| entry(raw)).collect()
 }
 
 /// Why an announcement is not usable.
@@ -69,12 +70,9 @@ pub struct DcTxt {
 /// # Errors
 /// [`TxtError`] when the announcement must be ignored.
 pub fn dc_txt(entries: &[Vec<u8>], tp8013: bool) -> Result<DcTxt, TxtError> {
-    let txt = parse_txt(entries);
-    let ignored = entries.len()
-        - entries
-            .iter()
-            .filter(|e| !parse_txt(std::slice::from_ref(e)).is_empty())
-            .count();
+    let parsed: Vec<Option<(String, String)>> = entries.iter().map(|raw| entry(raw)).collect();
+    let ignored = parsed.iter().filter(|e| e.is_none()).count();
+    let txt: BTreeMap<String, String> = parsed.into_iter().flatten().collect();
     let p = txt.get("p").map(|p| p.trim().to_lowercase());
     let transport = match p.as_deref() {
         Some("tcp") => "tcp",
