@@ -215,10 +215,25 @@ async fn browses_resolves_follows_the_daemon_and_frees_its_objects() {
     assert_eq!(next(&mut rx).await, Input::ItemNew(key.clone()));
     let line = logged(&log, "ServiceResolverNew").await;
     assert!(
-        line.starts_with("ServiceResolverNew 2 0 array-a _nvme-disc._tcp local -1 2 -> "),
+        line.starts_with("ServiceResolverNew 2 0 array-a _nvme-disc._tcp local 0 2 -> "),
         "{line}"
     );
     let rpath = created_path(&line);
+
+    // The same service seen over IPv6 resolves for IPv6 (aprotocol 1), not for any family:
+    // with AVAHI_PROTO_UNSPEC both resolutions may come back with one family.
+    let item6 = (2i32, 1i32, "array-a", STYPE, "local", 0u32);
+    emit(&avahi, &bpath, BROWSER, "ItemNew", &item6).await;
+    let key6 = ServiceKey {
+        proto: 1,
+        ..key.clone()
+    };
+    assert_eq!(next(&mut rx).await, Input::ItemNew(key6));
+    let line = logged(&log, "ServiceResolverNew 2 1").await;
+    assert!(
+        line.starts_with("ServiceResolverNew 2 1 array-a _nvme-disc._tcp local 1 2 -> "),
+        "{line}"
+    );
 
     // A look-alike signal from another sender is not avahi's: ignored.
     let impostor = bus_connection(&bus.address).await.unwrap();

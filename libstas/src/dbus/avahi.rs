@@ -383,7 +383,11 @@ impl<'c> Session<'c> {
                     key.name.as_str(),
                     key.stype.as_str(),
                     key.domain.as_str(),
-                    UNSPEC,
+                    // The address family the service was browsed on: an announcement seen
+                    // over IPv4 resolves to its IPv4 address, one seen over IPv6 to its IPv6
+                    // address (with UNSPEC avahi may answer both with the same family, and
+                    // one DC would be lost).
+                    key.proto,
                     USE_MULTICAST,
                 ),
             )
