@@ -1,6 +1,6 @@
 //! What stafd's and stacd's `run` share: the nvme-stas startup checks, loading the service
 //! configuration and the host identity with their diagnostics logged, the current-thread
-//! runtime with its exit mapping, and the signal / status / watchdog loop.
+//! runtime with its exit mapping, and the signal / status loop.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -127,18 +127,9 @@ pub fn block_on<E: Display>(prog: &str, serve: impl Future<Output = Result<(), E
     }
 }
 
-async fn tick(interval: Option<&mut tokio::time::Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
 /// The daemon's life after `READY=1`: SIGHUP re-reads `conf_file` (`RELOADING=1`, `reload`,
-/// `READY=1`), snapshot changes update `STATUS=` (through `status_line`), `WATCHDOG=1` at
-/// half the unit's `WatchdogSec`. Returns on SIGTERM/SIGINT (after `STOPPING=1`) or when the
+/// `READY=1`), snapshot changes update `STATUS=` (through `status_line`). `WATCHDOG=1` is
+/// not sent here but by the core's own loop ([`notify::Watchdog`]). Returns on SIGTERM/SIGINT (after `STOPPING=1`) or when the
 /// core is gone.
 pub async fn serve_until_stopped<F, Fut>(
     daemon: Daemon,
@@ -152,7 +143,6 @@ pub async fn serve_until_stopped<F, Fut>(
     Fut: Future<Output = ()>,
 {
     let mut last_status = String::new();
-    let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
     loop {
         tokio::select! {
             s = signals.recv() => match s {
@@ -163,7 +153,10 @@ pub async fn serve_until_stopped<F, Fut>(
                         .await
                         .unwrap_or_else(|_| ServiceConfig::defaults(daemon));
                     reload(cfg).await;
-                    notify::ready("Ready");
+                    // READY=1 with the controller summary again: `Ready` alone would stay
+                    // the status until the snapshot next changes.
+                    last_status = status_line(&snap.borrow_and_update());
+                    notify::ready(&last_status);
                 }
                 Signal::Terminate => break,
             },
@@ -177,7 +170,6 @@ pub async fn serve_until_stopped<F, Fut>(
                     last_status = line;
                 }
             }
-            () = tick(watchdog.as_mut()) => notify::watchdog(),
         }
     }
     notify::stopping();

@@ -52,6 +52,7 @@ use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, IfAddr, Kernel,
 use crate::model::snapshot::{CoreCommand, ProcessView, Snapshot, TimerView};
 use crate::model::trid::{TidDefaults, TransportId};
 use crate::proto::uevent::NvmeEventKind;
+use crate::runtime::notify::{self, Watchdog};
 use crate::runtime::state::{save_stac, StacState};
 
 use super::staf::{Host, TronHook};
@@ -108,6 +109,8 @@ pub struct StacSetup {
     pub initial_state: StacState,
     /// Write the state file (tests may turn it off).
     pub save_state: bool,
+    /// `WATCHDOG=1`, sent from the core's own loop.
+    pub watchdog: Watchdog,
 }
 
 /// Requests from the daemon's main task.
@@ -277,6 +280,7 @@ struct Slot {
 
 struct Core {
     kernel: Arc<dyn Kernel>,
+    watchdog: Watchdog,
     cfg: ServiceConfig,
     cfg_generation: u64,
     host: Host,
@@ -346,6 +350,7 @@ impl Core {
         let (snapshot_tx, _) = watch::channel(placeholder);
         let mut core = Self {
             kernel,
+            watchdog: setup.watchdog.clone(),
             cfg: setup.config,
             cfg_generation: 0,
             host: setup.host,
@@ -506,6 +511,7 @@ impl Core {
         let mut commands_open = true;
         let mut views_open = true;
         let mut uevents_open = true;
+        let mut watchdog = self.watchdog.timer();
         loop {
             let now = Instant::now();
             let publish_due = self.dirty && self.next_publish.is_none_or(|t| t <= now);
@@ -522,6 +528,8 @@ impl Core {
             .min();
             tokio::select! {
                 biased;
+                // First, so a busy core still pings; a stuck one does not.
+                () = notify::tick(watchdog.as_mut()) => self.watchdog.ping(),
                 c = rx.control.recv() => match c {
                     Some(Control::Reload { config, done }) => {
                         self.reload(*config);

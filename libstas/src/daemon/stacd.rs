@@ -143,6 +143,7 @@ async fn serve(
         state_path: path,
         initial_state,
         save_state: true,
+        watchdog: notify::Watchdog::systemd(),
     };
     let hook = log.clone();
     let core = StacCore::spawn(kernel, setup, urx, Box::new(move |on| hook.set_tron(on)));

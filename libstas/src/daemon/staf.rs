@@ -45,6 +45,7 @@ use crate::kernel::{Controller, IfAddr, Kernel, Topology};
 use crate::model::snapshot::{AvahiView, CoreCommand, CoreEvent, ProcessView, Snapshot, TimerView};
 use crate::model::trid::{TidDefaults, TransportId};
 use crate::proto::uevent::NvmeEventKind;
+use crate::runtime::notify::{self, Watchdog};
 use crate::runtime::state::{save_staf, StafState};
 
 use super::nvmecli;
@@ -109,6 +110,8 @@ pub struct StafSetup {
     pub initial_state: StafState,
     /// Write the state file (tests may turn it off).
     pub save_state: bool,
+    /// `WATCHDOG=1`, sent from the core's own loop.
+    pub watchdog: Watchdog,
     /// `systemctl`, to start `nvmf-connect` for discovery controllers stafd does not
     /// manage (nvme-cli interop, §5.14); `None` disables it.
     pub nvmf_connect: Option<PathBuf>,
@@ -294,6 +297,7 @@ struct Slot {
 
 struct Core {
     kernel: Arc<dyn Kernel>,
+    watchdog: Watchdog,
     cfg: ServiceConfig,
     cfg_generation: u64,
     host: Host,
@@ -362,6 +366,7 @@ impl Core {
         let (snapshot_tx, _) = watch::channel(placeholder);
         let mut core = Self {
             kernel,
+            watchdog: setup.watchdog.clone(),
             cfg: setup.config,
             cfg_generation: 0,
             host: setup.host,
@@ -391,16 +396,29 @@ impl Core {
             state_tx,
             shutting_down: false,
         };
-        for s in setup.initial_state.dcs {
-            if core.dcs.contains_key(&s.tid) {
-                continue;
-            }
-            let settings = core.settings_for(&CfgParams::default());
-            let dc = Dc::new(s.tid, BTreeMap::new(), s.origin, settings, s.log_pages);
-            core.insert(dc);
-        }
+        core.warm_restart(setup.initial_state);
         core.publish();
         core
+    }
+
+    /// The DCs of the state file, with the configuration and per-controller overrides
+    /// stafd.conf gives them now (a warm-restart connect uses the same `kato`,
+    /// `reconnect-delay`, … as the first one did).
+    fn warm_restart(&mut self, state: StafState) {
+        let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
+        for s in state.dcs {
+            if self.dcs.contains_key(&s.tid) {
+                continue;
+            }
+            let (cfg, overrides) = cands
+                .iter()
+                .find(|c| c.tid == s.tid)
+                .map(|c| (strip_secrets(&c.cfg), c.overrides.clone()))
+                .unwrap_or_default();
+            let settings = self.settings_for(&overrides);
+            let dc = Dc::new(s.tid, cfg, s.origin, settings, s.log_pages);
+            self.insert(dc);
+        }
     }
 
     fn snapshot_rx(&self) -> watch::Receiver<Snapshot> {
@@ -480,6 +498,7 @@ impl Core {
         let mut commands_open = true;
         let mut discovery_open = true;
         let mut uevents_open = true;
+        let mut watchdog = self.watchdog.timer();
         loop {
             let deadline = match (self.timers.next_deadline(), self.debounce.deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -487,6 +506,8 @@ impl Core {
             };
             tokio::select! {
                 biased;
+                // First, so a busy core still pings; a stuck one does not.
+                () = notify::tick(watchdog.as_mut()) => self.watchdog.ping(),
                 c = rx.control.recv() => match c {
                     Some(Control::Reload { config, done }) => {
                         self.reload(*config);

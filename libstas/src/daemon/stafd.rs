@@ -181,6 +181,7 @@ pub async fn serve(
         state_path: path,
         initial_state,
         save_state: true,
+        watchdog: notify::Watchdog::systemd(),
         nvmf_connect: if env.nvmecli_interop {
             find_systemctl()
         } else {

@@ -3,6 +3,8 @@
 //! Failures to notify are logged, never fatal: the daemon's job matters more than systemd's
 //! bookkeeping.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -49,4 +51,69 @@ pub fn watchdog_interval() -> Option<Duration> {
 /// `WATCHDOG=1`.
 pub fn watchdog() {
     send(&[NotifyState::Watchdog]);
+}
+
+/// The `WATCHDOG=1` keep-alive of a daemon core. The core's own loop waits on
+/// [`Watchdog::tick`] next to its inputs and calls [`Watchdog::ping`], so a core that is stuck
+/// (a handler that never returns, a loop that stopped) stops the pings and systemd restarts
+/// the daemon, while the rest of the process may still look alive.
+#[derive(Clone)]
+pub struct Watchdog {
+    period: Option<Duration>,
+    ping: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl fmt::Debug for Watchdog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watchdog")
+            .field("period", &self.period)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Watchdog {
+    /// No keep-alive.
+    fn default() -> Self {
+        Self::new(None, Arc::new(|| {}))
+    }
+}
+
+impl Watchdog {
+    /// What the unit asks for: `WATCHDOG=1` at half its `WatchdogSec`, or nothing.
+    #[must_use]
+    pub fn systemd() -> Self {
+        Self::new(watchdog_interval(), Arc::new(watchdog))
+    }
+
+    /// `ping` every `period` (tests count the pings).
+    #[must_use]
+    pub fn new(period: Option<Duration>, ping: Arc<dyn Fn() + Send + Sync>) -> Self {
+        Self { period, ping }
+    }
+
+    /// The timer a core waits on; `None` when no keep-alive is asked for. A core that was
+    /// late does not send a burst of pings afterwards.
+    #[must_use]
+    pub fn timer(&self) -> Option<tokio::time::Interval> {
+        self.period.map(|p| {
+            let mut i = tokio::time::interval_at(tokio::time::Instant::now() + p, p);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        })
+    }
+
+    /// Sends one keep-alive.
+    pub fn ping(&self) {
+        (self.ping)();
+    }
+}
+
+/// The next tick of `timer`; never, without one.
+pub async fn tick(timer: Option<&mut tokio::time::Interval>) {
+    match timer {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }

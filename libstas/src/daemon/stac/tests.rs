@@ -114,6 +114,7 @@ fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool
         initial_state: load_stac(&state_path),
         state_path,
         save_state: true,
+        watchdog: Watchdog::default(),
     };
     let tron = Arc::new(AtomicBool::new(false));
     let t = Arc::clone(&tron);

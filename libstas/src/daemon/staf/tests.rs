@@ -3,7 +3,7 @@
 //! the fake kernel saw (connects, registrations, log reads, deletes).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,6 +79,15 @@ struct Rig {
 }
 
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir) -> Rig {
+    start_watched(k, text, dir, Watchdog::default())
+}
+
+fn start_watched(
+    k: &Arc<FakeKernel>,
+    text: &str,
+    dir: tempfile::TempDir,
+    watchdog: Watchdog,
+) -> Rig {
     let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
     fake_feed_following(k, Follow::Discovery, tx);
     let state_path = dir.path().join("last-known-config.toml");
@@ -97,6 +106,7 @@ fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir) -> Rig {
         initial_state: load_staf(&state_path),
         state_path,
         save_state: true,
+        watchdog,
         nvmf_connect: None,
     };
     let tron = Arc::new(AtomicBool::new(false));
@@ -229,6 +239,35 @@ async fn connects_registers_reads_and_publishes() {
         "persistent connections are kept on exit"
     );
     assert_eq!(r.k.registrations().len(), 1, "no deregistration when kept");
+}
+
+/// `WATCHDOG=1` comes from the core's own loop: at its period while the core runs, and
+/// never once the core has stopped (the daemon's other tasks cannot keep it alive).
+#[tokio::test(start_paused = true)]
+async fn watchdog_pings_come_from_the_core_loop() {
+    let k = Arc::new(FakeKernel::new());
+    k.add_target(ddc("127.0.0.1", vec![]));
+    let pings = Arc::new(AtomicUsize::new(0));
+    let p = Arc::clone(&pings);
+    let wd = Watchdog::new(
+        Some(Duration::from_secs(10)),
+        Arc::new(move || {
+            p.fetch_add(1, Ordering::SeqCst);
+        }),
+    );
+    let mut r = start_watched(&k, ONE_DC, tempfile::tempdir().unwrap(), wd);
+    r.event().await;
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let n = pings.load(Ordering::SeqCst);
+    assert!((3..=4).contains(&n), "{n} pings in 35 s at a 10 s period");
+    r.stop().await;
+    let after_stop = pings.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        pings.load(Ordering::SeqCst),
+        after_stop,
+        "no ping once the core stopped"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -471,6 +510,27 @@ async fn warm_restart_adopts_without_connecting() {
     );
     r.stop().await;
     assert!(path.join("last-known-config.toml").exists());
+}
+
+/// A DC of the state file whose kernel controller is gone by the next start is connected
+/// again with its per-controller overrides from stafd.conf, not with `[Global]`'s.
+#[tokio::test(start_paused = true)]
+async fn warm_restart_connects_with_the_controllers_overrides() {
+    let k = Arc::new(FakeKernel::new());
+    k.add_target(ddc("127.0.0.1", vec![]));
+    let conf =
+        "[Global]\nkato=30\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1;kato=7\n";
+    let mut r = start(&k, conf, tempfile::tempdir().unwrap());
+    r.event().await;
+    r.stop().await;
+    k.delete_controller("nvme0").unwrap();
+    let Rig { dir, .. } = r;
+    let mut r = start(&k, conf, dir);
+    r.event().await;
+    let connects = k.connect_log();
+    assert_eq!(connects.len(), 2);
+    assert!(connects[1].contains("keep_alive_tmo=7"), "{}", connects[1]);
+    r.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
