@@ -39,8 +39,18 @@ pub struct CtrlDict(pub BTreeMap<String, String>);
 
 impl fmt::Debug for CtrlDict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Redacted(&self.0).fmt(f)
+    }
+}
+
+/// `Debug` of a key → value map (a controller's extra keys) with the values of
+/// [`SECRET_KEYS`] replaced by `<redacted>`: what every type holding such a map prints.
+pub struct Redacted<'a>(pub &'a BTreeMap<String, String>);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
-        for (k, v) in &self.0 {
+        for (k, v) in self.0 {
             if SECRET_KEYS.contains(&k.as_str()) {
                 m.entry(k, &"<redacted>");
             } else {
@@ -49,6 +59,29 @@ impl fmt::Debug for CtrlDict {
         }
         m.finish()
     }
+}
+
+/// A raw `controller=` line with the values of its [`SECRET_KEYS`] tokens replaced by
+/// `<redacted>` (for `Debug` of raw configuration text).
+#[must_use]
+pub fn redact_line(text: &str) -> String {
+    text.split(';')
+        .map(|tok| {
+            let key = tok
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if tok.contains('=') && SECRET_KEYS.contains(&key.as_str()) {
+                let k = &tok[..tok.find('=').unwrap_or(0)];
+                format!("{k}=<redacted>")
+            } else {
+                tok.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 impl CtrlDict {

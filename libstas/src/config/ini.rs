@@ -16,6 +16,7 @@
 //! header and an empty key are diagnostics, not fatal; an inline comment (whitespace then
 //! `#`) is stripped with a warning.
 
+use crate::config::controller::redact_line;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -118,8 +119,8 @@ impl Diagnostics {
     }
 }
 
-/// One physical value line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One physical value line. `Debug` redacts the secrets of a `controller=` line.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ValueLine {
     /// The trimmed text (may be empty for a blank line inside a value).
     pub text: String,
@@ -127,8 +128,18 @@ pub struct ValueLine {
     pub line: usize,
 }
 
-/// One occurrence of `key = value` (plus its continuation lines).
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl fmt::Debug for ValueLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueLine")
+            .field("text", &redact_line(&self.text))
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+/// One occurrence of `key = value` (plus its continuation lines). `Debug` redacts secrets:
+/// the whole value of sys.conf's `key`, the secret tokens of a `controller=` line.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Lower-cased option name.
     pub key: String,
@@ -136,6 +147,19 @@ pub struct Entry {
     pub line: usize,
     /// The value's lines: the first is the text after `=`, then one per continuation line.
     pub values: Vec<ValueLine>,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Entry");
+        d.field("key", &self.key).field("line", &self.line);
+        if self.key == "key" {
+            d.field("values", &"<redacted>");
+        } else {
+            d.field("values", &self.values);
+        }
+        d.finish()
+    }
 }
 
 /// A section with all its entries in file order (merged across repeated headers).
@@ -341,6 +365,20 @@ mod tests {
 
     fn texts(ini: &Ini, s: &str, k: &str) -> Vec<String> {
         ini.values(s, k).iter().map(|v| v.text.clone()).collect()
+    }
+
+    /// `Debug` of a parsed file never shows a secret: sys.conf's `key`, a controller's
+    /// DH-HMAC-CHAP secrets (the other tokens stay readable).
+    #[test]
+    fn debug_redacts_secrets() {
+        let (ini, _) = p("[Host]\nkey = DHHC-1:00:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0:\n\
+             [Controllers]\ncontroller = transport=tcp;traddr=10.0.0.1;DHCHAP-Secret=DHHC-1:01:aGlkZGVu==:;dhchap-ctrl-secret=DHHC-1:00:b3RoZXI=:\n");
+        let shown = format!("{ini:?}");
+        for secret in ["c2VjcmV0", "aGlkZGVu", "b3RoZXI"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("traddr=10.0.0.1"), "{shown}");
+        assert!(shown.contains("DHCHAP-Secret=<redacted>"), "{shown}");
     }
 
     #[test]

@@ -15,14 +15,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::config::controller::Redacted;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::model::filter::{check_address, is_excluded, AddressProblem, ExcludePattern, IpFamily};
 use crate::model::ip::parse_ip;
 use crate::model::snapshot::Origin;
 use crate::model::trid::{TidDefaults, Transport, TransportId, WELL_KNOWN_DISC_NQN};
 
-/// A candidate controller from one source.
-#[derive(Debug, Clone, PartialEq)]
+/// A candidate controller from one source. `Debug` redacts the secrets of `cfg`.
+#[derive(Clone, PartialEq)]
 pub struct Candidate {
     /// Identity (the traddr may still be a host name for configured entries).
     pub tid: TransportId,
@@ -33,6 +34,17 @@ pub struct Candidate {
     pub cfg: BTreeMap<String, String>,
     /// Valid per-controller connection overrides.
     pub overrides: CfgParams,
+}
+
+impl fmt::Debug for Candidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Candidate")
+            .field("tid", &self.tid)
+            .field("origin", &self.origin)
+            .field("cfg", &Redacted(&self.cfg))
+            .field("overrides", &self.overrides)
+            .finish()
+    }
 }
 
 impl Candidate {
@@ -351,6 +363,21 @@ mod tests {
                 },
             );
         }
+    }
+
+    /// A candidate's `Debug` (logged at debug level, printed by failing tests) never shows
+    /// the DH-HMAC-CHAP secrets it carries to the connect.
+    #[test]
+    fn candidate_debug_redacts_secrets() {
+        let c = conf(
+            "[Controllers]\n\
+             controller = transport=tcp;traddr=10.0.0.1;dhchap-secret=DHHC-1:00:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0:\n",
+        );
+        let (ok, _) = configured(&c, &defaults());
+        assert!(ok[0].cfg.contains_key("dhchap-secret"), "the secret is carried");
+        let shown = format!("{:?}", ok[0]);
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]

@@ -36,6 +36,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::config::controller::Redacted;
 use crate::config::service::{ConnectParams as CfgParams, DisconnectScope, ServiceConfig};
 use crate::kernel::matching::cid_matches_tid;
 use crate::kernel::{Controller, IfAddr};
@@ -171,8 +172,8 @@ impl StafdMemory {
     }
 }
 
-/// A wanted (or candidate) I/O controller.
-#[derive(Debug, Clone, PartialEq)]
+/// A wanted (or candidate) I/O controller. `Debug` redacts the secrets of `cfg`.
+#[derive(Clone, PartialEq)]
 pub struct IocCandidate {
     /// Identity (the traddr may still be a host name for configured entries).
     pub tid: TransportId,
@@ -188,6 +189,19 @@ pub struct IocCandidate {
     pub configured: bool,
     /// The discovery controllers whose logs name it.
     pub dcs: Vec<TransportId>,
+}
+
+impl fmt::Debug for IocCandidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IocCandidate")
+            .field("tid", &self.tid)
+            .field("cfg", &Redacted(&self.cfg))
+            .field("overrides", &self.overrides)
+            .field("dlpe", &self.dlpe)
+            .field("configured", &self.configured)
+            .field("dcs", &self.dcs)
+            .finish()
+    }
 }
 
 impl IocCandidate {

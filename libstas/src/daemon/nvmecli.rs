@@ -23,11 +23,14 @@ pub const RULE_NAME: &str = "70-nvmf-autoconnect.rules";
 /// Where stafd writes its shadow (tmpfs; gone at reboot).
 pub const RUN_RULES_DIR: &str = "/run/udev/rules.d";
 
+/// The first line of every shadow stafd writes: how a later stafd knows the file as its own.
+const SHADOW_MARK: &str = "# Written by stafd while it runs; removed when it stops.";
+
 /// The shadow rule: nvme-cli's FC rule only.
 #[must_use]
 pub fn shadow_rule_text(systemctl: &Path) -> String {
     format!(
-        "# Written by stafd while it runs; removed when it stops. It shadows nvme-cli's\n\
+        "{SHADOW_MARK} It shadows nvme-cli's\n\
          # {RULE_NAME} so that nvme-cli does not race stafd/stacd for NVMe/TCP, and keeps\n\
          # nvme-cli's FC autoconnect.\n\
          ACTION==\"change\", SUBSYSTEM==\"fc\", ENV{{FC_EVENT}}==\"nvmediscovery\", \\\n\
@@ -44,14 +47,27 @@ pub struct RuleShadow {
 }
 
 impl RuleShadow {
-    /// Writes the shadow into `dir` unless a file of that name already exists there (an
-    /// administrator's own override, or another stafd's). Failures are logged.
+    /// Writes the shadow into `dir` unless a file of that name already exists there that
+    /// stafd did not write (an administrator's own override). A shadow left by an earlier
+    /// stafd that could not remove it (killed, crashed) is taken over, so this stafd
+    /// removes it when it stops (only one stafd runs at a time: it owns its bus name before
+    /// it gets here). Failures are logged.
     #[must_use]
     pub fn install(dir: &Path, systemctl: &Path) -> Option<Self> {
         let path = dir.join(RULE_NAME);
-        if path.exists() {
-            tracing::info!(path = %path.display(), "udev rule override already present; left alone");
-            return None;
+        match fs::read(&path) {
+            Ok(text) if text.starts_with(SHADOW_MARK.as_bytes()) => {
+                tracing::info!(path = %path.display(), "udev rule override left by an earlier stafd; taken over");
+            }
+            Ok(_) => {
+                tracing::info!(path = %path.display(), "udev rule override already present; left alone");
+                return None;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the udev rule override; left alone");
+                return None;
+            }
         }
         match crate::fsutil::write_atomic(&path, shadow_rule_text(systemctl).as_bytes(), 0o644) {
             Ok(()) => Some(Self { path }),
@@ -202,10 +218,11 @@ mod tests {
             text.contains("/usr/bin/systemctl --no-block restart nvmf-connect@--device\\x3dnone"),
             "{text}"
         );
-        assert!(
-            RuleShadow::install(dir.path(), Path::new("/bin/systemctl")).is_none(),
-            "never overwrites"
-        );
+        // A stafd killed before it could remove its shadow: the next one takes it over
+        // (and removes it when it stops).
+        std::mem::forget(s);
+        let s = RuleShadow::install(dir.path(), Path::new("/bin/systemctl"))
+            .expect("a shadow of an earlier stafd is recognised as stafd's own");
         s.remove();
         assert!(!dir.path().join(RULE_NAME).exists());
         fs::write(dir.path().join(RULE_NAME), "admin's own").unwrap();
