@@ -374,7 +374,10 @@ mod tests {
              controller = transport=tcp;traddr=10.0.0.1;dhchap-secret=DHHC-1:00:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0:\n",
         );
         let (ok, _) = configured(&c, &defaults());
-        assert!(ok[0].cfg.contains_key("dhchap-secret"), "the secret is carried");
+        assert!(
+            ok[0].cfg.contains_key("dhchap-secret"),
+            "the secret is carried"
+        );
         let shown = format!("{:?}", ok[0]);
         assert!(!shown.contains("c2VjcmV0"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");

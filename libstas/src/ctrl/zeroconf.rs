@@ -29,8 +29,7 @@ use crate::proto::validate::{check_value, MAX_IFACE_LEN};
 /// The DNS-SD service types of TP8009.
 pub const SERVICE_TYPES: [&str; 2] = ["_nvme-disc._tcp", "_nvme-disc._udp"];
 
-/// How often stafd tries to wake avahi-daemon while it is absent.
-pub const AVAHI_WAKE_UP: Duration = Duration::from_secs(60);
+pub use crate::model::snapshot::AVAHI_WAKE_UP;
 
 /// Reachability retry delays, in order; the last repeats.
 pub const PROBE_BACKOFF: [Duration; 6] = [

@@ -22,7 +22,7 @@ use crate::model::snapshot::{
 pub type StrDict = BTreeMap<String, String>;
 
 /// What `process_info` shows as `hostkey` when a host key is configured. The key itself never
-/// leaves the daemon; an empty string means no key.
+/// leaves the daemon; without a key the value is `null`, as nvme-stas gives it.
 pub const HOSTKEY_SET_MARKER: &str = "(set)";
 
 /// The `device` value of a controller without a kernel device.
@@ -229,8 +229,8 @@ struct ProcessInfo<'a> {
     log_level: &'static str,
     hostnqn: &'a str,
     hostid: &'a str,
-    hostkey: &'static str,
-    symname: &'a str,
+    hostkey: Option<&'static str>,
+    symname: Option<&'a str>,
     #[serde(rename = "last known config file")]
     last_known_config_file: String,
     #[serde(rename = "config soak timer")]
@@ -285,7 +285,7 @@ pub fn log_level(tron: bool) -> &'static str {
 }
 
 /// `process_info()`: a JSON object. `hostkey` is `"(set)"` when a host key is configured and
-/// `""` otherwise; the key never appears.
+/// `null` otherwise (the key never appears); `symname` is `null` when unset, as in nvme-stas.
 ///
 /// # Errors
 /// Serialization failure (not expected: every value is a string or a boolean).
@@ -295,12 +295,8 @@ pub fn process_info(p: &ProcessView) -> Result<String, serde_json::Error> {
         log_level: log_level(p.tron),
         hostnqn: &p.hostnqn,
         hostid: &p.hostid,
-        hostkey: if p.hostkey_set {
-            HOSTKEY_SET_MARKER
-        } else {
-            ""
-        },
-        symname: &p.symname,
+        hostkey: p.hostkey_set.then_some(HOSTKEY_SET_MARKER),
+        symname: Some(p.symname.as_str()).filter(|s| !s.is_empty()),
         last_known_config_file: p.last_known_config_file.display().to_string(),
         config_soak_timer: timer_text(&p.config_soak_timer),
         kernel_tp8013: py_bool(p.kernel_tp8013),
@@ -668,10 +664,21 @@ pub(crate) mod tests {
         let mut p = process();
         p.tron = true;
         p.hostkey_set = false;
+        p.symname = String::new();
         let v: serde_json::Value = serde_json::from_str(&process_info(&p).unwrap()).unwrap();
         assert_eq!(v["tron"], true);
         assert_eq!(v["log-level"], "DEBUG");
-        assert_eq!(v["hostkey"], "");
+        assert_eq!(
+            v["hostkey"],
+            serde_json::Value::Null,
+            "unset: null, as nvme-stas"
+        );
+        assert_eq!(
+            v["symname"],
+            serde_json::Value::Null,
+            "unset: null, as nvme-stas"
+        );
+        assert!(v.as_object().unwrap().contains_key("symname"));
     }
 
     #[test]
@@ -707,6 +714,19 @@ pub(crate) mod tests {
                     "host-iface": "h0", "subsysnqn": "nqn.2014-08.org.nvmexpress.discovery",
                     "reachable": "True"}}
             })
+        );
+    }
+
+    /// Before the mDNS browser reports (or with zeroconf disabled), the avahi section is
+    /// nvme-stas's fresh one: the timer's period shows, off.
+    #[test]
+    fn process_info_fresh_avahi_section() {
+        let mut p = process();
+        p.avahi = Some(AvahiView::default());
+        let v: serde_json::Value = serde_json::from_str(&process_info(&p).unwrap()).unwrap();
+        assert_eq!(
+            v["avahi"],
+            serde_json::json!({"avahi wake up timer": "60.0s [off]", "service types": [], "services": {}})
         );
     }
 

@@ -175,8 +175,12 @@ pub struct ProcessView {
     pub avahi: Option<AvahiView>,
 }
 
-/// stafd's mDNS (TP8009) browsing, for `process_info`'s `avahi` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How often stafd tries to wake avahi-daemon while it is absent (nvme-stas's 60 s).
+pub const AVAHI_WAKE_UP: Duration = Duration::from_secs(60);
+
+/// stafd's mDNS (TP8009) browsing, for `process_info`'s `avahi` section. The default is
+/// nvme-stas's fresh view: `60.0s [off]`, no service type, no service.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvahiView {
     /// The timer that retries while avahi-daemon is absent.
     pub wake_up_timer: TimerView,
@@ -185,6 +189,19 @@ pub struct AvahiView {
     /// Every resolved announcement, by nvme-stas's key text
     /// `(<iface>, <IPv4|IPv6>, <name>.<domain>, <stype>)`.
     pub services: Vec<(String, AvahiServiceView)>,
+}
+
+impl Default for AvahiView {
+    fn default() -> Self {
+        Self {
+            wake_up_timer: TimerView {
+                period: AVAHI_WAKE_UP,
+                remaining: None,
+            },
+            service_types: Vec::new(),
+            services: Vec::new(),
+        }
+    }
 }
 
 /// One resolved mDNS announcement.
