@@ -205,6 +205,44 @@ pub fn pick_address(addrs: &[IpAddr], family: IpFamily) -> Option<IpAddr> {
     None
 }
 
+/// The last address each host name resolved to. A lookup that fails (DNS down, a timeout)
+/// keeps the name's last good address, so a DNS outage never removes a discovery or I/O
+/// controller that is configured and connected; a name never resolved stays unresolved.
+/// Names no pass asks for any more are forgotten.
+#[derive(Debug, Clone, Default)]
+pub struct NameCache {
+    last: BTreeMap<String, IpAddr>,
+}
+
+impl NameCache {
+    /// This pass's answers, with failures replaced by the last good address.
+    pub fn apply(
+        &mut self,
+        fresh: BTreeMap<String, Option<IpAddr>>,
+    ) -> BTreeMap<String, Option<IpAddr>> {
+        self.last.retain(|name, _| fresh.contains_key(name));
+        fresh
+            .into_iter()
+            .map(|(name, addr)| {
+                let addr = match addr {
+                    Some(a) => {
+                        self.last.insert(name.clone(), a);
+                        Some(a)
+                    }
+                    None => {
+                        let kept = self.last.get(&name).copied();
+                        if let Some(a) = kept {
+                            tracing::warn!(name, address = %a, "host name did not resolve; keeping its last address");
+                        }
+                        kept
+                    }
+                };
+                (name, addr)
+            })
+            .collect()
+    }
+}
+
 /// One reconcile pass (see the module docs).
 #[must_use]
 pub fn reconcile(inp: &Inputs<'_>) -> Plan {
@@ -363,6 +401,37 @@ mod tests {
                 },
             );
         }
+    }
+
+    #[test]
+    fn name_cache_keeps_the_last_good_address() {
+        let a: IpAddr = "192.0.2.7".parse().unwrap();
+        let b: IpAddr = "192.0.2.8".parse().unwrap();
+        let m = |v: &[(&str, Option<IpAddr>)]| -> BTreeMap<String, Option<IpAddr>> {
+            v.iter().map(|(n, x)| ((*n).to_owned(), *x)).collect()
+        };
+        let mut c = NameCache::default();
+        assert_eq!(
+            c.apply(m(&[("dc.example", Some(a)), ("new.example", None)])),
+            m(&[("dc.example", Some(a)), ("new.example", None)]),
+            "never resolved: unresolved"
+        );
+        assert_eq!(
+            c.apply(m(&[("dc.example", None)])),
+            m(&[("dc.example", Some(a))]),
+            "a failed lookup keeps the last address"
+        );
+        assert_eq!(
+            c.apply(m(&[("dc.example", Some(b))])),
+            m(&[("dc.example", Some(b))]),
+            "a new answer wins"
+        );
+        c.apply(m(&[]));
+        assert_eq!(
+            c.apply(m(&[("dc.example", None)])),
+            m(&[("dc.example", None)]),
+            "a name no pass asked for is forgotten"
+        );
     }
 
     /// A candidate's `Debug` (logged at debug level, printed by failing tests) never shows

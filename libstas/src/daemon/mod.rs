@@ -3,6 +3,7 @@
 //!
 //! - [`common`]: what both `run`s share (checks, configuration, identity, runtime, the
 //!   signal/status/watchdog loop).
+//! - [`resolve`]: the host names and interface addresses a reconcile pass reads first.
 //! - [`staf`]: the stafd core actor (discovery controllers).
 //! - [`stafd`]: stafd's `run` (startup checks, configuration, identity, D-Bus, signals,
 //!   systemd notifications, shutdown).
@@ -15,6 +16,7 @@
 
 pub mod common;
 pub mod nvmecli;
+pub mod resolve;
 pub mod stac;
 pub mod stacd;
 pub mod staf;

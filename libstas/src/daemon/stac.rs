@@ -43,6 +43,7 @@ use crate::config::controller::SECRET_KEYS;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::debounce::Debouncer;
 use crate::ctrl::ioc::{Event, Ioc, IocSettings, TimerKind, Token};
+use crate::ctrl::reconcile::NameCache;
 use crate::ctrl::stac_reconcile::{self, DisconnectPolicy, StafdMemory, StafdView};
 use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::Secret;
@@ -75,8 +76,6 @@ pub const ADD_EVENT_SOAK: Duration = Duration::from_secs(1);
 pub const CONNECT_CONCURRENCY: usize = 8;
 /// How long a shutdown waits for disconnects already under way.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// How long one host-name lookup may take.
-pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Shortest time between two snapshots while changes keep coming (the first change after
 /// a quiet period is published at once).
 pub const PUBLISH_MIN_INTERVAL: Duration = Duration::from_millis(50);
@@ -298,6 +297,7 @@ struct Core {
     debounce: Debouncer<Instant>,
     pass_running: bool,
     pass_again: bool,
+    names: NameCache,
     resolved: BTreeMap<String, Option<IpAddr>>,
     stafd: StafdMemory,
     first_view: Option<Instant>,
@@ -368,6 +368,7 @@ impl Core {
             debounce: Debouncer::new(CONF_SOAK),
             pass_running: false,
             pass_again: false,
+            names: NameCache::default(),
             resolved: BTreeMap::new(),
             stafd: StafdMemory::default(),
             first_view: None,

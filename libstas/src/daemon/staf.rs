@@ -37,7 +37,7 @@ use crate::config::controller::SECRET_KEYS;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::dc::{Dc, DcSettings, Event, TimerKind};
 use crate::ctrl::debounce::Debouncer;
-use crate::ctrl::reconcile;
+use crate::ctrl::reconcile::{self, NameCache};
 use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::HostIdentity;
 use crate::kernel::fabrics::SupportedOptions;
@@ -60,8 +60,6 @@ pub const COMMAND_QUEUE: usize = 16;
 pub const EVENT_QUEUE: usize = 256;
 /// How long a shutdown waits for deregistrations and disconnects.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// How long one host-name lookup may take.
-pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The host identity the core uses (the key itself never enters the core).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,6 +316,7 @@ struct Core {
     debounce: Debouncer<Instant>,
     pass_running: bool,
     pass_again: bool,
+    names: NameCache,
     discovered: Vec<TransportId>,
     avahi: AvahiView,
     last_dropped: BTreeSet<(TransportId, String)>,
@@ -387,6 +386,7 @@ impl Core {
             debounce: Debouncer::new(CONF_SOAK),
             pass_running: false,
             pass_again: false,
+            names: NameCache::default(),
             discovered: Vec::new(),
             avahi: AvahiView::default(),
             last_dropped: BTreeSet::new(),
@@ -610,7 +610,7 @@ impl Core {
                 generation,
                 resolved,
                 ifaddrs,
-            } => self.finish_pass(generation, &resolved, ifaddrs),
+            } => self.finish_pass(generation, resolved, ifaddrs),
         }
     }
 

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{strip_secrets, Core, Input, RESOLVE_TIMEOUT};
+use super::{strip_secrets, Core, Input};
 use crate::ctrl::dc::{Dc, Event};
 use crate::ctrl::debounce::Trigger;
 use crate::ctrl::reconcile::{self, Current, DropReason, Inputs};
+use crate::daemon::resolve::pass_inputs;
 use crate::kernel::IfAddr;
 use crate::model::snapshot::{CoreEvent, Origin};
 use crate::model::trid::TransportId;
@@ -44,37 +45,7 @@ impl Core {
         let k = Arc::clone(&self.kernel);
         let tx = self.input_tx.clone();
         tokio::spawn(async move {
-            let ifaddrs = match tokio::task::spawn_blocking(move || k.interface_addresses()).await {
-                Ok(Ok(v)) => Some(v),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "cannot list interface addresses");
-                    None
-                }
-                Err(_) => None,
-            };
-            let mut resolved = BTreeMap::new();
-            for name in names {
-                let r = tokio::time::timeout(
-                    RESOLVE_TIMEOUT,
-                    tokio::net::lookup_host((name.clone(), 0u16)),
-                )
-                .await;
-                let addr = match r {
-                    Ok(Ok(it)) => {
-                        let addrs: Vec<IpAddr> = it.map(|s| s.ip()).collect();
-                        reconcile::pick_address(&addrs, family)
-                    }
-                    Ok(Err(e)) => {
-                        tracing::error!(name = %name, error = %e, "cannot resolve host name");
-                        None
-                    }
-                    Err(_) => {
-                        tracing::error!(name = %name, "host name resolution timed out");
-                        None
-                    }
-                };
-                resolved.insert(name, addr);
-            }
+            let (resolved, ifaddrs) = pass_inputs(k, names, family).await;
             let _ = tx
                 .send(Input::PassReady {
                     generation,
@@ -88,7 +59,7 @@ impl Core {
     pub(super) fn finish_pass(
         &mut self,
         generation: u64,
-        resolved: &BTreeMap<String, Option<IpAddr>>,
+        resolved: BTreeMap<String, Option<IpAddr>>,
         ifaddrs: Option<Vec<IfAddr>>,
     ) {
         self.pass_running = false;
@@ -102,7 +73,8 @@ impl Core {
             self.start_pass();
             return;
         }
-        self.apply_reconcile(resolved);
+        let resolved = self.names.apply(resolved);
+        self.apply_reconcile(&resolved);
         if std::mem::take(&mut self.pass_again) {
             self.start_pass();
         }

@@ -1,0 +1,125 @@
+//! What a reconcile pass of either core reads off the core before it runs: the host names of
+//! `controller=` entries and the interface addresses. Names are resolved concurrently, each
+//! bounded by [`RESOLVE_TIMEOUT`], so a dead DNS name costs one timeout for the whole pass,
+//! not one per name, and delays no other name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use crate::ctrl::reconcile::pick_address;
+use crate::kernel::{IfAddr, Kernel};
+use crate::model::filter::IpFamily;
+
+/// How long one host-name lookup may take.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The names' addresses (`None`: failed or timed out, logged) and the interface addresses
+/// (`None`: unreadable, logged), all read at once.
+pub async fn pass_inputs(
+    kernel: Arc<dyn Kernel>,
+    names: BTreeSet<String>,
+    family: IpFamily,
+) -> (BTreeMap<String, Option<IpAddr>>, Option<Vec<IfAddr>>) {
+    let ifaddrs = async move {
+        match tokio::task::spawn_blocking(move || kernel.interface_addresses()).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot list interface addresses");
+                None
+            }
+            Err(_) => None,
+        }
+    };
+    tokio::join!(resolve_all(names, family, system_lookup), ifaddrs)
+}
+
+/// The system resolver (getaddrinfo on a blocking thread).
+async fn system_lookup(name: String) -> io::Result<Vec<IpAddr>> {
+    Ok(tokio::net::lookup_host((name, 0u16))
+        .await?
+        .map(|s| s.ip())
+        .collect())
+}
+
+/// Every name looked up at once through `lookup`, each bounded by [`RESOLVE_TIMEOUT`].
+async fn resolve_all<F, Fut>(
+    names: BTreeSet<String>,
+    family: IpFamily,
+    lookup: F,
+) -> BTreeMap<String, Option<IpAddr>>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = io::Result<Vec<IpAddr>>>,
+{
+    let lookups = names.into_iter().map(|name| {
+        let answer = lookup(name.clone());
+        async move {
+            let addr = resolve(&name, family, answer).await;
+            (name, addr)
+        }
+    });
+    join_all(lookups).await.into_iter().collect()
+}
+
+async fn resolve(
+    name: &str,
+    family: IpFamily,
+    answer: impl Future<Output = io::Result<Vec<IpAddr>>>,
+) -> Option<IpAddr> {
+    match tokio::time::timeout(RESOLVE_TIMEOUT, answer).await {
+        Ok(Ok(addrs)) => pick_address(&addrs, family),
+        Ok(Err(e)) => {
+            tracing::error!(name, error = %e, "cannot resolve host name");
+            None
+        }
+        Err(_) => {
+            tracing::error!(name, "host name resolution timed out");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    /// Three dead names and a live one: the live one is answered, the dead ones time out
+    /// together, so the pass waits one timeout in all, not one per dead name.
+    #[tokio::test(start_paused = true)]
+    async fn dead_names_cost_one_timeout_together() {
+        let names: BTreeSet<String> = [
+            "dead1.example",
+            "dead2.example",
+            "dead3.example",
+            "dc.example",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        let t0 = Instant::now();
+        let got = resolve_all(names, IpFamily::default(), |name: String| async move {
+            if name.starts_with("dead") {
+                std::future::pending().await
+            } else {
+                Ok(vec!["192.0.2.9".parse().unwrap()])
+            }
+        })
+        .await;
+        assert_eq!(
+            t0.elapsed(),
+            RESOLVE_TIMEOUT,
+            "virtual time: one timeout in all"
+        );
+        assert_eq!(got["dc.example"], Some("192.0.2.9".parse().unwrap()));
+        for d in ["dead1.example", "dead2.example", "dead3.example"] {
+            assert_eq!(got[d], None);
+        }
+    }
+}
