@@ -3,6 +3,7 @@
 //!
 //! - [`common`]: what both `run`s share (checks, configuration, identity, runtime, the
 //!   signal/status/watchdog loop).
+//! - [`index`]: a core's O(1) lookups of a machine by device name or id.
 //! - [`resolve`]: the host names and interface addresses a reconcile pass reads first.
 //! - [`staf`]: the stafd core actor (discovery controllers).
 //! - [`stafd`]: stafd's `run` (startup checks, configuration, identity, D-Bus, signals,
@@ -15,6 +16,7 @@
 //!   stafd core).
 
 pub mod common;
+pub mod index;
 pub mod nvmecli;
 pub mod resolve;
 pub mod stac;

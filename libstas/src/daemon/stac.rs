@@ -39,6 +39,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::index::Index;
 use crate::config::controller::SECRET_KEYS;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::debounce::Debouncer;
@@ -298,6 +299,7 @@ struct Core {
     pass_running: bool,
     pass_again: bool,
     names: NameCache,
+    index: Index,
     resolved: BTreeMap<String, Option<IpAddr>>,
     stafd: StafdMemory,
     first_view: Option<Instant>,
@@ -369,6 +371,7 @@ impl Core {
             pass_running: false,
             pass_again: false,
             names: NameCache::default(),
+            index: Index::default(),
             resolved: BTreeMap::new(),
             stafd: StafdMemory::default(),
             first_view: None,
@@ -439,26 +442,53 @@ impl Core {
     fn insert(&mut self, ioc: Ioc, vouched: bool) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
+        self.index.live(id, ioc.tid());
+        self.index.set_device(id, ioc.device());
         self.iocs
             .insert(ioc.tid().clone(), Slot { id, ioc, vouched });
         self.dirty = true;
         id
     }
 
+    /// Moves the controller of `tid` from the map to the dying set; its id.
+    fn retire(&mut self, tid: &TransportId) -> Option<u64> {
+        let slot = self.iocs.remove(tid)?;
+        self.index.retire(slot.id);
+        self.dying.insert(slot.id, slot.ioc);
+        Some(slot.id)
+    }
+
+    /// Adds a controller straight to the dying set (an audit's foreign disconnect); its id.
+    fn insert_dying(&mut self, ioc: Ioc) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.index.set_device(id, ioc.device());
+        self.dying.insert(id, ioc);
+        id
+    }
+
+    /// Drops dying controller `id` (it let go of its kernel controller).
+    fn forget(&mut self, id: u64) {
+        self.dying.remove(&id);
+        self.index.forget(id);
+    }
+
     fn ioc_mut(&mut self, id: u64) -> Option<&mut Ioc> {
         if let Some(ioc) = self.dying.get_mut(&id) {
             return Some(ioc);
         }
+        let tid = self.index.tid(id)?;
         self.iocs
-            .values_mut()
-            .find(|s| s.id == id)
+            .get_mut(tid)
+            .filter(|s| s.id == id)
             .map(|s| &mut s.ioc)
     }
 
     fn ioc_ref(&self, id: u64) -> Option<&Ioc> {
-        self.dying
-            .get(&id)
-            .or_else(|| self.iocs.values().find(|s| s.id == id).map(|s| &s.ioc))
+        self.dying.get(&id).or_else(|| {
+            let tid = self.index.tid(id)?;
+            self.iocs.get(tid).filter(|s| s.id == id).map(|s| &s.ioc)
+        })
     }
 
     fn all_iocs(&self) -> impl Iterator<Item = (u64, &Ioc)> {
@@ -468,10 +498,21 @@ impl Core {
             .chain(self.dying.iter().map(|(id, i)| (*id, i)))
     }
 
+    /// The controller holding `device` (through the index; debug builds check it against a
+    /// scan of every controller, so each core test checks the index too).
     fn owner_of(&self, device: &str) -> Option<u64> {
-        self.all_iocs()
-            .find(|(_, i)| i.device() == Some(device))
-            .map(|(id, _)| id)
+        let found = self
+            .index
+            .owner(device)
+            .filter(|id| self.ioc_ref(*id).and_then(Ioc::device) == Some(device));
+        debug_assert_eq!(
+            found,
+            self.all_iocs()
+                .find(|(_, i)| i.device() == Some(device))
+                .map(|(id, _)| id),
+            "index out of step for {device}"
+        );
+        found
     }
 
     fn owned_devices(&self) -> BTreeSet<String> {
@@ -696,6 +737,8 @@ impl Core {
             return;
         };
         let actions = ioc.handle(ev);
+        let device = ioc.device().map(str::to_owned);
+        self.index.set_device(id, device.as_deref());
         self.dirty = true;
         for a in actions {
             self.perform(id, a);
@@ -711,9 +754,8 @@ impl Core {
         self.shutting_down = true;
         let tids: Vec<TransportId> = self.iocs.keys().cloned().collect();
         for tid in tids {
-            if let Some(slot) = self.iocs.remove(&tid) {
-                self.dying.insert(slot.id, slot.ioc);
-                self.feed(slot.id, Event::Shutdown);
+            if let Some(id) = self.retire(&tid) {
+                self.feed(id, Event::Shutdown);
             }
         }
         self.publish();

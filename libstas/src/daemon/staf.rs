@@ -33,6 +33,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::index::Index;
 use crate::config::controller::SECRET_KEYS;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::dc::{Dc, DcSettings, Event, TimerKind};
@@ -317,6 +318,7 @@ struct Core {
     pass_running: bool,
     pass_again: bool,
     names: NameCache,
+    index: Index,
     discovered: Vec<TransportId>,
     avahi: AvahiView,
     last_dropped: BTreeSet<(TransportId, String)>,
@@ -387,6 +389,7 @@ impl Core {
             pass_running: false,
             pass_again: false,
             names: NameCache::default(),
+            index: Index::default(),
             discovered: Vec::new(),
             avahi: AvahiView::default(),
             last_dropped: BTreeSet::new(),
@@ -445,8 +448,24 @@ impl Core {
     fn insert(&mut self, dc: Dc) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
+        self.index.live(id, dc.tid());
+        self.index.set_device(id, dc.device());
         self.dcs.insert(dc.tid().clone(), Slot { id, dc });
         id
+    }
+
+    /// Moves the controller of `tid` from the map to the dying set; its id.
+    fn retire(&mut self, tid: &TransportId) -> Option<u64> {
+        let slot = self.dcs.remove(tid)?;
+        self.index.retire(slot.id);
+        self.dying.insert(slot.id, slot.dc);
+        Some(slot.id)
+    }
+
+    /// Drops dying controller `id` (it let go of its kernel controller).
+    fn forget(&mut self, id: u64) {
+        self.dying.remove(&id);
+        self.index.forget(id);
     }
 
     fn id_of(&self, tid: &TransportId) -> Option<u64> {
@@ -457,25 +476,38 @@ impl Core {
         if let Some(dc) = self.dying.get_mut(&id) {
             return Some(dc);
         }
+        let tid = self.index.tid(id)?;
         self.dcs
-            .values_mut()
-            .find(|s| s.id == id)
+            .get_mut(tid)
+            .filter(|s| s.id == id)
             .map(|s| &mut s.dc)
     }
 
     fn dc_ref(&self, id: u64) -> Option<&Dc> {
-        self.dying
-            .get(&id)
-            .or_else(|| self.dcs.values().find(|s| s.id == id).map(|s| &s.dc))
+        self.dying.get(&id).or_else(|| {
+            let tid = self.index.tid(id)?;
+            self.dcs.get(tid).filter(|s| s.id == id).map(|s| &s.dc)
+        })
     }
 
+    /// The controller holding `device` (through the index; debug builds check it against a
+    /// scan of every controller, so each core test checks the index too).
     fn owner_of(&self, device: &str) -> Option<u64> {
-        self.dcs
-            .values()
-            .map(|s| (s.id, &s.dc))
-            .chain(self.dying.iter().map(|(id, dc)| (*id, dc)))
-            .find(|(_, dc)| dc.device() == Some(device))
-            .map(|(id, _)| id)
+        let found = self
+            .index
+            .owner(device)
+            .filter(|id| self.dc_ref(*id).and_then(Dc::device) == Some(device));
+        debug_assert_eq!(
+            found,
+            self.dcs
+                .values()
+                .map(|s| (s.id, &s.dc))
+                .chain(self.dying.iter().map(|(id, dc)| (*id, dc)))
+                .find(|(_, dc)| dc.device() == Some(device))
+                .map(|(id, _)| id),
+            "index out of step for {device}"
+        );
+        found
     }
 
     fn owned_devices(&self) -> BTreeSet<String> {
@@ -670,6 +702,8 @@ impl Core {
             return;
         };
         let actions = dc.handle(ev, SystemTime::now());
+        let device = dc.device().map(str::to_owned);
+        self.index.set_device(id, device.as_deref());
         for a in actions {
             self.perform(id, a);
         }
@@ -682,9 +716,8 @@ impl Core {
         self.shutting_down = true;
         let tids: Vec<TransportId> = self.dcs.keys().cloned().collect();
         for tid in tids {
-            if let Some(slot) = self.dcs.remove(&tid) {
-                self.dying.insert(slot.id, slot.dc);
-                self.feed(slot.id, Event::Shutdown { keep });
+            if let Some(id) = self.retire(&tid) {
+                self.feed(id, Event::Shutdown { keep });
             }
         }
         self.publish();

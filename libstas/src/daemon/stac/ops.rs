@@ -42,7 +42,7 @@ impl Core {
             Action::StartTimer(kind, d) => self.timers.start((id, kind), Instant::now() + d),
             Action::CancelTimer(kind) => self.timers.cancel(&(id, kind)),
             Action::Disposed => {
-                self.dying.remove(&id);
+                self.forget(id);
                 self.timers.cancel_where(|(i, _)| *i == id);
             }
         }

@@ -165,21 +165,19 @@ impl Core {
         self.log_dropped(&dropped);
 
         for (tid, disposal) in &plan.remove {
-            let Some(slot) = self.iocs.remove(tid) else {
+            let Some(id) = self.retire(tid) else {
                 continue;
             };
             let keep = *disposal == Disposal::Forget;
-            tracing::info!(tid = %tid, device = ?slot.ioc.device(), keep_connection = keep, "I/O controller no longer wanted");
-            self.dying.insert(slot.id, slot.ioc);
-            self.feed(slot.id, Event::Remove { keep });
+            let device = self.ioc_ref(id).and_then(Ioc::device);
+            tracing::info!(tid = %tid, device = ?device, keep_connection = keep, "I/O controller no longer wanted");
+            self.feed(id, Event::Remove { keep });
         }
         for (tid, device) in &plan.disconnect_foreign {
             tracing::info!(tid = %tid, %device, "audit: disconnecting a connection no source wants");
             let settings = self.settings_for(&BTreeMap::new(), &Default::default());
             let ioc = Ioc::existing(tid.clone(), device.clone(), settings);
-            self.next_id += 1;
-            let id = self.next_id;
-            self.dying.insert(id, ioc);
+            let id = self.insert_dying(ioc);
             self.feed(id, Event::Remove { keep: false });
         }
         for (tid, cand) in &plan.wanted {

@@ -102,7 +102,7 @@ impl Core {
             }
             Action::ReferralsChanged | Action::RequestReconcile => self.trigger_reconcile(),
             Action::Disposed => {
-                self.dying.remove(&id);
+                self.forget(id);
                 self.claimed.remove(&id);
                 self.timers.cancel_where(|(i, _)| *i == id);
             }

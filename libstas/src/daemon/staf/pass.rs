@@ -115,12 +115,12 @@ impl Core {
         self.log_dropped(&dropped);
 
         for tid in &plan.remove {
-            let Some(slot) = self.dcs.remove(tid) else {
+            let Some(id) = self.retire(tid) else {
                 continue;
             };
-            tracing::info!(tid = %tid, device = ?slot.dc.device(), "removing discovery controller");
-            self.dying.insert(slot.id, slot.dc);
-            self.feed(slot.id, Event::Remove);
+            let device = self.dc_ref(id).and_then(Dc::device);
+            tracing::info!(tid = %tid, device = ?device, "removing discovery controller");
+            self.feed(id, Event::Remove);
         }
         for (tid, cand) in &plan.wanted {
             let settings = self.settings_for(&cand.overrides);
