@@ -148,6 +148,15 @@ impl Bus {
     }
 }
 
+impl Bus {
+    /// Kills the dbus-daemon (SIGKILL, by its pid) and reaps it: every client's connection
+    /// ends as when the system bus dies.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Bus {
     fn drop(&mut self) {
         let _ = self.child.kill();
