@@ -5,11 +5,10 @@
 
 mod dbus_fixture;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbus_fixture::{ok_stdout, require, run, Bus, FakeCore};
+use dbus_fixture::{has_owner, require, Bus, FakeCore};
 use libstas::config::Daemon;
 use libstas::daemon::common::load_config;
 use libstas::daemon::staf::Host;
@@ -23,20 +22,6 @@ use libstas::runtime::state::load_staf;
 
 /// Generous bound for anything to happen on a busy machine.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-async fn has_owner(bus: &Bus, name: &str) -> bool {
-    let mut cmd = Command::new("busctl");
-    cmd.arg(format!("--address={}", bus.address)).args([
-        "call",
-        "org.freedesktop.DBus",
-        "/org/freedesktop/DBus",
-        "org.freedesktop.DBus",
-        "NameHasOwner",
-        "s",
-        name,
-    ]);
-    ok_stdout(&run(cmd).await, "NameHasOwner").trim() == "b true"
-}
 
 /// Polls `pred` every 50 ms until it holds, at most [`PATIENCE`].
 async fn wait_for(what: &str, mut pred: impl FnMut() -> bool) {

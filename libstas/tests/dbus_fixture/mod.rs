@@ -325,3 +325,22 @@ impl Drop for LineWatcher {
         let _ = self.child.wait();
     }
 }
+
+/// Whether `name` has an owner on `bus` (busctl's `NameHasOwner`).
+pub async fn has_owner(bus: &Bus, name: &str) -> bool {
+    let mut cmd = Command::new("busctl");
+    cmd.arg(format!("--address={}", bus.address)).args([
+        "call",
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "NameHasOwner",
+        "s",
+        name,
+    ]);
+    match ok_stdout(&run(cmd).await, "NameHasOwner").trim() {
+        "b true" => true,
+        "b false" => false,
+        other => panic!("NameHasOwner: {other}"),
+    }
+}
