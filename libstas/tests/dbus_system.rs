@@ -4,28 +4,8 @@
 
 mod dbus_fixture;
 
-use std::process::Command;
-
-use dbus_fixture::{ok_stdout, require, run, Bus, FakeCore};
+use dbus_fixture::{has_owner, require, Bus, FakeCore};
 use libstas::dbus::{sample, serve_stac, serve_staf};
-
-async fn has_owner(bus: &Bus, name: &str) -> bool {
-    let mut cmd = Command::new("busctl");
-    cmd.arg(format!("--address={}", bus.address)).args([
-        "call",
-        "org.freedesktop.DBus",
-        "/org/freedesktop/DBus",
-        "org.freedesktop.DBus",
-        "NameHasOwner",
-        "s",
-        name,
-    ]);
-    match ok_stdout(&run(cmd).await, "NameHasOwner").trim() {
-        "b true" => true,
-        "b false" => false,
-        other => panic!("NameHasOwner: {other}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemons_own_their_names_on_the_system_bus_until_shutdown() {

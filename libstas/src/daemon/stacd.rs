@@ -12,7 +12,8 @@
 //!    same connection; `READY=1` once the name is owned.
 //! 4. SIGHUP: `RELOADING=1`, re-read `stacd.conf` only, re-evaluate the audit, reconcile,
 //!    `READY=1` (§1.8). SIGTERM/SIGINT: `STOPPING=1`, save the state, exit 0 keeping every
-//!    I/O connection (§5.13). `WATCHDOG=1` at half the unit's `WatchdogSec` when set;
+//!    I/O connection (§5.13). Losing the bus connection: the same, but exit 1 with one line
+//!    (`stacd: lost the D-Bus connection: …`) for `Restart=on-failure`. `WATCHDOG=1` at half the unit's `WatchdogSec` when set;
 //!    `STATUS=` follows the controller count.
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use thiserror::Error;
 use crate::cli::DaemonArgs;
 use crate::config::{self, Daemon, ServiceConfig};
 use crate::dbus::stafd_follow::{follow_stafd, FollowError};
-use crate::dbus::{serve_stac, DbusError, StacHandle};
+use crate::dbus::{serve_stac, ConnectionLost, DbusError, StacHandle};
 use crate::identity::{IdentityPaths, Secret};
 use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
 use crate::model::snapshot::Snapshot;
@@ -58,6 +59,9 @@ pub enum RunError {
     /// stafd's name and signals could not be followed.
     #[error(transparent)]
     Follow(#[from] FollowError),
+    /// The bus connection ended under the running daemon (every connection kept).
+    #[error("lost the D-Bus connection: {0}")]
+    BusLost(#[from] ConnectionLost),
 }
 
 /// stacd after argument parsing (`--version` and `--check-config` are handled by the
@@ -170,18 +174,26 @@ async fn serve(
     notify::ready("Ready");
     tracing::info!("{PROG} ready");
 
-    serve_until_stopped(
+    let serving = serve_until_stopped(
         Daemon::Stacd,
         &conf_file,
         &mut signals,
         core.snapshot(),
         status_line,
         |cfg| core.reload(cfg),
-    )
-    .await;
+    );
+    let lost = tokio::select! {
+        () = serving => None,
+        lost = server.lost() => Some(lost),
+    };
     follower.stop().await;
     core.shutdown().await;
     server.shutdown().await;
-    tracing::info!("{PROG} stopped");
-    Ok(())
+    match lost {
+        Some(lost) => Err(lost.into()),
+        None => {
+            tracing::info!("{PROG} stopped");
+            Ok(())
+        }
+    }
 }

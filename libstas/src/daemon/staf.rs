@@ -139,7 +139,11 @@ pub enum Control {
         done: oneshot::Sender<()>,
     },
     /// SIGTERM/SIGINT: dispose of every controller and end the task.
-    Shutdown,
+    Shutdown {
+        /// Keep every connection whatever `persistent-connections` says (an exit for a
+        /// restart, such as after losing the bus).
+        keep_all: bool,
+    },
 }
 
 /// Handles on a running core.
@@ -244,7 +248,18 @@ impl StafCore {
     /// Shuts the core down (keeping or dropping connections per `persistent-connections`)
     /// and waits for it, at most `SHUTDOWN_GRACE` plus the state write.
     pub async fn shutdown(self) {
-        let _ = self.control.send(Control::Shutdown).await;
+        self.stop(false).await;
+    }
+
+    /// Shuts the core down keeping every connection (no deregistration) whatever
+    /// `persistent-connections` says: stafd exits to be restarted at once (it lost the bus),
+    /// and the next stafd adopts the controllers from the state file and the kernel.
+    pub async fn shutdown_keeping_connections(self) {
+        self.stop(true).await;
+    }
+
+    async fn stop(self, keep_all: bool) {
+        let _ = self.control.send(Control::Shutdown { keep_all }).await;
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "core task failed");
         }
@@ -531,6 +546,7 @@ impl Core {
         let mut discovery_open = true;
         let mut uevents_open = true;
         let mut watchdog = self.watchdog.timer();
+        let mut keep_all_at_exit = false;
         loop {
             let deadline = match (self.timers.next_deadline(), self.debounce.deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -546,7 +562,11 @@ impl Core {
                         self.publish();
                         let _ = done.send(());
                     }
-                    Some(Control::Shutdown) | None => break,
+                    Some(Control::Shutdown { keep_all }) => {
+                        keep_all_at_exit = keep_all;
+                        break;
+                    }
+                    None => break,
                 },
                 i = rx.input.recv() => {
                     if let Some(i) = i {
@@ -578,7 +598,7 @@ impl Core {
             }
             self.publish();
         }
-        self.shutdown(&mut rx).await;
+        self.shutdown(&mut rx, keep_all_at_exit).await;
     }
 
     fn set_tron(&mut self, on: bool) {
@@ -709,8 +729,8 @@ impl Core {
         }
     }
 
-    async fn shutdown(&mut self, rx: &mut Rx) {
-        let keep = self.cfg.stafd.persistent_connections;
+    async fn shutdown(&mut self, rx: &mut Rx, keep_all: bool) {
+        let keep = keep_all || self.cfg.stafd.persistent_connections;
         tracing::info!(keep_connections = keep, "stopping");
         self.save_state();
         self.shutting_down = true;

@@ -14,6 +14,10 @@
 //!    reconcile, `READY=1` (§1.8).
 //!    SIGTERM/SIGINT: `STOPPING=1`, dispose of the controllers (keep or drop per
 //!    `persistent-connections`, deregistering when dropping), save the state, exit 0.
+//!    Losing the bus connection (dbus-daemon stopped or restarted): keep every controller
+//!    whatever `persistent-connections` says, save the state, exit 1 with one line
+//!    (`stafd: lost the D-Bus connection: …`), for `Restart=on-failure` to start a stafd
+//!    that adopts them on the new bus.
 //!    `WATCHDOG=1` at half the unit's `WatchdogSec` when set; `STATUS=` follows the
 //!    controller count.
 
@@ -26,7 +30,7 @@ use thiserror::Error;
 use crate::cli::DaemonArgs;
 use crate::config::{self, Daemon, ServiceConfig};
 use crate::dbus::avahi::AvahiBus;
-use crate::dbus::{serve_staf, DbusError, StafHandle};
+use crate::dbus::{serve_staf, ConnectionLost, DbusError, StafHandle};
 use crate::identity::IdentityPaths;
 use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
 use crate::model::trid::TidDefaults;
@@ -58,6 +62,10 @@ pub enum RunError {
     /// The D-Bus name or objects could not be set up.
     #[error("cannot serve on D-Bus: {0}")]
     Dbus(#[from] DbusError),
+    /// The bus connection ended under the running daemon (every connection was kept, the
+    /// state saved: a restart takes them over).
+    #[error("lost the D-Bus connection: {0}")]
+    BusLost(#[from] ConnectionLost),
 }
 
 /// stafd after argument parsing (`--version` and `--check-config` are handled by the
@@ -215,7 +223,7 @@ pub async fn serve(
     notify::ready("Ready");
     tracing::info!("{PROG} ready");
 
-    serve_until_stopped(
+    let serving = serve_until_stopped(
         Daemon::Stafd,
         &conf_file,
         &mut signals,
@@ -229,14 +237,26 @@ pub async fn serve(
                 core.reload(cfg).await;
             }
         },
-    )
-    .await;
+    );
+    let lost = tokio::select! {
+        () = serving => None,
+        lost = server.lost() => Some(lost),
+    };
     zeroconf.stop().await;
-    core.shutdown().await;
+    if lost.is_some() {
+        core.shutdown_keeping_connections().await;
+    } else {
+        core.shutdown().await;
+    }
     if let Some(shadow) = shadow {
         shadow.remove();
     }
     server.shutdown().await;
-    tracing::info!("{PROG} stopped");
-    Ok(())
+    match lost {
+        Some(lost) => Err(lost.into()),
+        None => {
+            tracing::info!("{PROG} stopped");
+            Ok(())
+        }
+    }
 }

@@ -159,7 +159,8 @@ async fn watch(
                     Some(Ok(true)) => break,
                     Some(_) => {}
                     None => {
-                        tracing::error!("the bus connection ended: zeroconf stops");
+                        // stafd reports the lost bus itself (and exits).
+                        tracing::debug!("the bus connection ended: zeroconf stops");
                         return;
                     }
                 },

@@ -4,6 +4,12 @@
 //!
 //! The `*_on` variants take an existing connection: a bus connection (the name is requested)
 //! or a peer-to-peer one (no name), for tests.
+//!
+//! [`DbusServer::lost`] completes when the connection ends without the daemon closing it
+//! (dbus-daemon stopped or restarted, the socket failed): zbus's socket reader then marks the
+//! connection closed ([`Connection::closed`]), whatever else shares it (the avahi client,
+//! the stafd follower). The daemons exit non-zero on it so that the service manager restarts
+//! them on the new bus; nothing is polled.
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -62,7 +68,20 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The daemon's bus connection ended without the daemon closing it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the bus closed the connection (dbus-daemon stopped or restarted?)")]
+pub struct ConnectionLost;
+
 impl DbusServer {
+    /// Completes when the connection is closed from the other end or fails (the bus daemon
+    /// stopped, restarted or dropped this client; a socket error). Never completes while the
+    /// connection works. Cancel-safe: drop it and call again at will.
+    pub async fn lost(&self) -> ConnectionLost {
+        self.conn.closed().await;
+        ConnectionLost
+    }
+
     /// The connection the objects are served on.
     pub fn connection(&self) -> &Connection {
         &self.conn

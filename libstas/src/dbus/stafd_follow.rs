@@ -162,7 +162,8 @@ pub async fn follow_stafd(
                     }
                     Some(Err(e)) => tracing::warn!(error = %e, "unreadable NameOwnerChanged"),
                     None => {
-                        tracing::error!("the bus connection ended: no more news from stafd");
+                        // The daemon reports the lost bus itself (and exits).
+                        tracing::debug!("the bus connection ended: no more news from stafd");
                         let _ = tx.send(StafdView::Unknown).await;
                         return;
                     }

@@ -148,6 +148,15 @@ impl Bus {
     }
 }
 
+impl Bus {
+    /// Kills the dbus-daemon (SIGKILL, by its pid) and reaps it: every client's connection
+    /// ends as when the system bus dies.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Bus {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -314,5 +323,24 @@ impl Drop for LineWatcher {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Whether `name` has an owner on `bus` (busctl's `NameHasOwner`).
+pub async fn has_owner(bus: &Bus, name: &str) -> bool {
+    let mut cmd = Command::new("busctl");
+    cmd.arg(format!("--address={}", bus.address)).args([
+        "call",
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "NameHasOwner",
+        "s",
+        name,
+    ]);
+    match ok_stdout(&run(cmd).await, "NameHasOwner").trim() {
+        "b true" => true,
+        "b false" => false,
+        other => panic!("NameHasOwner: {other}"),
     }
 }

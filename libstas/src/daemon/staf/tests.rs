@@ -552,6 +552,29 @@ async fn shutdown_without_persistence_deregisters_and_disconnects() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn shutdown_keeping_connections_overrides_persistence() {
+    // An exit for a restart (the bus was lost): nothing deregistered, nothing deleted, even
+    // with persistent-connections=false; the state file names the controller for the next
+    // stafd.
+    let k = FakeKernel::new();
+    k.add_target(ddc("127.0.0.1", vec![]));
+    let mut r = Rig::new(
+        k,
+        "[Discovery controller connection management]\npersistent-connections=false\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n",
+    );
+    r.event().await;
+    r.core.take().unwrap().shutdown_keeping_connections().await;
+    let regs = r.k.registrations();
+    assert_eq!(
+        regs.iter().map(tas_of).collect::<Vec<_>>(),
+        vec![Some(DimTask::Register)]
+    );
+    assert!(r.k.deleted().is_empty(), "deleted: {:?}", r.k.deleted());
+    let state = load_staf(&r.dir.path().join("last-known-config.toml"));
+    assert_eq!(state.dcs.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn referral_storm_is_debounced() {
     // Five referral changes inside one soak window: the first reconcile runs at once, the
     // rest are coalesced into one pass at the end of the window.
