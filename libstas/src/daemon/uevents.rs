@@ -33,6 +33,16 @@ use crate::proto::uevent::{NvmeEvent, NvmeEventKind};
 /// buffer (4 MiB) rather than in memory here.
 pub const UEVENT_QUEUE: usize = 1024;
 
+/// Test knob: the uevent socket's receive buffer in bytes (instead of 4 MiB), read once when
+/// the socket opens. A tiny buffer makes a burst of uevents overflow it (ENOBUFS), which the
+/// real-kernel rig uses to exercise the resynchronisation.
+pub const RCVBUF_ENV: &str = "STAS_UEVENT_RCVBUF";
+
+/// The value of [`RCVBUF_ENV`]: a positive byte count, anything else ignored.
+fn rcvbuf_knob(v: Option<&str>) -> Option<usize> {
+    v.and_then(|s| s.trim().parse::<usize>().ok()).filter(|&n| n > 0)
+}
+
 /// One message from the uevent source.
 #[derive(Debug, Clone)]
 pub enum UeventMsg {
@@ -176,7 +186,11 @@ pub fn spawn_netlink(
     follow: Follow,
     tx: mpsc::Sender<UeventMsg>,
 ) -> Result<thread::JoinHandle<()>, KernelError> {
-    let sock = UeventSocket::open()?;
+    let rcvbuf = rcvbuf_knob(std::env::var(RCVBUF_ENV).ok().as_deref());
+    if let Some(n) = rcvbuf {
+        tracing::warn!(bytes = n, "{RCVBUF_ENV} set: uevent socket receive buffer of {n} bytes (test knob; events will be lost in bursts)");
+    }
+    let sock = UeventSocket::open_with_rcvbuf(rcvbuf)?;
     thread::Builder::new()
         .name("stas-uevents".into())
         .spawn(move || netlink_loop(&sock, kernel.as_ref(), follow, &tx))
