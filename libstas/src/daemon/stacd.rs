@@ -12,7 +12,9 @@
 //!    same connection; `READY=1` once the name is owned.
 //! 4. SIGHUP: `RELOADING=1`, re-read `stacd.conf` only, re-evaluate the audit, reconcile,
 //!    `READY=1` (§1.8). SIGTERM/SIGINT: `STOPPING=1`, save the state, exit 0 keeping every
-//!    I/O connection (§5.13). `WATCHDOG=1` at half the unit's `WatchdogSec` when set;
+//!    I/O connection (§5.13). The uevent socket cannot be opened, or the uevent source ends:
+//!    one line `stacd: kernel uevents unavailable: <why>`, exit 1, every connection kept
+//!    (systemd restarts it). `WATCHDOG=1` at half the unit's `WatchdogSec` when set;
 //!    `STATUS=` follows the controller count.
 
 use std::path::{Path, PathBuf};
@@ -32,13 +34,14 @@ use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_stac, state_path};
 use crate::runtime::{logging, notify};
 
+use super::common::open_uevents;
 use super::common::{
     block_on, conf_file, load_config, resolve_host, serve_until_stopped, startup_checks,
     NVME_FABRICS,
 };
 use super::stac::{StacCore, StacSetup};
 use super::staf::Host;
-use super::uevents::{spawn_netlink, Follow, UEVENT_QUEUE};
+use super::uevents::{Follow, UeventsUnavailable};
 
 /// The program name (log identifier, runtime directory).
 pub const PROG: &str = "stacd";
@@ -58,6 +61,10 @@ pub enum RunError {
     /// stafd's name and signals could not be followed.
     #[error(transparent)]
     Follow(#[from] FollowError),
+    /// The uevent socket cannot be opened, or the uevent source ended (every connection
+    /// is kept; systemd restarts stacd, which adopts them).
+    #[error(transparent)]
+    Uevents(#[from] UeventsUnavailable),
 }
 
 /// stacd after argument parsing (`--version` and `--check-config` are handled by the
@@ -100,10 +107,7 @@ async fn serve(
 ) -> Result<(), RunError> {
     let mut signals = Signals::new()?;
     let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
-    let (utx, urx) = tokio::sync::mpsc::channel(UEVENT_QUEUE);
-    if let Err(e) = spawn_netlink(Arc::clone(&kernel), Follow::Io, utx) {
-        tracing::error!(error = %e, "cannot listen to kernel uevents: controller removals will be missed");
-    }
+    let urx = open_uevents(&kernel, Follow::Io)?;
     let path = state_path(PROG);
     let (options, topology, ifaddrs, initial_state) = {
         let k = Arc::clone(&kernel);
@@ -154,15 +158,16 @@ async fn serve(
     {
         Ok(s) => s,
         Err(e) => {
-            core.shutdown().await;
+            core.shutdown().await?;
             return Err(e.into());
         }
     };
     let follower = match follow_stafd(server.connection(), core.stafd_feed()).await {
         Ok(f) => f,
         Err(e) => {
-            core.shutdown().await;
+            let ended = core.shutdown().await;
             server.shutdown().await;
+            ended?;
             return Err(e.into());
         }
     };
@@ -179,8 +184,9 @@ async fn serve(
     )
     .await;
     follower.stop().await;
-    core.shutdown().await;
+    let ended = core.shutdown().await;
     server.shutdown().await;
+    ended?;
     tracing::info!("{PROG} stopped");
     Ok(())
 }

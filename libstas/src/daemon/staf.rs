@@ -41,14 +41,15 @@ use crate::ctrl::reconcile;
 use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::HostIdentity;
 use crate::kernel::fabrics::SupportedOptions;
-use crate::kernel::{Controller, IfAddr, Kernel, Topology};
+use crate::kernel::matching::cid_matches_tid;
+use crate::kernel::{Controller, CtrlState, IfAddr, Kernel, Topology};
 use crate::model::snapshot::{AvahiView, CoreCommand, CoreEvent, ProcessView, Snapshot, TimerView};
 use crate::model::trid::{TidDefaults, TransportId};
 use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_staf, StafState};
 
 use super::nvmecli;
-use super::uevents::UeventMsg;
+use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
 use super::wheel::{sleep_until_opt, Wheel};
 
 /// Capacity of the core's input channel (operation results, reconcile data).
@@ -148,7 +149,7 @@ pub struct StafCore {
     commands: mpsc::Sender<CoreCommand>,
     control: mpsc::Sender<Control>,
     discovery: mpsc::Sender<DiscoveryReport>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), UeventsUnavailable>>,
 }
 
 impl StafCore {
@@ -176,17 +177,19 @@ impl StafCore {
         let mut core = Core::new(kernel, setup, input_tx, events.clone(), state_tx, on_tron);
         let snapshot = core.snapshot_rx();
         let task = tokio::spawn(async move {
-            core.run(Rx {
-                input: input_rx,
-                uevents,
-                commands: cmd_rx,
-                control: ctl_rx,
-                discovery: disc_rx,
-            })
-            .await;
+            let r = core
+                .run(Rx {
+                    input: input_rx,
+                    uevents,
+                    commands: cmd_rx,
+                    control: ctl_rx,
+                    discovery: disc_rx,
+                })
+                .await;
             if let Some(w) = state_writer {
                 let _ = w.await;
             }
+            r
         });
         Self {
             snapshot,
@@ -241,10 +244,18 @@ impl StafCore {
 
     /// Shuts the core down (keeping or dropping connections per `persistent-connections`)
     /// and waits for it, at most `SHUTDOWN_GRACE` plus the state write.
-    pub async fn shutdown(self) {
+    ///
+    /// # Errors
+    /// The core had stopped by itself because the uevent source failed or ended (it kept
+    /// every connection then): the daemon must exit non-zero.
+    pub async fn shutdown(self) -> Result<(), UeventsUnavailable> {
         let _ = self.control.send(Control::Shutdown).await;
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "core task failed");
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "core task failed");
+                Ok(())
+            }
         }
     }
 }
@@ -470,7 +481,10 @@ impl Core {
             .collect()
     }
 
-    async fn run(&mut self, mut rx: Rx) {
+    /// The core's loop until a shutdown, or until the uevent source fails or ends: then
+    /// every connection is kept (whatever `persistent-connections` says: the daemon is
+    /// restarted and adopts them) and the reason is returned.
+    async fn run(&mut self, mut rx: Rx) -> Result<(), UeventsUnavailable> {
         let ids: Vec<u64> = self.dcs.values().map(|s| s.id).collect();
         for id in ids {
             self.feed(id, Event::Start);
@@ -479,7 +493,7 @@ impl Core {
         self.publish();
         let mut commands_open = true;
         let mut discovery_open = true;
-        let mut uevents_open = true;
+        let mut failed = None;
         loop {
             let deadline = match (self.timers.next_deadline(), self.debounce.deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -500,11 +514,15 @@ impl Core {
                         self.on_input(i);
                     }
                 }
-                u = rx.uevents.recv(), if uevents_open => match u {
+                u = rx.uevents.recv() => match u {
+                    Some(UeventMsg::Failed(why)) => {
+                        failed = Some(UeventsUnavailable(why));
+                        break;
+                    }
                     Some(u) => self.on_uevent(u),
                     None => {
-                        tracing::warn!("uevent source ended");
-                        uevents_open = false;
+                        failed = Some(UeventsUnavailable(SOURCE_ENDED.to_owned()));
+                        break;
                     }
                 },
                 c = rx.commands.recv(), if commands_open => match c {
@@ -525,7 +543,9 @@ impl Core {
             }
             self.publish();
         }
-        self.shutdown(&mut rx).await;
+        let keep = self.cfg.stafd.persistent_connections || failed.is_some();
+        self.shutdown(&mut rx, keep).await;
+        failed.map_or(Ok(()), Err)
     }
 
     fn set_tron(&mut self, on: bool) {
@@ -595,20 +615,9 @@ impl Core {
 
     fn on_uevent(&mut self, msg: UeventMsg) {
         match msg {
-            UeventMsg::Resync(topo) => {
-                self.topo = topo;
-                let gone: Vec<u64> = self
-                    .dcs
-                    .values()
-                    .map(|s| (s.id, &s.dc))
-                    .chain(self.dying.iter().map(|(i, d)| (*i, d)))
-                    .filter(|(_, dc)| dc.device().is_some_and(|d| self.topo.by_name(d).is_none()))
-                    .map(|(id, _)| id)
-                    .collect();
-                for id in gone {
-                    self.feed(id, Event::Uevent(NvmeEventKind::Removed));
-                }
-            }
+            UeventMsg::Resync(topo) => self.on_resync(topo),
+            // Only during a shutdown: the run loop ends on it.
+            UeventMsg::Failed(_) => {}
             UeventMsg::Event { event, update } => {
                 let dev = event.device.clone();
                 self.topo.apply_update(event.instance, update);
@@ -643,6 +652,50 @@ impl Core {
         }
     }
 
+    /// Uevents were lost: `topo` is the re-scanned topology. What the lost events would
+    /// have told each controller is worked out from it: a device gone (or now another
+    /// controller's) is a `remove`; a live one re-reads its log (a lost AEN leaves the
+    /// controller's AEN masked until the log is read), or resyncs when it reconnected
+    /// meanwhile (new controller ID, or not live before). A controller not connected
+    /// finds a matching kernel controller at its next connect (adoption).
+    fn on_resync(&mut self, topo: Topology) {
+        let old = std::mem::replace(&mut self.topo, topo);
+        // A `connected` echo expected may have been lost: a later one is a reconnect.
+        self.echo_expected.clear();
+        let topo = &self.topo;
+        self.connected_seen.retain(|d| topo.by_name(d).is_some());
+        let todo: Vec<(u64, Event)> = self
+            .dcs
+            .values()
+            .map(|s| (s.id, &s.dc))
+            .chain(self.dying.iter().map(|(i, d)| (*i, d)))
+            .filter_map(|(id, dc)| {
+                let dev = dc.device()?;
+                let ev = match self.topo.by_name(dev) {
+                    Some(c) if cid_matches_tid(&c.existing_id(), dc.tid(), &self.ifaddrs) => {
+                        // Not live: its `connected` comes once it is.
+                        if c.state != CtrlState::Live {
+                            return None;
+                        }
+                        let reconnected = old
+                            .by_name(dev)
+                            .is_none_or(|o| o.state != CtrlState::Live || o.cntlid != c.cntlid);
+                        Event::EventsLost { reconnected }
+                    }
+                    _ => Event::Uevent(NvmeEventKind::Removed),
+                };
+                Some((id, ev))
+            })
+            .collect();
+        tracing::info!(
+            controllers = todo.len(),
+            "uevents were lost: checking every discovery controller against the kernel"
+        );
+        for (id, ev) in todo {
+            self.feed(id, ev);
+        }
+    }
+
     /// Gives `ev` to controller `id` and performs the actions.
     fn feed(&mut self, id: u64, ev: Event) {
         let Some(dc) = self.dc_mut(id) else {
@@ -654,8 +707,7 @@ impl Core {
         }
     }
 
-    async fn shutdown(&mut self, rx: &mut Rx) {
-        let keep = self.cfg.stafd.persistent_connections;
+    async fn shutdown(&mut self, rx: &mut Rx, keep: bool) {
         tracing::info!(keep_connections = keep, "stopping");
         self.save_state();
         self.shutting_down = true;

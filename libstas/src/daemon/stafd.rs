@@ -14,6 +14,8 @@
 //!    reconcile, `READY=1` (§1.8).
 //!    SIGTERM/SIGINT: `STOPPING=1`, dispose of the controllers (keep or drop per
 //!    `persistent-connections`, deregistering when dropping), save the state, exit 0.
+//!    The uevent socket cannot be opened, or the uevent source ends: every connection kept,
+//!    one line `stafd: kernel uevents unavailable: <why>`, exit 1 (systemd restarts it).
 //!    `WATCHDOG=1` at half the unit's `WatchdogSec` when set; `STATUS=` follows the
 //!    controller count.
 
@@ -34,13 +36,14 @@ use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_staf, state_path};
 use crate::runtime::{logging, notify};
 
+use super::common::open_uevents;
 use super::common::{
     block_on, conf_file, load_config, resolve_host, serve_until_stopped, startup_checks,
     NVME_FABRICS,
 };
 use super::nvmecli::{self, find_systemctl, RuleShadow};
 use super::staf::{Host, StafCore, StafSetup};
-use super::uevents::{spawn_netlink, Follow, UeventMsg, UEVENT_QUEUE};
+use super::uevents::{Follow, UeventMsg, UeventsUnavailable};
 use super::zeroconf::{ZeroconfConfig, ZeroconfDriver};
 
 /// The program name (log identifier, runtime directory).
@@ -58,6 +61,10 @@ pub enum RunError {
     /// The D-Bus name or objects could not be set up.
     #[error("cannot serve on D-Bus: {0}")]
     Dbus(#[from] DbusError),
+    /// The uevent socket cannot be opened, or the uevent source ended (every connection
+    /// is kept; systemd restarts stafd, which adopts them).
+    #[error(transparent)]
+    Uevents(#[from] UeventsUnavailable),
 }
 
 /// stafd after argument parsing (`--version` and `--check-config` are handled by the
@@ -127,13 +134,10 @@ pub async fn serve(
 ) -> Result<(), RunError> {
     let mut signals = Signals::new()?;
     let kernel = env.kernel;
-    let urx = env.uevents.unwrap_or_else(|| {
-        let (utx, urx) = tokio::sync::mpsc::channel(UEVENT_QUEUE);
-        if let Err(e) = spawn_netlink(Arc::clone(&kernel), Follow::Discovery, utx) {
-            tracing::error!(error = %e, "cannot listen to kernel uevents: AENs and controller removals will be missed");
-        }
-        urx
-    });
+    let urx = match env.uevents {
+        Some(rx) => rx,
+        None => open_uevents(&kernel, Follow::Discovery)?,
+    };
     let path = env.state_path;
     let (options, topology, ifaddrs, initial_state) = {
         let k = Arc::clone(&kernel);
@@ -198,7 +202,7 @@ pub async fn serve(
     {
         Ok(s) => s,
         Err(e) => {
-            core.shutdown().await;
+            core.shutdown().await?;
             return Err(e.into());
         }
     };
@@ -231,11 +235,12 @@ pub async fn serve(
     )
     .await;
     zeroconf.stop().await;
-    core.shutdown().await;
+    let ended = core.shutdown().await;
     if let Some(shadow) = shadow {
         shadow.remove();
     }
     server.shutdown().await;
+    ended?;
     tracing::info!("{PROG} stopped");
     Ok(())
 }

@@ -40,7 +40,8 @@ pub const RCVBUF_ENV: &str = "STAS_UEVENT_RCVBUF";
 
 /// The value of [`RCVBUF_ENV`]: a positive byte count, anything else ignored.
 fn rcvbuf_knob(v: Option<&str>) -> Option<usize> {
-    v.and_then(|s| s.trim().parse::<usize>().ok()).filter(|&n| n > 0)
+    v.and_then(|s| s.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
 }
 
 /// One message from the uevent source.
@@ -55,7 +56,22 @@ pub enum UeventMsg {
     },
     /// Events were lost (socket overflow): the whole topology, re-scanned.
     Resync(Topology),
+    /// The source gives up (the socket keeps failing): why. Nothing follows.
+    Failed(String),
 }
+
+/// The daemon cannot learn about kernel controller events: the uevent socket cannot be
+/// opened, or the source ended. The daemons exit non-zero with this one line (systemd's
+/// `Restart=on-failure` starts them again; the connections are kept).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("kernel uevents unavailable: {0}")]
+pub struct UeventsUnavailable(pub String);
+
+/// Why the uevent channel closed without a [`UeventMsg::Failed`].
+pub const SOURCE_ENDED: &str = "the uevent source ended";
+
+/// Consecutive socket errors after which the reader thread gives up.
+pub const MAX_SOCKET_ERRORS: u32 = 100;
 
 /// Which controllers a daemon's topology follows, decided from `cntrltype` (5.18+). A
 /// controller without one (older kernels, old targets: `reserved`) is always followed, and
@@ -176,8 +192,9 @@ impl Tracker {
 }
 
 /// Opens the netlink socket and starts the reader thread, which reads only the controllers
-/// `follow` asks for. The thread ends when the core drops the receiver (on the next event)
-/// or at process exit.
+/// `follow` asks for. The thread ends when the core drops the receiver (on the next event),
+/// at process exit, or after [`MAX_SOCKET_ERRORS`] consecutive socket errors (it sends
+/// [`UeventMsg::Failed`] first).
 ///
 /// # Errors
 /// The socket cannot be opened or bound (not root, no netlink).
@@ -225,8 +242,10 @@ fn netlink_loop(sock: &UeventSocket, k: &dyn Kernel, follow: Follow, tx: &mpsc::
             Err(e) => {
                 consecutive_errors += 1;
                 tracing::error!(error = %e, "uevent socket error");
-                if consecutive_errors >= 100 {
-                    tracing::error!("giving up on the uevent socket");
+                if consecutive_errors >= MAX_SOCKET_ERRORS {
+                    let _ = tx.blocking_send(UeventMsg::Failed(format!(
+                        "{consecutive_errors} consecutive errors on the uevent socket, the last: {e}"
+                    )));
                     return;
                 }
                 continue;
