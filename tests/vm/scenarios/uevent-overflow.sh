@@ -16,7 +16,7 @@ stack_up "$N"
 grep -q 'STAS_UEVENT_RCVBUF set' "$STAFD_LOG" || fail "stafd did not log the receive-buffer knob"
 grep -q 'STAS_UEVENT_RCVBUF set' "$STACD_LOG" || fail "stacd did not log the receive-buffer knob"
 
-LOST='uevents were lost'
+LOST='uevents were lost; re-reading'
 lost() { grep -c "$LOST" "$1" || true; }
 # exposed: "SUBNQN 127.0.0.1 8009" of every subsystem linked to port 1 (configfs), sorted
 exposed() {
@@ -76,6 +76,8 @@ t1=$(_cs)
 f1=$(lost "$STAFD_LOG") c1=$(lost "$STACD_LOG")
 log "converged $(( (t1 - t0) * 10 )) ms after resuming; overflows in the storm: stafd $((f1 - f0)), stacd $((c1 - c0)); $(live_iocs) I/O controllers"
 expect_eq "$(live_iocs)" "$NEW" "live I/O controllers"
+rereads=$(grep -c 'uevents were lost: reading the discovery log again' "$STAFD_LOG" || true)
+expect_ge "$rereads" 1 "discovery log re-reads after an overflow (stafd)"
 if ! wait_for '[ "$(stacctl_paths | awk "{ print \$1, \$2, \$3 }")" = "$(exposed)" ]' 30; then
     stacctl_paths
     fail "stacctl does not show what the target exposes"
