@@ -13,6 +13,7 @@
 //!        retries: register 5 s, supported 5 s, get-log 20 s
 //! GetLog done ──▶ store entries, LogPagesChanged, ReferralsChanged when referrals moved
 //! uevents: AEN 0x70f002 ─▶ GetLog; rediscover/connected ─▶ resync (whole chain, DIM again);
+//!          events lost (socket overflow) ─▶ GetLog, or resync when it reconnected meanwhile;
 //!          remove ─▶ forget the device, keep the cached entries, reconnect in 3 s
 //! Remove / Shutdown{keep=false}: wait for the in-flight op, Deregister (if registered),
 //!          Disconnect, Disposed.   Shutdown{keep=true}: Disposed at once.
@@ -169,6 +170,14 @@ pub enum Event {
     /// A uevent about this controller's device (already filtered by the caller: the
     /// `connected` echo of our own connect is not forwarded).
     Uevent(NvmeEventKind),
+    /// Uevents were lost (the uevent socket overflowed) while this controller's device
+    /// stayed: an AEN may be among them, and the controller's AEN stays masked until the
+    /// log is read again, so read it now. `reconnected`: the controller reconnected
+    /// meanwhile (its `connected` was lost too): resync the whole chain (DIM again).
+    EventsLost {
+        /// The controller reconnected while the events were lost.
+        reconnected: bool,
+    },
     /// A timer the machine started expired.
     TimerFired(TimerKind),
     /// Configuration reloaded (SIGHUP): new settings, re-check aging, resync (DIM again).
@@ -718,6 +727,18 @@ impl Dc {
                 }
             }
             Event::Uevent(kind) => self.on_uevent(kind, now, &mut out),
+            Event::EventsLost { reconnected } => {
+                if self.disposing.is_some() || self.device.is_none() {
+                    return out;
+                }
+                if reconnected {
+                    tracing::info!(tid = %self.tid, device = self.dev(), "uevents were lost and the controller reconnected meanwhile: resync");
+                    self.resync(&mut out);
+                } else {
+                    tracing::info!(tid = %self.tid, device = self.dev(), "uevents were lost: reading the discovery log again");
+                    self.reread(&mut out);
+                }
+            }
             Event::TimerFired(kind) => self.on_timer(kind, &mut out),
             Event::Reload(settings) => {
                 self.settings = settings;
@@ -1006,19 +1027,7 @@ impl Dc {
                 if self.disposing.is_some() || self.device.is_none() {
                     return;
                 }
-                match (self.in_flight, self.chain) {
-                    // The read under way may predate the change: read again after it.
-                    (Some((_, Op::Step(Step::GetLog))), _) => self.reread_pending = true,
-                    // Register/Supported under way: the chain reads the log anyway.
-                    (Some(_), _) => {}
-                    (None, None) => self.run_step(Step::GetLog, out),
-                    (None, Some(Step::GetLog)) => {
-                        self.cancel_timer(TimerKind::GetLogRetry, out);
-                        self.run_step(Step::GetLog, out);
-                    }
-                    // Waiting to retry Register/Supported: the chain will read the log.
-                    (None, Some(_)) => {}
-                }
+                self.reread(out);
             }
             NvmeEventKind::Aen(aen) => {
                 tracing::debug!(tid = %self.tid, device = self.dev(), aen = %format_args!("{aen:#08x}"), "AEN ignored");
@@ -1039,6 +1048,23 @@ impl Dc {
             }
             NvmeEventKind::Removed => self.on_removed(now, out),
             NvmeEventKind::Added | NvmeEventKind::Changed => {}
+        }
+    }
+
+    /// The log changed (or may have): read it, after the read under way if there is one.
+    fn reread(&mut self, out: &mut Vec<Action>) {
+        match (self.in_flight, self.chain) {
+            // The read under way may predate the change: read again after it.
+            (Some((_, Op::Step(Step::GetLog))), _) => self.reread_pending = true,
+            // Register/Supported under way: the chain reads the log anyway.
+            (Some(_), _) => {}
+            (None, None) => self.run_step(Step::GetLog, out),
+            (None, Some(Step::GetLog)) => {
+                self.cancel_timer(TimerKind::GetLogRetry, out);
+                self.run_step(Step::GetLog, out);
+            }
+            // Waiting to retry Register/Supported: the chain will read the log.
+            (None, Some(_)) => {}
         }
     }
 

@@ -1,22 +1,25 @@
 //! What stafd's and stacd's `run` share: the nvme-stas startup checks, loading the service
-//! configuration and the host identity with their diagnostics logged, the current-thread
-//! runtime with its exit mapping, and the signal / status loop.
+//! configuration and the host identity with their diagnostics logged, the uevent source,
+//! the current-thread runtime with its exit mapping, and the signal / status loop.
 
 use std::fmt::Display;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{self, Daemon, ServiceConfig, SysConf};
 use crate::identity::{HostConfig, HostIdentity, IdentityError, IdentityPaths, Secret};
+use crate::kernel::Kernel;
 use crate::model::snapshot::Snapshot;
 use crate::runtime::notify;
 use crate::runtime::signals::{Signal, Signals};
 
 use super::staf::Host;
+use super::uevents::{spawn_netlink, Follow, UeventMsg, UeventsUnavailable, UEVENT_QUEUE};
 
 /// The kernel's fabrics device.
 pub const NVME_FABRICS: &str = "/dev/nvme-fabrics";
@@ -84,6 +87,20 @@ pub fn resolve_host(
         tracing::warn!("{w}");
     }
     Ok((Host::from_identity(&r.identity), r.identity.key))
+}
+
+/// Opens the kernel's uevent socket and starts its reader thread (following `follow`).
+///
+/// # Errors
+/// The socket cannot be opened: the daemon cannot run without controller events.
+pub fn open_uevents(
+    kernel: &Arc<dyn Kernel>,
+    follow: Follow,
+) -> Result<mpsc::Receiver<UeventMsg>, UeventsUnavailable> {
+    let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
+    spawn_netlink(Arc::clone(kernel), follow, tx)
+        .map_err(|e| UeventsUnavailable(format!("cannot open the uevent socket: {e}")))?;
+    Ok(rx)
 }
 
 /// The nvme-stas startup checks: `Err(message)` when `prog` cannot run here.

@@ -58,7 +58,7 @@ use crate::runtime::notify::{self, Watchdog};
 use crate::runtime::state::{save_stac, StacState};
 
 use super::staf::{Host, TronHook};
-use super::uevents::UeventMsg;
+use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
 use super::wheel::{sleep_until_opt, Wheel};
 
 /// Capacity of the core's input channel (operation results, reconcile data).
@@ -134,7 +134,7 @@ pub struct StacCore {
     commands: mpsc::Sender<CoreCommand>,
     control: mpsc::Sender<Control>,
     views: mpsc::Sender<StafdView>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), UeventsUnavailable>>,
 }
 
 impl StacCore {
@@ -161,18 +161,20 @@ impl StacCore {
         let mut core = Core::new(kernel, setup, input_tx, state_tx, on_tron);
         let snapshot = core.snapshot_tx.subscribe();
         let task = tokio::spawn(async move {
-            core.run(Rx {
-                input: input_rx,
-                uevents,
-                commands: cmd_rx,
-                control: ctl_rx,
-                views: view_rx,
-            })
-            .await;
+            let r = core
+                .run(Rx {
+                    input: input_rx,
+                    uevents,
+                    commands: cmd_rx,
+                    control: ctl_rx,
+                    views: view_rx,
+                })
+                .await;
             drop(core);
             if let Some(w) = state_writer {
                 let _ = w.await;
             }
+            r
         });
         Self {
             snapshot,
@@ -218,10 +220,18 @@ impl StacCore {
     }
 
     /// Shuts the core down (every connection kept) and waits for it and the state write.
-    pub async fn shutdown(self) {
+    ///
+    /// # Errors
+    /// The core had stopped by itself because the uevent source failed or ended (every
+    /// connection kept, as always): the daemon must exit non-zero.
+    pub async fn shutdown(self) -> Result<(), UeventsUnavailable> {
         let _ = self.control.send(Control::Shutdown).await;
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "core task failed");
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "core task failed");
+                Ok(())
+            }
         }
     }
 }
@@ -544,7 +554,9 @@ impl Core {
         found
     }
 
-    async fn run(&mut self, mut rx: Rx) {
+    /// The core's loop until a shutdown, or until the uevent source fails or ends (then
+    /// the reason is returned; connections are kept either way).
+    async fn run(&mut self, mut rx: Rx) -> Result<(), UeventsUnavailable> {
         let ids: Vec<u64> = self.iocs.values().map(|s| s.id).collect();
         for id in ids {
             self.feed(id, Event::Start);
@@ -552,8 +564,8 @@ impl Core {
         self.first_view = Some(Instant::now() + FIRST_VIEW_WAIT);
         let mut commands_open = true;
         let mut views_open = true;
-        let mut uevents_open = true;
         let mut watchdog = self.watchdog.timer();
+        let mut failed = None;
         loop {
             let now = Instant::now();
             let publish_due = self.dirty && self.next_publish.is_none_or(|t| t <= now);
@@ -585,11 +597,15 @@ impl Core {
                         self.on_input(i);
                     }
                 }
-                u = rx.uevents.recv(), if uevents_open => match u {
+                u = rx.uevents.recv() => match u {
+                    Some(UeventMsg::Failed(why)) => {
+                        failed = Some(UeventsUnavailable(why));
+                        break;
+                    }
                     Some(u) => self.on_uevent(u),
                     None => {
-                        tracing::warn!("uevent source ended");
-                        uevents_open = false;
+                        failed = Some(UeventsUnavailable(SOURCE_ENDED.to_owned()));
+                        break;
                     }
                 },
                 c = rx.commands.recv(), if commands_open => match c {
@@ -606,6 +622,7 @@ impl Core {
             }
         }
         self.shutdown(&mut rx).await;
+        failed.map_or(Ok(()), Err)
     }
 
     fn set_tron(&mut self, on: bool) {
@@ -681,19 +698,35 @@ impl Core {
         self.dirty = true;
         match msg {
             UeventMsg::Resync(topo) => {
+                // Uevents were lost: a device gone (or now another controller's) is a
+                // `remove`; then a full pass over the re-scanned topology (what was added
+                // or removed meanwhile), and the audit after the add soak when it is on.
                 self.topo = topo;
                 let gone: Vec<u64> = self
                     .all_iocs()
-                    .filter(|(_, i)| i.device().is_some_and(|d| self.topo.by_name(d).is_none()))
+                    .filter(|(_, i)| {
+                        i.device().is_some_and(|d| {
+                            self.topo.by_name(d).is_none_or(|c| {
+                                !cid_matches_tid(&c.existing_id(), i.tid(), &self.ifaddrs)
+                            })
+                        })
+                    })
                     .map(|(id, _)| id)
                     .collect();
+                tracing::info!(
+                    gone = gone.len(),
+                    "uevents were lost: reconciling against the re-read topology"
+                );
                 for id in gone {
                     self.feed(id, Event::Uevent(NvmeEventKind::Removed));
                 }
+                self.trigger_reconcile();
                 if self.policy().audits() {
                     self.audit_at = Some(Instant::now() + ADD_EVENT_SOAK);
                 }
             }
+            // Only during a shutdown: the run loop ends on it.
+            UeventMsg::Failed(_) => {}
             UeventMsg::Event { event, update } => {
                 let dev = event.device.clone();
                 let read_in_full = matches!(update, CtrlUpdate::Full(_));

@@ -13,7 +13,10 @@
 //! 4. SIGHUP: `RELOADING=1`, re-read `stacd.conf` only, re-evaluate the audit, reconcile,
 //!    `READY=1` (§1.8). SIGTERM/SIGINT: `STOPPING=1`, save the state, exit 0 keeping every
 //!    I/O connection (§5.13). Losing the bus connection: the same, but exit 1 with one line
-//!    (`stacd: lost the D-Bus connection: …`) for `Restart=on-failure`. `WATCHDOG=1` at half the unit's `WatchdogSec` when set;
+//!    (`stacd: lost the D-Bus connection: …`) for `Restart=on-failure`. The uevent socket
+//!    cannot be opened, or the uevent source ends: one line
+//!    `stacd: kernel uevents unavailable: <why>`, exit 1, every connection kept (systemd
+//!    restarts it). `WATCHDOG=1` at half the unit's `WatchdogSec` when set;
 //!    `STATUS=` follows the controller count.
 
 use std::path::{Path, PathBuf};
@@ -33,13 +36,14 @@ use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_stac, state_path};
 use crate::runtime::{logging, notify};
 
+use super::common::open_uevents;
 use super::common::{
     block_on, conf_file, load_config, resolve_host, serve_until_stopped, startup_checks,
     NVME_FABRICS,
 };
 use super::stac::{StacCore, StacSetup};
 use super::staf::Host;
-use super::uevents::{spawn_netlink, Follow, UEVENT_QUEUE};
+use super::uevents::{Follow, UeventsUnavailable};
 
 /// The program name (log identifier, runtime directory).
 pub const PROG: &str = "stacd";
@@ -62,6 +66,10 @@ pub enum RunError {
     /// The bus connection ended under the running daemon (every connection kept).
     #[error("lost the D-Bus connection: {0}")]
     BusLost(#[from] ConnectionLost),
+    /// The uevent socket cannot be opened, or the uevent source ended (every connection
+    /// is kept; systemd restarts stacd, which adopts them).
+    #[error(transparent)]
+    Uevents(#[from] UeventsUnavailable),
 }
 
 /// stacd after argument parsing (`--version` and `--check-config` are handled by the
@@ -104,10 +112,7 @@ async fn serve(
 ) -> Result<(), RunError> {
     let mut signals = Signals::new()?;
     let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
-    let (utx, urx) = tokio::sync::mpsc::channel(UEVENT_QUEUE);
-    if let Err(e) = spawn_netlink(Arc::clone(&kernel), Follow::Io, utx) {
-        tracing::error!(error = %e, "cannot listen to kernel uevents: controller removals will be missed");
-    }
+    let urx = open_uevents(&kernel, Follow::Io)?;
     let path = state_path(PROG);
     let (options, topology, ifaddrs, initial_state) = {
         let k = Arc::clone(&kernel);
@@ -159,15 +164,16 @@ async fn serve(
     {
         Ok(s) => s,
         Err(e) => {
-            core.shutdown().await;
+            core.shutdown().await?;
             return Err(e.into());
         }
     };
     let follower = match follow_stafd(server.connection(), core.stafd_feed()).await {
         Ok(f) => f,
         Err(e) => {
-            core.shutdown().await;
+            let ended = core.shutdown().await;
             server.shutdown().await;
+            ended?;
             return Err(e.into());
         }
     };
@@ -187,13 +193,12 @@ async fn serve(
         lost = server.lost() => Some(lost),
     };
     follower.stop().await;
-    core.shutdown().await;
+    let ended = core.shutdown().await;
     server.shutdown().await;
-    match lost {
-        Some(lost) => Err(lost.into()),
-        None => {
-            tracing::info!("{PROG} stopped");
-            Ok(())
-        }
+    if let Some(lost) = lost {
+        return Err(lost.into());
     }
+    ended?;
+    tracing::info!("{PROG} stopped");
+    Ok(())
 }

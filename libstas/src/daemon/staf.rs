@@ -42,7 +42,8 @@ use crate::ctrl::reconcile::{self, NameCache};
 use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::HostIdentity;
 use crate::kernel::fabrics::SupportedOptions;
-use crate::kernel::{Controller, IfAddr, Kernel, Topology};
+use crate::kernel::matching::cid_matches_tid;
+use crate::kernel::{Controller, CtrlState, IfAddr, Kernel, Topology};
 use crate::model::snapshot::{AvahiView, CoreCommand, CoreEvent, ProcessView, Snapshot, TimerView};
 use crate::model::trid::{TidDefaults, TransportId};
 use crate::proto::uevent::NvmeEventKind;
@@ -50,7 +51,7 @@ use crate::runtime::notify::{self, Watchdog};
 use crate::runtime::state::{save_staf, StafState};
 
 use super::nvmecli;
-use super::uevents::UeventMsg;
+use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
 use super::wheel::{sleep_until_opt, Wheel};
 
 /// Capacity of the core's input channel (operation results, reconcile data).
@@ -154,7 +155,7 @@ pub struct StafCore {
     commands: mpsc::Sender<CoreCommand>,
     control: mpsc::Sender<Control>,
     discovery: mpsc::Sender<DiscoveryReport>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), UeventsUnavailable>>,
 }
 
 impl StafCore {
@@ -182,17 +183,19 @@ impl StafCore {
         let mut core = Core::new(kernel, setup, input_tx, events.clone(), state_tx, on_tron);
         let snapshot = core.snapshot_rx();
         let task = tokio::spawn(async move {
-            core.run(Rx {
-                input: input_rx,
-                uevents,
-                commands: cmd_rx,
-                control: ctl_rx,
-                discovery: disc_rx,
-            })
-            .await;
+            let r = core
+                .run(Rx {
+                    input: input_rx,
+                    uevents,
+                    commands: cmd_rx,
+                    control: ctl_rx,
+                    discovery: disc_rx,
+                })
+                .await;
             if let Some(w) = state_writer {
                 let _ = w.await;
             }
+            r
         });
         Self {
             snapshot,
@@ -247,21 +250,32 @@ impl StafCore {
 
     /// Shuts the core down (keeping or dropping connections per `persistent-connections`)
     /// and waits for it, at most `SHUTDOWN_GRACE` plus the state write.
-    pub async fn shutdown(self) {
-        self.stop(false).await;
+    ///
+    /// # Errors
+    /// The core had stopped by itself because the uevent source failed or ended (it kept
+    /// every connection then): the daemon must exit non-zero.
+    pub async fn shutdown(self) -> Result<(), UeventsUnavailable> {
+        self.stop(false).await
     }
 
     /// Shuts the core down keeping every connection (no deregistration) whatever
     /// `persistent-connections` says: stafd exits to be restarted at once (it lost the bus),
     /// and the next stafd adopts the controllers from the state file and the kernel.
-    pub async fn shutdown_keeping_connections(self) {
-        self.stop(true).await;
+    ///
+    /// # Errors
+    /// As [`StafCore::shutdown`].
+    pub async fn shutdown_keeping_connections(self) -> Result<(), UeventsUnavailable> {
+        self.stop(true).await
     }
 
-    async fn stop(self, keep_all: bool) {
+    async fn stop(self, keep_all: bool) -> Result<(), UeventsUnavailable> {
         let _ = self.control.send(Control::Shutdown { keep_all }).await;
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "core task failed");
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "core task failed");
+                Ok(())
+            }
         }
     }
 }
@@ -535,7 +549,10 @@ impl Core {
             .collect()
     }
 
-    async fn run(&mut self, mut rx: Rx) {
+    /// The core's loop until a shutdown, or until the uevent source fails or ends: then
+    /// every connection is kept (whatever `persistent-connections` says: the daemon is
+    /// restarted and adopts them) and the reason is returned.
+    async fn run(&mut self, mut rx: Rx) -> Result<(), UeventsUnavailable> {
         let ids: Vec<u64> = self.dcs.values().map(|s| s.id).collect();
         for id in ids {
             self.feed(id, Event::Start);
@@ -544,9 +561,9 @@ impl Core {
         self.publish();
         let mut commands_open = true;
         let mut discovery_open = true;
-        let mut uevents_open = true;
         let mut watchdog = self.watchdog.timer();
         let mut keep_all_at_exit = false;
+        let mut failed = None;
         loop {
             let deadline = match (self.timers.next_deadline(), self.debounce.deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -573,11 +590,15 @@ impl Core {
                         self.on_input(i);
                     }
                 }
-                u = rx.uevents.recv(), if uevents_open => match u {
+                u = rx.uevents.recv() => match u {
+                    Some(UeventMsg::Failed(why)) => {
+                        failed = Some(UeventsUnavailable(why));
+                        break;
+                    }
                     Some(u) => self.on_uevent(u),
                     None => {
-                        tracing::warn!("uevent source ended");
-                        uevents_open = false;
+                        failed = Some(UeventsUnavailable(SOURCE_ENDED.to_owned()));
+                        break;
                     }
                 },
                 c = rx.commands.recv(), if commands_open => match c {
@@ -598,7 +619,9 @@ impl Core {
             }
             self.publish();
         }
-        self.shutdown(&mut rx, keep_all_at_exit).await;
+        let keep = keep_all_at_exit || failed.is_some() || self.cfg.stafd.persistent_connections;
+        self.shutdown(&mut rx, keep).await;
+        failed.map_or(Ok(()), Err)
     }
 
     fn set_tron(&mut self, on: bool) {
@@ -668,20 +691,9 @@ impl Core {
 
     fn on_uevent(&mut self, msg: UeventMsg) {
         match msg {
-            UeventMsg::Resync(topo) => {
-                self.topo = topo;
-                let gone: Vec<u64> = self
-                    .dcs
-                    .values()
-                    .map(|s| (s.id, &s.dc))
-                    .chain(self.dying.iter().map(|(i, d)| (*i, d)))
-                    .filter(|(_, dc)| dc.device().is_some_and(|d| self.topo.by_name(d).is_none()))
-                    .map(|(id, _)| id)
-                    .collect();
-                for id in gone {
-                    self.feed(id, Event::Uevent(NvmeEventKind::Removed));
-                }
-            }
+            UeventMsg::Resync(topo) => self.on_resync(topo),
+            // Only during a shutdown: the run loop ends on it.
+            UeventMsg::Failed(_) => {}
             UeventMsg::Event { event, update } => {
                 let dev = event.device.clone();
                 self.topo.apply_update(event.instance, update);
@@ -716,6 +728,50 @@ impl Core {
         }
     }
 
+    /// Uevents were lost: `topo` is the re-scanned topology. What the lost events would
+    /// have told each controller is worked out from it: a device gone (or now another
+    /// controller's) is a `remove`; a live one re-reads its log (a lost AEN leaves the
+    /// controller's AEN masked until the log is read), or resyncs when it reconnected
+    /// meanwhile (new controller ID, or not live before). A controller not connected
+    /// finds a matching kernel controller at its next connect (adoption).
+    fn on_resync(&mut self, topo: Topology) {
+        let old = std::mem::replace(&mut self.topo, topo);
+        // A `connected` echo expected may have been lost: a later one is a reconnect.
+        self.echo_expected.clear();
+        let topo = &self.topo;
+        self.connected_seen.retain(|d| topo.by_name(d).is_some());
+        let todo: Vec<(u64, Event)> = self
+            .dcs
+            .values()
+            .map(|s| (s.id, &s.dc))
+            .chain(self.dying.iter().map(|(i, d)| (*i, d)))
+            .filter_map(|(id, dc)| {
+                let dev = dc.device()?;
+                let ev = match self.topo.by_name(dev) {
+                    Some(c) if cid_matches_tid(&c.existing_id(), dc.tid(), &self.ifaddrs) => {
+                        // Not live: its `connected` comes once it is.
+                        if c.state != CtrlState::Live {
+                            return None;
+                        }
+                        let reconnected = old
+                            .by_name(dev)
+                            .is_none_or(|o| o.state != CtrlState::Live || o.cntlid != c.cntlid);
+                        Event::EventsLost { reconnected }
+                    }
+                    _ => Event::Uevent(NvmeEventKind::Removed),
+                };
+                Some((id, ev))
+            })
+            .collect();
+        tracing::info!(
+            controllers = todo.len(),
+            "uevents were lost: checking every discovery controller against the kernel"
+        );
+        for (id, ev) in todo {
+            self.feed(id, ev);
+        }
+    }
+
     /// Gives `ev` to controller `id` and performs the actions.
     fn feed(&mut self, id: u64, ev: Event) {
         let Some(dc) = self.dc_mut(id) else {
@@ -729,8 +785,7 @@ impl Core {
         }
     }
 
-    async fn shutdown(&mut self, rx: &mut Rx, keep_all: bool) {
-        let keep = keep_all || self.cfg.stafd.persistent_connections;
+    async fn shutdown(&mut self, rx: &mut Rx, keep: bool) {
         tracing::info!(keep_connections = keep, "stopping");
         self.save_state();
         self.shutting_down = true;

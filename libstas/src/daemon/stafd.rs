@@ -18,6 +18,8 @@
 //!    whatever `persistent-connections` says, save the state, exit 1 with one line
 //!    (`stafd: lost the D-Bus connection: …`), for `Restart=on-failure` to start a stafd
 //!    that adopts them on the new bus.
+//!    The uevent socket cannot be opened, or the uevent source ends: every connection kept,
+//!    one line `stafd: kernel uevents unavailable: <why>`, exit 1 (systemd restarts it).
 //!    `WATCHDOG=1` at half the unit's `WatchdogSec` when set; `STATUS=` follows the
 //!    controller count.
 
@@ -38,13 +40,14 @@ use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_staf, state_path};
 use crate::runtime::{logging, notify};
 
+use super::common::open_uevents;
 use super::common::{
     block_on, conf_file, load_config, resolve_host, serve_until_stopped, startup_checks,
     NVME_FABRICS,
 };
 use super::nvmecli::{self, find_systemctl, RuleShadow};
 use super::staf::{Host, StafCore, StafSetup};
-use super::uevents::{spawn_netlink, Follow, UeventMsg, UEVENT_QUEUE};
+use super::uevents::{Follow, UeventMsg, UeventsUnavailable};
 use super::zeroconf::{ZeroconfConfig, ZeroconfDriver};
 
 /// The program name (log identifier, runtime directory).
@@ -66,6 +69,10 @@ pub enum RunError {
     /// state saved: a restart takes them over).
     #[error("lost the D-Bus connection: {0}")]
     BusLost(#[from] ConnectionLost),
+    /// The uevent socket cannot be opened, or the uevent source ended (every connection
+    /// is kept; systemd restarts stafd, which adopts them).
+    #[error(transparent)]
+    Uevents(#[from] UeventsUnavailable),
 }
 
 /// stafd after argument parsing (`--version` and `--check-config` are handled by the
@@ -135,13 +142,10 @@ pub async fn serve(
 ) -> Result<(), RunError> {
     let mut signals = Signals::new()?;
     let kernel = env.kernel;
-    let urx = env.uevents.unwrap_or_else(|| {
-        let (utx, urx) = tokio::sync::mpsc::channel(UEVENT_QUEUE);
-        if let Err(e) = spawn_netlink(Arc::clone(&kernel), Follow::Discovery, utx) {
-            tracing::error!(error = %e, "cannot listen to kernel uevents: AENs and controller removals will be missed");
-        }
-        urx
-    });
+    let urx = match env.uevents {
+        Some(rx) => rx,
+        None => open_uevents(&kernel, Follow::Discovery)?,
+    };
     let path = env.state_path;
     let (options, topology, ifaddrs, initial_state) = {
         let k = Arc::clone(&kernel);
@@ -207,7 +211,7 @@ pub async fn serve(
     {
         Ok(s) => s,
         Err(e) => {
-            core.shutdown().await;
+            core.shutdown().await?;
             return Err(e.into());
         }
     };
@@ -243,20 +247,19 @@ pub async fn serve(
         lost = server.lost() => Some(lost),
     };
     zeroconf.stop().await;
-    if lost.is_some() {
-        core.shutdown_keeping_connections().await;
+    let ended = if lost.is_some() {
+        core.shutdown_keeping_connections().await
     } else {
-        core.shutdown().await;
-    }
+        core.shutdown().await
+    };
     if let Some(shadow) = shadow {
         shadow.remove();
     }
     server.shutdown().await;
-    match lost {
-        Some(lost) => Err(lost.into()),
-        None => {
-            tracing::info!("{PROG} stopped");
-            Ok(())
-        }
+    if let Some(lost) = lost {
+        return Err(lost.into());
     }
+    ended?;
+    tracing::info!("{PROG} stopped");
+    Ok(())
 }

@@ -33,6 +33,17 @@ use crate::proto::uevent::{NvmeEvent, NvmeEventKind};
 /// buffer (4 MiB) rather than in memory here.
 pub const UEVENT_QUEUE: usize = 1024;
 
+/// Test knob: the uevent socket's receive buffer in bytes (instead of 4 MiB), read once when
+/// the socket opens. A tiny buffer makes a burst of uevents overflow it (ENOBUFS), which the
+/// real-kernel rig uses to exercise the resynchronisation.
+pub const RCVBUF_ENV: &str = "STAS_UEVENT_RCVBUF";
+
+/// The value of [`RCVBUF_ENV`]: a positive byte count, anything else ignored.
+fn rcvbuf_knob(v: Option<&str>) -> Option<usize> {
+    v.and_then(|s| s.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+}
+
 /// One message from the uevent source.
 #[derive(Debug, Clone)]
 pub enum UeventMsg {
@@ -45,7 +56,22 @@ pub enum UeventMsg {
     },
     /// Events were lost (socket overflow): the whole topology, re-scanned.
     Resync(Topology),
+    /// The source gives up (the socket keeps failing): why. Nothing follows.
+    Failed(String),
 }
+
+/// The daemon cannot learn about kernel controller events: the uevent socket cannot be
+/// opened, or the source ended. The daemons exit non-zero with this one line (systemd's
+/// `Restart=on-failure` starts them again; the connections are kept).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("kernel uevents unavailable: {0}")]
+pub struct UeventsUnavailable(pub String);
+
+/// Why the uevent channel closed without a [`UeventMsg::Failed`].
+pub const SOURCE_ENDED: &str = "the uevent source ended";
+
+/// Consecutive socket errors after which the reader thread gives up.
+pub const MAX_SOCKET_ERRORS: u32 = 100;
 
 /// Which controllers a daemon's topology follows, decided from `cntrltype` (5.18+). A
 /// controller without one (older kernels, old targets: `reserved`) is always followed, and
@@ -166,8 +192,9 @@ impl Tracker {
 }
 
 /// Opens the netlink socket and starts the reader thread, which reads only the controllers
-/// `follow` asks for. The thread ends when the core drops the receiver (on the next event)
-/// or at process exit.
+/// `follow` asks for. The thread ends when the core drops the receiver (on the next event),
+/// at process exit, or after [`MAX_SOCKET_ERRORS`] consecutive socket errors (it sends
+/// [`UeventMsg::Failed`] first).
 ///
 /// # Errors
 /// The socket cannot be opened or bound (not root, no netlink).
@@ -176,7 +203,11 @@ pub fn spawn_netlink(
     follow: Follow,
     tx: mpsc::Sender<UeventMsg>,
 ) -> Result<thread::JoinHandle<()>, KernelError> {
-    let sock = UeventSocket::open()?;
+    let rcvbuf = rcvbuf_knob(std::env::var(RCVBUF_ENV).ok().as_deref());
+    if let Some(n) = rcvbuf {
+        tracing::warn!(bytes = n, "{RCVBUF_ENV} set: uevent socket receive buffer of {n} bytes (test knob; events will be lost in bursts)");
+    }
+    let sock = UeventSocket::open_with_rcvbuf(rcvbuf)?;
     thread::Builder::new()
         .name("stas-uevents".into())
         .spawn(move || netlink_loop(&sock, kernel.as_ref(), follow, &tx))
@@ -211,8 +242,10 @@ fn netlink_loop(sock: &UeventSocket, k: &dyn Kernel, follow: Follow, tx: &mpsc::
             Err(e) => {
                 consecutive_errors += 1;
                 tracing::error!(error = %e, "uevent socket error");
-                if consecutive_errors >= 100 {
-                    tracing::error!("giving up on the uevent socket");
+                if consecutive_errors >= MAX_SOCKET_ERRORS {
+                    let _ = tx.blocking_send(UeventMsg::Failed(format!(
+                        "{consecutive_errors} consecutive errors on the uevent socket, the last: {e}"
+                    )));
                     return;
                 }
                 continue;

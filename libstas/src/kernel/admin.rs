@@ -98,6 +98,7 @@ pub fn get_discovery_log(
             .saturating_mul(1024);
         let mut entries = Vec::with_capacity(total);
         let mut off = 0;
+        let mut shrank = false;
         while off < total {
             let len = CHUNK.min(total - off);
             let glp = GetLogPage {
@@ -108,11 +109,24 @@ pub fn get_discovery_log(
                 offset: u64::try_from(HEADER_LEN + off).unwrap_or(u64::MAX),
                 len: u32::try_from(len).unwrap_or(u32::MAX),
             };
-            entries.extend_from_slice(&get_log(k, device, glp)?);
+            match get_log(k, device, glp) {
+                Ok(b) => entries.extend_from_slice(&b),
+                // The log shrank since its header was read (nvmet answers an offset past
+                // its end with Invalid Field): a generation change, read it again.
+                Err(e) if e.status().is_some_and(|s| s.sct() == 0 && s.sc() == 0x02) => {
+                    shrank = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
             off += len;
         }
-        let again = read_header(k, device, opts.lsp, false)?;
-        if again.genctr == hdr.genctr {
+        let again = if shrank {
+            None
+        } else {
+            Some(read_header(k, device, opts.lsp, false)?)
+        };
+        if let Some(again) = again.filter(|a| a.genctr == hdr.genctr) {
             if again.numrec != hdr.numrec {
                 return Err(AdminError::NumrecChanged {
                     device: device.to_owned(),
@@ -129,6 +143,10 @@ pub fn get_discovery_log(
         }
         retries += 1;
         if retries >= opts.max_retries {
+            // Still clear RAE so the controller keeps notifying us.
+            if shrank {
+                read_header(k, device, opts.lsp, false)?;
+            }
             return Err(AdminError::GenerationChanged {
                 device: device.to_owned(),
             });
@@ -410,6 +428,19 @@ mod tests {
         get_discovery_log(&k, &c.device, &DlpOptions::default()).unwrap();
         k.set_log(id, vec![entry(3)]);
         assert_eq!(aens(&k), 1, "re-armed by the RAE=0 read");
+    }
+
+    #[test]
+    fn a_log_shrinking_during_the_read_is_read_again() {
+        let (k, id, c) = setup(FakeTarget::discovery("tcp", "127.0.0.1", "8009"));
+        // 8 entries: two 4 KiB chunks; after the first, the log shrinks to 2 entries and
+        // the second chunk's offset is past its end.
+        k.set_log(id, (1..=8).map(entry).collect());
+        k.change_log_during_next_read(id, vec![entry(1), entry(2)]);
+        let log = get_discovery_log(&k, &c.device, &DlpOptions::default()).unwrap();
+        assert_eq!(log.entries.len(), 2);
+        let last = k.log_reads().pop().unwrap().1;
+        assert!(!last.rae, "the last read clears RAE");
     }
 
     #[test]

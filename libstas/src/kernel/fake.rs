@@ -669,6 +669,10 @@ impl FakeKernel {
                 _ => return Err(AdminError::Status(NvmeStatus(0x4109), device.to_owned())),
             };
             let off = usize::try_from(glp.offset).unwrap_or(usize::MAX);
+            if glp.lid == LID_DISCOVERY && off > image.len() {
+                // nvmet: an offset past the end of the log is Invalid Field (DNR).
+                return Err(AdminError::Status(NvmeStatus(0x4002), device.to_owned()));
+            }
             data.fill(0);
             if off < image.len() {
                 let n = data.len().min(image.len() - off);

@@ -35,6 +35,16 @@ impl UeventSocket {
     /// # Errors
     /// [`KernelError`] when the socket cannot be created or bound.
     pub fn open() -> Result<Self, KernelError> {
+        Self::open_with_rcvbuf(None)
+    }
+
+    /// [`UeventSocket::open`] with a receive buffer of `rcvbuf` bytes instead of 4 MiB (the
+    /// kernel doubles it and applies its minimum, about 4.5 KiB): a test knob to provoke an
+    /// overflow (ENOBUFS) with few events. Set with plain `SO_RCVBUF`, never forced.
+    ///
+    /// # Errors
+    /// [`KernelError`] when the socket cannot be created or bound.
+    pub fn open_with_rcvbuf(rcvbuf: Option<usize>) -> Result<Self, KernelError> {
         let fd = socket(
             AddressFamily::Netlink,
             SockType::Datagram,
@@ -43,8 +53,13 @@ impl UeventSocket {
         )
         .map_err(|e| err("socket", e))?;
         // Best effort: a bigger buffer loses fewer events in bursts (ENOBUFS otherwise).
-        if setsockopt(&fd, sockopt::RcvBufForce, &(4 << 20)).is_err() {
-            let _ = setsockopt(&fd, sockopt::RcvBuf, &(4 << 20));
+        match rcvbuf {
+            Some(n) => setsockopt(&fd, sockopt::RcvBuf, &n).map_err(|e| err("setsockopt", e))?,
+            None => {
+                if setsockopt(&fd, sockopt::RcvBufForce, &(4 << 20)).is_err() {
+                    let _ = setsockopt(&fd, sockopt::RcvBuf, &(4 << 20));
+                }
+            }
         }
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, KERNEL_GROUP)).map_err(|e| err("bind", e))?;
         Ok(Self { fd })

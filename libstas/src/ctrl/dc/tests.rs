@@ -360,6 +360,41 @@ fn aen_rereads_the_log() {
 }
 
 #[test]
+fn events_lost_rereads_or_resyncs() {
+    let mut h = H::tcp();
+    let a = h.connected(Some(DcType::Ddc));
+    h.finish_chain(a, &[]);
+    // Still connected: only the log is read again (that re-arms the AEN).
+    let a = h.ev(Event::EventsLost { reconnected: false });
+    assert_eq!(ops(&a), vec!["getlog"]);
+    // Lost again during that read: one more read after it.
+    assert!(h.ev(Event::EventsLost { reconnected: false }).is_empty());
+    let a = h.ev(Event::LogPageDone {
+        token: op_token(&a),
+        entries: vec![],
+    });
+    assert_eq!(ops(&a), vec!["getlog"]);
+    let a = h.ev(Event::LogPageDone {
+        token: op_token(&a),
+        entries: vec![entry(subtype::NVME, "127.0.0.1", "nqn.new")],
+    });
+    assert!(matches!(a.as_slice(), [Action::LogPagesChanged { .. }]));
+    assert_eq!(h.dc.log_pages().len(), 1);
+    // Reconnected meanwhile: the whole chain, registration first.
+    let a = h.ev(Event::EventsLost { reconnected: true });
+    assert_eq!(ops(&a), vec!["register"]);
+    h.finish_chain(a, &[]);
+    // Not connected, or being disposed of: nothing.
+    let _ = h.ev(Event::Uevent(NvmeEventKind::Removed));
+    assert!(h.ev(Event::EventsLost { reconnected: false }).is_empty());
+    let mut h = H::tcp();
+    let a = h.connected(Some(DcType::None));
+    h.finish_chain(a, &[]);
+    let _ = h.ev(Event::Shutdown { keep: true });
+    assert!(h.ev(Event::EventsLost { reconnected: true }).is_empty());
+}
+
+#[test]
 fn rediscover_reregisters_and_rereads() {
     let mut h = H::tcp();
     let a = h.connected(Some(DcType::Ddc));

@@ -15,6 +15,7 @@ use super::*;
 use crate::config::{ini, Daemon, Diagnostics};
 use crate::ctrl::stac_reconcile::DcLog;
 use crate::daemon::uevents::{fake_feed_following, Follow, UEVENT_QUEUE};
+use crate::kernel::fake::tests::{connect as fake_connect, tid as fake_tid};
 use crate::kernel::fake::{FakeKernel, FakeTarget, TargetId};
 use crate::model::snapshot::{CtrlView, DlpeDict};
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
@@ -87,6 +88,8 @@ fn targets(k: &FakeKernel, n: u32) -> Vec<TargetId> {
 
 struct Rig {
     k: Arc<FakeKernel>,
+    /// The uevent channel (as the netlink thread holds it: resyncs, or dropped).
+    uevents: Option<mpsc::Sender<UeventMsg>>,
     core: Option<StacCore>,
     snap: watch::Receiver<Snapshot>,
     views: mpsc::Sender<StafdView>,
@@ -96,7 +99,7 @@ struct Rig {
 
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool) -> Rig {
     let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
-    fake_feed_following(k, Follow::Io, tx);
+    fake_feed_following(k, Follow::Io, tx.clone());
     let state_path = dir.path().join("last-known-config.toml");
     let setup = StacSetup {
         config: conf(text),
@@ -127,6 +130,7 @@ fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool
     );
     Rig {
         k: Arc::clone(k),
+        uevents: Some(tx),
         snap: core.snapshot(),
         views: core.stafd_feed(),
         core: Some(core),
@@ -191,8 +195,19 @@ impl Rig {
 
     async fn stop(&mut self) {
         if let Some(c) = self.core.take() {
-            c.shutdown().await;
+            c.shutdown().await.expect("the core stopped by itself");
         }
+    }
+
+    /// A uevent socket overflow: events are lost while `during` changes the kernel, then
+    /// the source re-reads the topology (as the netlink thread does after ENOBUFS).
+    async fn overflow(&self, during: impl FnOnce(&FakeKernel)) {
+        self.k.set_event_sink(Arc::new(|_| {}));
+        during(&self.k);
+        let tx = self.uevents.clone().unwrap();
+        fake_feed_following(&self.k, Follow::Io, tx.clone());
+        let topo = Topology::scan(self.k.as_ref()).unwrap();
+        tx.send(UeventMsg::Resync(topo)).await.unwrap();
     }
 
     async fn reload(&self, text: &str) {
@@ -743,4 +758,61 @@ async fn cold_start_with_stafd_applies_its_entries_at_once() {
         t.elapsed()
     );
     r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_overflow_hiding_a_removal_and_a_reused_instance_reconnects() {
+    let k = FakeKernel::new();
+    targets(&k, 3);
+    let mut r = Rig::new(k, "");
+    r.view(known([1, 2])).await;
+    r.connected(2).await;
+    let d1 = r.ctrl(1).unwrap().device.unwrap();
+    let d2 = r.ctrl(2).unwrap().device.unwrap();
+    // Both controllers go away; a foreign controller (subsystem 3, nvme-cli) takes the
+    // first one's instance. None of it is seen.
+    r.overflow(|k| {
+        k.lose_controller(&d1);
+        k.lose_controller(&d2);
+        let c = fake_connect(k, &fake_tid("127.0.0.1", "4420", &nqn(3)), CtrlKind::Io).unwrap();
+        assert_eq!(c.device(), d1, "instance reused");
+    })
+    .await;
+    r.until("both reconnected elsewhere", |s| {
+        s.ctrls.len() == 2
+            && s.ctrls
+                .iter()
+                .all(|c| c.connected && c.device.as_ref().is_some_and(|d| *d != d1))
+    })
+    .await;
+    assert_eq!(r.k.connect_log().len(), 5, "2 + foreign + 2 reconnects");
+    assert!(
+        r.k.deleted().is_empty(),
+        "the foreign controller is left alone"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
+    let k = FakeKernel::new();
+    targets(&k, 2);
+    let mut r = Rig::new(k, "");
+    r.view(known([1, 2])).await;
+    r.connected(2).await;
+    r.k.set_event_sink(Arc::new(|_| {}));
+    drop(r.uevents.take());
+    let ended = tokio::time::timeout(Duration::from_secs(60), async {
+        while r.snap.changed().await.is_ok() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the core kept running without uevents");
+    let e = r.core.take().unwrap().shutdown().await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "kernel uevents unavailable: the uevent source ended"
+    );
+    assert!(r.k.deleted().is_empty(), "nothing disconnected");
+    let st = load_stac(&r.dir.path().join("last-known-config.toml"));
+    assert_eq!(st.iocs.len(), 2, "the state is saved for the restart");
 }

@@ -71,6 +71,8 @@ fn ddc(traddr: &str, log: Vec<LogEntry>) -> FakeTarget {
 
 struct Rig {
     k: Arc<FakeKernel>,
+    /// The uevent channel (as the netlink thread holds it: resyncs, or dropped).
+    uevents: Option<mpsc::Sender<UeventMsg>>,
     core: Option<StafCore>,
     snap: watch::Receiver<Snapshot>,
     events: broadcast::Receiver<CoreEvent>,
@@ -89,7 +91,7 @@ fn start_watched(
     watchdog: Watchdog,
 ) -> Rig {
     let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
-    fake_feed_following(k, Follow::Discovery, tx);
+    fake_feed_following(k, Follow::Discovery, tx.clone());
     let state_path = dir.path().join("last-known-config.toml");
     let setup = StafSetup {
         config: conf(text),
@@ -120,6 +122,7 @@ fn start_watched(
     );
     Rig {
         k: Arc::clone(k),
+        uevents: Some(tx),
         snap: core.snapshot(),
         events: core.subscribe(),
         core: Some(core),
@@ -172,8 +175,28 @@ impl Rig {
 
     async fn stop(&mut self) {
         if let Some(c) = self.core.take() {
-            c.shutdown().await;
+            c.shutdown().await.expect("the core stopped by itself");
         }
+    }
+
+    /// Waits (virtual time) until the core task stopped by itself.
+    async fn ended(&mut self) {
+        let r = tokio::time::timeout(Duration::from_secs(60), async {
+            while self.snap.changed().await.is_ok() {}
+        })
+        .await;
+        assert!(r.is_ok(), "the core kept running");
+    }
+
+    /// A uevent socket overflow: events are lost while `during` changes the kernel, then
+    /// the source re-reads the topology (as the netlink thread does after ENOBUFS).
+    async fn overflow(&self, during: impl FnOnce(&FakeKernel)) {
+        self.k.set_event_sink(Arc::new(|_| {}));
+        during(&self.k);
+        let tx = self.uevents.clone().unwrap();
+        fake_feed_following(&self.k, Follow::Discovery, tx.clone());
+        let topo = Topology::scan(self.k.as_ref()).unwrap();
+        tx.send(UeventMsg::Resync(topo)).await.unwrap();
     }
 
     async fn reload(&self, text: &str) {
@@ -563,7 +586,12 @@ async fn shutdown_keeping_connections_overrides_persistence() {
         "[Discovery controller connection management]\npersistent-connections=false\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n",
     );
     r.event().await;
-    r.core.take().unwrap().shutdown_keeping_connections().await;
+    r.core
+        .take()
+        .unwrap()
+        .shutdown_keeping_connections()
+        .await
+        .expect("the core stopped by itself");
     let regs = r.k.registrations();
     assert_eq!(
         regs.iter().map(tas_of).collect::<Vec<_>>(),
@@ -806,4 +834,112 @@ async fn excluded_or_wrong_family_discovered_dcs_are_not_connected() {
     );
     assert!(r.k.connect_log().is_empty());
     r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_aen_lost_in_an_overflow_is_recovered_by_the_resync() {
+    let k = FakeKernel::new();
+    let id = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
+    let mut r = Rig::new(k, ONE_DC);
+    r.event().await;
+    // The AEN of this change is lost; the controller's AEN stays masked until a read.
+    r.overflow(|k| k.set_log(id, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]))
+        .await;
+    assert!(matches!(r.event().await, CoreEvent::LogPagesChanged { .. }));
+    assert_eq!(log_len(&r.ctrl("127.0.0.1").unwrap()), 2);
+    assert_eq!(
+        r.k.registrations().len(),
+        1,
+        "not reconnected: no DIM again"
+    );
+    assert_eq!(r.k.connect_log().len(), 1);
+    // The read re-armed the AEN: the next change arrives as usual.
+    r.k.set_log(id, (1..=3).map(|i| nvm(i, "127.0.0.1")).collect());
+    assert!(matches!(r.event().await, CoreEvent::LogPagesChanged { .. }));
+    assert_eq!(log_len(&r.ctrl("127.0.0.1").unwrap()), 3);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn controllers_that_reconnected_or_vanished_in_an_overflow() {
+    let k = FakeKernel::new();
+    let a = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
+    k.add_target(ddc("::1", vec![nvm(1, "::1")]));
+    let mut r = Rig::new(
+        k,
+        "[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\ncontroller = transport=tcp;traddr=::1\n",
+    );
+    r.until("both read", |s| {
+        s.ctrls.len() == 2 && s.ctrls.iter().all(|c| log_len(c) == 1)
+    })
+    .await;
+    let v4 = r.ctrl("127.0.0.1").unwrap().device.unwrap();
+    let v6 = r.ctrl("::1").unwrap().device.unwrap();
+    assert_eq!(r.k.registrations().len(), 2);
+    // 127.0.0.1 loses its path and reconnects (rediscover, connected lost) and its log
+    // changes (AEN lost); ::1 is removed by the kernel (remove lost).
+    r.overflow(|k| {
+        k.set_state(&v4, CtrlState::Connecting);
+        k.reconnect(&v4);
+        k.set_log(a, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]);
+        k.lose_controller(&v6);
+    })
+    .await;
+    r.until("127.0.0.1 resynced", |s| {
+        s.ctrls
+            .iter()
+            .any(|c| c.tid.traddr == "127.0.0.1" && log_len(c) == 2)
+    })
+    .await;
+    let regs = r.k.registrations();
+    assert_eq!(
+        regs.iter().filter(|g| g.device == v4).count(),
+        2,
+        "the reconnected DC registers again"
+    );
+    // ::1: forgotten device, reconnected 3 s later.
+    r.until("::1 reconnected", |s| {
+        s.ctrls
+            .iter()
+            .any(|c| c.tid.traddr == "::1" && c.connected && c.device.is_some())
+    })
+    .await;
+    assert_eq!(r.k.connect_log().len(), 3);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
+    let k = FakeKernel::new();
+    k.add_target(ddc("127.0.0.1", vec![]));
+    // Without persistence a normal stop deregisters and disconnects: this one must not.
+    let mut r = Rig::new(
+        k,
+        "[Discovery controller connection management]\npersistent-connections=false\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n",
+    );
+    r.event().await;
+    // Every sender gone (the netlink thread ended).
+    r.k.set_event_sink(Arc::new(|_| {}));
+    drop(r.uevents.take());
+    r.ended().await;
+    let e = r.core.take().unwrap().shutdown().await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "kernel uevents unavailable: the uevent source ended"
+    );
+    assert!(r.k.deleted().is_empty(), "nothing disconnected");
+    assert_eq!(r.k.registrations().len(), 1, "no deregistration");
+    // The reader thread giving up says why.
+    let k = FakeKernel::new();
+    k.add_target(ddc("127.0.0.1", vec![]));
+    let mut r = Rig::new(k, ONE_DC);
+    r.event().await;
+    let tx = r.uevents.clone().unwrap();
+    tx.send(UeventMsg::Failed("100 consecutive errors".into()))
+        .await
+        .unwrap();
+    r.ended().await;
+    let e = r.core.take().unwrap().shutdown().await.unwrap_err();
+    assert_eq!(e.0, "100 consecutive errors");
+    assert!(r.k.deleted().is_empty());
 }
