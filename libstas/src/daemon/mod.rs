@@ -1,6 +1,8 @@
 //! The daemons' cores: actors that own the controller state, execute what the sans-IO state
 //! machines of [`crate::ctrl`] ask for, and publish snapshots for the D-Bus adapters.
 //!
+//! - [`actor`]: the one actor skeleton both cores plug into (handle, channels, loop,
+//!   state writer, controller table).
 //! - [`common`]: what both `run`s share (checks, configuration, identity, runtime, the
 //!   signal/status/watchdog loop).
 //! - [`index`]: a core's O(1) lookups of a machine by device name or id.
@@ -15,6 +17,7 @@
 //! - [`zeroconf`]: stafd's mDNS driver (avahi client, reachability probes, reports to the
 //!   stafd core).
 
+pub mod actor;
 pub mod common;
 pub mod index;
 pub mod nvmecli;

@@ -35,12 +35,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 
-use super::index::Index;
-use crate::config::controller::SECRET_KEYS;
+use super::actor::{state_writer, strip_secrets, Actor, CoreHandle, Table, Wiring};
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::debounce::Debouncer;
 use crate::ctrl::ioc::{Event, Ioc, IocSettings, TimerKind, Token};
@@ -54,17 +52,13 @@ use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, IfAddr, Kernel,
 use crate::model::snapshot::{CoreCommand, ProcessView, Snapshot, TimerView};
 use crate::model::trid::{TidDefaults, TransportId};
 use crate::proto::uevent::NvmeEventKind;
-use crate::runtime::notify::{self, Watchdog};
+use crate::runtime::notify::Watchdog;
 use crate::runtime::state::{save_stac, StacState};
 
 use super::staf::{Host, TronHook};
-use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
-use super::wheel::{sleep_until_opt, Wheel};
+use super::uevents::{UeventMsg, UeventsUnavailable};
+use super::wheel::Wheel;
 
-/// Capacity of the core's input channel (operation results, reconcile data).
-pub const INPUT_QUEUE: usize = 256;
-/// Capacity of the command channel (D-Bus).
-pub const COMMAND_QUEUE: usize = 16;
 /// Capacity of the stafd view channel.
 pub const VIEW_QUEUE: usize = 16;
 /// How long the first pass waits for the first answer about stafd.
@@ -113,28 +107,17 @@ pub struct StacSetup {
     pub watchdog: Watchdog,
 }
 
-/// Requests from the daemon's main task.
-#[derive(Debug)]
-pub enum Control {
-    /// SIGHUP: the new stacd.conf; `done` fires once it is applied.
-    Reload {
-        /// The configuration.
-        config: Box<ServiceConfig>,
-        /// Acknowledgement.
-        done: oneshot::Sender<()>,
-    },
-    /// SIGTERM/SIGINT: forget every controller (connections kept) and end the task.
-    Shutdown,
-}
-
-/// Handles on a running core.
+/// Handles on a running core ([`CoreHandle`]: snapshot, commands, reload).
 #[derive(Debug)]
 pub struct StacCore {
-    snapshot: watch::Receiver<Snapshot>,
-    commands: mpsc::Sender<CoreCommand>,
-    control: mpsc::Sender<Control>,
-    views: mpsc::Sender<StafdView>,
-    task: JoinHandle<Result<(), UeventsUnavailable>>,
+    handle: CoreHandle<StafdView>,
+}
+
+impl std::ops::Deref for StacCore {
+    type Target = CoreHandle<StafdView>;
+    fn deref(&self) -> &Self::Target {
+        &self.handle
+    }
 }
 
 impl StacCore {
@@ -147,76 +130,23 @@ impl StacCore {
         uevents: mpsc::Receiver<UeventMsg>,
         on_tron: TronHook,
     ) -> Self {
-        let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
-        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-        let (ctl_tx, ctl_rx) = mpsc::channel(4);
-        let (view_tx, view_rx) = mpsc::channel(VIEW_QUEUE);
-        let (state_tx, state_writer) = if setup.save_state {
-            let (tx, rx) = watch::channel(setup.initial_state.clone());
-            let path = setup.state_path.clone();
-            (Some(tx), Some(tokio::spawn(write_state(path, rx))))
-        } else {
-            (None, None)
-        };
-        let mut core = Core::new(kernel, setup, input_tx, state_tx, on_tron);
-        let snapshot = core.snapshot_tx.subscribe();
-        let task = tokio::spawn(async move {
-            let r = core
-                .run(Rx {
-                    input: input_rx,
-                    uevents,
-                    commands: cmd_rx,
-                    control: ctl_rx,
-                    views: view_rx,
-                })
-                .await;
-            drop(core);
-            if let Some(w) = state_writer {
-                let _ = w.await;
-            }
-            r
-        });
+        let wiring = Wiring::new(uevents, VIEW_QUEUE);
+        let (state_tx, writer) = state_writer(
+            setup.save_state,
+            &setup.state_path,
+            &setup.initial_state,
+            save_stac,
+        );
+        let core = Core::new(kernel, setup, wiring.input.clone(), state_tx, on_tron);
         Self {
-            snapshot,
-            commands: cmd_tx,
-            control: ctl_tx,
-            views: view_tx,
-            task,
+            handle: CoreHandle::spawn(core, wiring, writer),
         }
-    }
-
-    /// The published state.
-    #[must_use]
-    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
-        self.snapshot.clone()
-    }
-
-    /// The command sender (for the D-Bus adapter).
-    #[must_use]
-    pub fn commands(&self) -> mpsc::Sender<CoreCommand> {
-        self.commands.clone()
     }
 
     /// Where the stafd follower sends what it learns.
     #[must_use]
     pub fn stafd_feed(&self) -> mpsc::Sender<StafdView> {
-        self.views.clone()
-    }
-
-    /// Applies a reloaded configuration; returns once the core took it.
-    pub async fn reload(&self, config: ServiceConfig) {
-        let (done, rx) = oneshot::channel();
-        if self
-            .control
-            .send(Control::Reload {
-                config: Box::new(config),
-                done,
-            })
-            .await
-            .is_ok()
-        {
-            let _ = rx.await;
-        }
+        self.handle.feed()
     }
 
     /// Shuts the core down (every connection kept) and waits for it and the state write.
@@ -225,37 +155,8 @@ impl StacCore {
     /// The core had stopped by itself because the uevent source failed or ended (every
     /// connection kept, as always): the daemon must exit non-zero.
     pub async fn shutdown(self) -> Result<(), UeventsUnavailable> {
-        let _ = self.control.send(Control::Shutdown).await;
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "core task failed");
-                Ok(())
-            }
-        }
+        self.handle.stop(false).await
     }
-}
-
-async fn write_state(path: PathBuf, mut rx: watch::Receiver<StacState>) {
-    while rx.changed().await.is_ok() {
-        let state = rx.borrow_and_update().clone();
-        let p = path.clone();
-        match tokio::task::spawn_blocking(move || save_stac(&p, &state)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(path = %path.display(), error = %e, "Unable to save last known config");
-            }
-            Err(e) => tracing::error!(error = %e, "state writer failed"),
-        }
-    }
-}
-
-struct Rx {
-    input: mpsc::Receiver<Input>,
-    uevents: mpsc::Receiver<UeventMsg>,
-    commands: mpsc::Receiver<CoreCommand>,
-    control: mpsc::Receiver<Control>,
-    views: mpsc::Receiver<StafdView>,
 }
 
 /// Messages the core sends itself through spawned tasks.
@@ -281,13 +182,6 @@ enum Input {
     },
 }
 
-struct Slot {
-    id: u64,
-    ioc: Ioc,
-    /// A source wanted it during this run.
-    vouched: bool,
-}
-
 struct Core {
     kernel: Arc<dyn Kernel>,
     watchdog: Watchdog,
@@ -301,15 +195,13 @@ struct Core {
     topo: Topology,
     ifaddrs: Vec<IfAddr>,
     state_path: PathBuf,
-    iocs: BTreeMap<TransportId, Slot>,
-    dying: BTreeMap<u64, Ioc>,
-    next_id: u64,
+    /// The controllers; a slot's `extra` says a source wanted it during this run.
+    ctrls: Table<Ioc, bool>,
     timers: Wheel<(u64, TimerKind)>,
     debounce: Debouncer<Instant>,
     pass_running: bool,
     pass_again: bool,
     names: NameCache,
-    index: Index,
     resolved: BTreeMap<String, Option<IpAddr>>,
     stafd: StafdMemory,
     first_view: Option<Instant>,
@@ -323,13 +215,6 @@ struct Core {
     dirty: bool,
     next_publish: Option<Instant>,
     shutting_down: bool,
-}
-
-fn strip_secrets(cfg: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    cfg.iter()
-        .filter(|(k, _)| !SECRET_KEYS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 impl Core {
@@ -373,15 +258,12 @@ impl Core {
             topo: setup.topology,
             ifaddrs: setup.ifaddrs,
             state_path: setup.state_path,
-            iocs: BTreeMap::new(),
-            dying: BTreeMap::new(),
-            next_id: 0,
+            ctrls: Table::default(),
             timers: Wheel::default(),
             debounce: Debouncer::new(CONF_SOAK),
             pass_running: false,
             pass_again: false,
             names: NameCache::default(),
-            index: Index::default(),
             resolved: BTreeMap::new(),
             stafd: StafdMemory::default(),
             first_view: None,
@@ -406,7 +288,7 @@ impl Core {
     fn warm_restart(&mut self, state: StacState) {
         let (cands, _) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
         for tid in state.iocs {
-            if self.iocs.contains_key(&tid) || self.find_existing(&tid).is_none() {
+            if self.ctrls.live().contains_key(&tid) || self.find_existing(&tid).is_none() {
                 continue;
             }
             let (cfg, overrides) = cands
@@ -450,83 +332,13 @@ impl Core {
 
     /// Adds a controller to the map (not started).
     fn insert(&mut self, ioc: Ioc, vouched: bool) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.index.live(id, ioc.tid());
-        self.index.set_device(id, ioc.device());
-        self.iocs
-            .insert(ioc.tid().clone(), Slot { id, ioc, vouched });
         self.dirty = true;
-        id
-    }
-
-    /// Moves the controller of `tid` from the map to the dying set; its id.
-    fn retire(&mut self, tid: &TransportId) -> Option<u64> {
-        let slot = self.iocs.remove(tid)?;
-        self.index.retire(slot.id);
-        self.dying.insert(slot.id, slot.ioc);
-        Some(slot.id)
-    }
-
-    /// Adds a controller straight to the dying set (an audit's foreign disconnect); its id.
-    fn insert_dying(&mut self, ioc: Ioc) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.index.set_device(id, ioc.device());
-        self.dying.insert(id, ioc);
-        id
-    }
-
-    /// Drops dying controller `id` (it let go of its kernel controller).
-    fn forget(&mut self, id: u64) {
-        self.dying.remove(&id);
-        self.index.forget(id);
-    }
-
-    fn ioc_mut(&mut self, id: u64) -> Option<&mut Ioc> {
-        if let Some(ioc) = self.dying.get_mut(&id) {
-            return Some(ioc);
-        }
-        let tid = self.index.tid(id)?;
-        self.iocs
-            .get_mut(tid)
-            .filter(|s| s.id == id)
-            .map(|s| &mut s.ioc)
-    }
-
-    fn ioc_ref(&self, id: u64) -> Option<&Ioc> {
-        self.dying.get(&id).or_else(|| {
-            let tid = self.index.tid(id)?;
-            self.iocs.get(tid).filter(|s| s.id == id).map(|s| &s.ioc)
-        })
-    }
-
-    fn all_iocs(&self) -> impl Iterator<Item = (u64, &Ioc)> {
-        self.iocs
-            .values()
-            .map(|s| (s.id, &s.ioc))
-            .chain(self.dying.iter().map(|(id, i)| (*id, i)))
-    }
-
-    /// The controller holding `device` (through the index; debug builds check it against a
-    /// scan of every controller, so each core test checks the index too).
-    fn owner_of(&self, device: &str) -> Option<u64> {
-        let found = self
-            .index
-            .owner(device)
-            .filter(|id| self.ioc_ref(*id).and_then(Ioc::device) == Some(device));
-        debug_assert_eq!(
-            found,
-            self.all_iocs()
-                .find(|(_, i)| i.device() == Some(device))
-                .map(|(id, _)| id),
-            "index out of step for {device}"
-        );
-        found
+        self.ctrls.insert(ioc, vouched)
     }
 
     fn owned_devices(&self) -> BTreeSet<String> {
-        self.all_iocs()
+        self.ctrls
+            .all()
             .filter_map(|(_, i)| i.device().map(str::to_owned))
             .collect()
     }
@@ -542,7 +354,7 @@ impl Core {
                 || c.state.is_going_away()
                 || !c.is_kind(CtrlKind::Io)
                 || !cid_matches_tid(&c.existing_id(), tid, &self.ifaddrs)
-                || self.owner_of(&c.device).is_some()
+                || self.ctrls.owner_of(&c.device).is_some()
             {
                 continue;
             }
@@ -552,77 +364,6 @@ impl Core {
             found = found.or(Some(c));
         }
         found
-    }
-
-    /// The core's loop until a shutdown, or until the uevent source fails or ends (then
-    /// the reason is returned; connections are kept either way).
-    async fn run(&mut self, mut rx: Rx) -> Result<(), UeventsUnavailable> {
-        let ids: Vec<u64> = self.iocs.values().map(|s| s.id).collect();
-        for id in ids {
-            self.feed(id, Event::Start);
-        }
-        self.first_view = Some(Instant::now() + FIRST_VIEW_WAIT);
-        let mut commands_open = true;
-        let mut views_open = true;
-        let mut watchdog = self.watchdog.timer();
-        let mut failed = None;
-        loop {
-            let now = Instant::now();
-            let publish_due = self.dirty && self.next_publish.is_none_or(|t| t <= now);
-            // A publication held back is a deadline; a due one is the last branch below.
-            let deadline = [
-                self.timers.next_deadline(),
-                self.debounce.deadline(),
-                self.first_view,
-                self.audit_at,
-                self.next_publish.filter(|_| self.dirty && !publish_due),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            tokio::select! {
-                biased;
-                // First, so a busy core still pings; a stuck one does not.
-                () = notify::tick(watchdog.as_mut()) => self.watchdog.ping(),
-                c = rx.control.recv() => match c {
-                    Some(Control::Reload { config, done }) => {
-                        self.reload(*config);
-                        self.publish();
-                        let _ = done.send(());
-                    }
-                    Some(Control::Shutdown) | None => break,
-                },
-                i = rx.input.recv() => {
-                    if let Some(i) = i {
-                        self.on_input(i);
-                    }
-                }
-                u = rx.uevents.recv() => match u {
-                    Some(UeventMsg::Failed(why)) => {
-                        failed = Some(UeventsUnavailable(why));
-                        break;
-                    }
-                    Some(u) => self.on_uevent(u),
-                    None => {
-                        failed = Some(UeventsUnavailable(SOURCE_ENDED.to_owned()));
-                        break;
-                    }
-                },
-                c = rx.commands.recv(), if commands_open => match c {
-                    Some(CoreCommand::SetTron(on)) => self.set_tron(on),
-                    None => commands_open = false,
-                },
-                v = rx.views.recv(), if views_open => match v {
-                    Some(v) => self.on_view(v),
-                    None => views_open = false,
-                },
-                () = sleep_until_opt(deadline) => self.on_deadline(),
-                // Only when nothing else is ready: a burst costs one snapshot.
-                () = std::future::ready(()), if publish_due => self.publish(),
-            }
-        }
-        self.shutdown(&mut rx).await;
-        failed.map_or(Ok(()), Err)
     }
 
     fn set_tron(&mut self, on: bool) {
@@ -640,7 +381,8 @@ impl Core {
         self.set_tron(tron);
         let (cands, _) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
         let updates: Vec<(u64, IocSettings)> = self
-            .iocs
+            .ctrls
+            .live()
             .iter()
             .map(|(tid, s)| {
                 let (cfg, o) = cands
@@ -703,7 +445,8 @@ impl Core {
                 // or removed meanwhile), and the audit after the add soak when it is on.
                 self.topo = topo;
                 let gone: Vec<u64> = self
-                    .all_iocs()
+                    .ctrls
+                    .all()
                     .filter(|(_, i)| {
                         i.device().is_some_and(|d| {
                             self.topo.by_name(d).is_none_or(|c| {
@@ -734,7 +477,7 @@ impl Core {
                 let added = (event.kind == NvmeEventKind::Added && read_in_full)
                     .then(|| self.topo.get(event.instance).cloned())
                     .flatten();
-                match self.owner_of(&dev) {
+                match self.ctrls.owner_of(&dev) {
                     Some(id) => self.feed(id, Event::Uevent(event.kind)),
                     None => {
                         if let Some(c) = added {
@@ -755,7 +498,8 @@ impl Core {
         }
         let id = c.existing_id();
         let ours = self
-            .iocs
+            .ctrls
+            .live()
             .keys()
             .any(|t| cid_matches_tid(&id, t, &self.ifaddrs));
         if !ours {
@@ -766,46 +510,113 @@ impl Core {
 
     /// Gives `ev` to controller `id` and performs the actions.
     fn feed(&mut self, id: u64, ev: Event) {
-        let Some(ioc) = self.ioc_mut(id) else {
+        let Some(ioc) = self.ctrls.get_mut(id) else {
             return;
         };
         let actions = ioc.handle(ev);
         let device = ioc.device().map(str::to_owned);
-        self.index.set_device(id, device.as_deref());
+        self.ctrls.set_device(id, device.as_deref());
         self.dirty = true;
         for a in actions {
             self.perform(id, a);
         }
     }
+}
 
-    async fn shutdown(&mut self, rx: &mut Rx) {
+impl Actor for Core {
+    type Input = Input;
+    type Feed = StafdView;
+    const SHUTDOWN_GRACE: Duration = SHUTDOWN_GRACE;
+    const GRACE_EXPIRED: &'static str = "giving up waiting for disconnects under way";
+
+    fn watchdog(&self) -> &Watchdog {
+        &self.watchdog
+    }
+
+    fn snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot_tx.subscribe()
+    }
+
+    fn start(&mut self) {
+        let ids: Vec<u64> = self.ctrls.live().values().map(|s| s.id).collect();
+        for id in ids {
+            self.feed(id, Event::Start);
+        }
+        self.first_view = Some(Instant::now() + FIRST_VIEW_WAIT);
+    }
+
+    fn reload(&mut self, config: ServiceConfig) {
+        Core::reload(self, config);
+    }
+
+    fn on_input(&mut self, input: Input) {
+        Core::on_input(self, input);
+    }
+
+    fn on_uevent(&mut self, msg: UeventMsg) {
+        Core::on_uevent(self, msg);
+    }
+
+    fn on_command(&mut self, command: CoreCommand) {
+        match command {
+            CoreCommand::SetTron(on) => self.set_tron(on),
+        }
+    }
+
+    fn on_feed(&mut self, view: StafdView) {
+        self.on_view(view);
+    }
+
+    /// The timers, the first-view wait, the audit, and a publication held back.
+    fn deadline(&self, publish_due: bool) -> Option<Instant> {
+        [
+            self.timers.next_deadline(),
+            self.debounce.deadline(),
+            self.first_view,
+            self.audit_at,
+            self.next_publish.filter(|_| self.dirty && !publish_due),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn on_deadline(&mut self) {
+        Core::on_deadline(self);
+    }
+
+    fn publish(&mut self) {
+        Core::publish(self);
+    }
+
+    /// stacd publishes when nothing else is ready: a burst of a thousand controllers'
+    /// events costs one snapshot.
+    fn publish_due(&self) -> bool {
+        self.dirty && self.next_publish.is_none_or(|t| t <= Instant::now())
+    }
+
+    /// Every connection is kept (§5.13), whatever `keep_all` says.
+    fn begin_shutdown(&mut self, _keep_all: bool) {
         tracing::info!(
-            controllers = self.iocs.len(),
+            controllers = self.ctrls.live().len(),
             "stopping; I/O connections are kept"
         );
         self.save_state();
         self.shutting_down = true;
-        let tids: Vec<TransportId> = self.iocs.keys().cloned().collect();
+        let tids: Vec<TransportId> = self.ctrls.live().keys().cloned().collect();
         for tid in tids {
-            if let Some(id) = self.retire(&tid) {
+            if let Some(id) = self.ctrls.retire(&tid) {
                 self.feed(id, Event::Shutdown);
             }
         }
-        self.publish();
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while !self.dying.is_empty() {
-            tokio::select! {
-                i = rx.input.recv() => match i {
-                    Some(i) => self.on_input(i),
-                    None => break,
-                },
-                Some(u) = rx.uevents.recv() => self.on_uevent(u),
-                () = tokio::time::sleep_until(deadline) => {
-                    tracing::warn!(left = self.dying.len(), "giving up waiting for disconnects under way");
-                    break;
-                }
-            }
-        }
+        Core::publish(self);
+    }
+
+    fn dying(&self) -> usize {
+        self.ctrls.dying()
+    }
+
+    fn end_shutdown(&mut self) {
         self.state_tx = None;
     }
 }

@@ -29,12 +29,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
-use super::index::Index;
-use crate::config::controller::SECRET_KEYS;
+use super::actor::{state_writer, strip_secrets, Actor, CoreHandle, Table, Wiring};
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::dc::{Dc, DcSettings, Event, TimerKind};
 use crate::ctrl::debounce::Debouncer;
@@ -47,19 +45,17 @@ use crate::kernel::{Controller, CtrlState, IfAddr, Kernel, Topology};
 use crate::model::snapshot::{AvahiView, CoreCommand, CoreEvent, ProcessView, Snapshot, TimerView};
 use crate::model::trid::{TidDefaults, TransportId};
 use crate::proto::uevent::NvmeEventKind;
-use crate::runtime::notify::{self, Watchdog};
+use crate::runtime::notify::Watchdog;
 use crate::runtime::state::{save_staf, StafState};
 
 use super::nvmecli;
-use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
-use super::wheel::{sleep_until_opt, Wheel};
+use super::uevents::{UeventMsg, UeventsUnavailable};
+use super::wheel::Wheel;
 
-/// Capacity of the core's input channel (operation results, reconcile data).
-pub const INPUT_QUEUE: usize = 256;
-/// Capacity of the command channel (D-Bus).
-pub const COMMAND_QUEUE: usize = 16;
 /// Capacity of the change-event broadcast.
 pub const EVENT_QUEUE: usize = 256;
+/// Capacity of the mDNS report channel.
+const DISCOVERY_QUEUE: usize = 4;
 /// How long a shutdown waits for deregistrations and disconnects.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -129,33 +125,19 @@ pub struct DiscoveryReport {
 /// Called when the debug switch changes (SetTron, reload).
 pub type TronHook = Box<dyn Fn(bool) + Send + Sync>;
 
-/// Requests from the daemon's main task.
-#[derive(Debug)]
-pub enum Control {
-    /// SIGHUP: the new stafd.conf; `done` fires once it is applied.
-    Reload {
-        /// The configuration.
-        config: Box<ServiceConfig>,
-        /// Acknowledgement.
-        done: oneshot::Sender<()>,
-    },
-    /// SIGTERM/SIGINT: dispose of every controller and end the task.
-    Shutdown {
-        /// Keep every connection whatever `persistent-connections` says (an exit for a
-        /// restart, such as after losing the bus).
-        keep_all: bool,
-    },
-}
-
-/// Handles on a running core.
+/// Handles on a running core: [`CoreHandle`]'s (snapshot, commands, reload) and the
+/// change events.
 #[derive(Debug)]
 pub struct StafCore {
-    snapshot: watch::Receiver<Snapshot>,
+    handle: CoreHandle<DiscoveryReport>,
     events: broadcast::Sender<CoreEvent>,
-    commands: mpsc::Sender<CoreCommand>,
-    control: mpsc::Sender<Control>,
-    discovery: mpsc::Sender<DiscoveryReport>,
-    task: JoinHandle<Result<(), UeventsUnavailable>>,
+}
+
+impl std::ops::Deref for StafCore {
+    type Target = CoreHandle<DiscoveryReport>;
+    fn deref(&self) -> &Self::Target {
+        &self.handle
+    }
 }
 
 impl StafCore {
@@ -168,49 +150,20 @@ impl StafCore {
         uevents: mpsc::Receiver<UeventMsg>,
         on_tron: TronHook,
     ) -> Self {
-        let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
-        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-        let (ctl_tx, ctl_rx) = mpsc::channel(4);
-        let (disc_tx, disc_rx) = mpsc::channel(4);
+        let wiring = Wiring::new(uevents, DISCOVERY_QUEUE);
         let (events, _) = broadcast::channel(EVENT_QUEUE);
-        let (state_tx, state_writer) = if setup.save_state {
-            let (tx, rx) = watch::channel(setup.initial_state.clone());
-            let path = setup.state_path.clone();
-            (Some(tx), Some(tokio::spawn(write_state(path, rx))))
-        } else {
-            (None, None)
-        };
-        let mut core = Core::new(kernel, setup, input_tx, events.clone(), state_tx, on_tron);
-        let snapshot = core.snapshot_rx();
-        let task = tokio::spawn(async move {
-            let r = core
-                .run(Rx {
-                    input: input_rx,
-                    uevents,
-                    commands: cmd_rx,
-                    control: ctl_rx,
-                    discovery: disc_rx,
-                })
-                .await;
-            if let Some(w) = state_writer {
-                let _ = w.await;
-            }
-            r
-        });
+        let (state_tx, writer) = state_writer(
+            setup.save_state,
+            &setup.state_path,
+            &setup.initial_state,
+            save_staf,
+        );
+        let input = wiring.input.clone();
+        let core = Core::new(kernel, setup, input, events.clone(), state_tx, on_tron);
         Self {
-            snapshot,
+            handle: CoreHandle::spawn(core, wiring, writer),
             events,
-            commands: cmd_tx,
-            control: ctl_tx,
-            discovery: disc_tx,
-            task,
         }
-    }
-
-    /// The published state.
-    #[must_use]
-    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
-        self.snapshot.clone()
     }
 
     /// A new subscription to the change events.
@@ -219,33 +172,11 @@ impl StafCore {
         self.events.subscribe()
     }
 
-    /// The command sender (for the D-Bus adapter).
-    #[must_use]
-    pub fn commands(&self) -> mpsc::Sender<CoreCommand> {
-        self.commands.clone()
-    }
-
     /// Where the mDNS browser sends the full list of reachable controllers it currently
     /// sees (and its state).
     #[must_use]
     pub fn discovery_feed(&self) -> mpsc::Sender<DiscoveryReport> {
-        self.discovery.clone()
-    }
-
-    /// Applies a reloaded configuration; returns once the core took it.
-    pub async fn reload(&self, config: ServiceConfig) {
-        let (done, rx) = oneshot::channel();
-        if self
-            .control
-            .send(Control::Reload {
-                config: Box::new(config),
-                done,
-            })
-            .await
-            .is_ok()
-        {
-            let _ = rx.await;
-        }
+        self.handle.feed()
     }
 
     /// Shuts the core down (keeping or dropping connections per `persistent-connections`)
@@ -255,7 +186,7 @@ impl StafCore {
     /// The core had stopped by itself because the uevent source failed or ended (it kept
     /// every connection then): the daemon must exit non-zero.
     pub async fn shutdown(self) -> Result<(), UeventsUnavailable> {
-        self.stop(false).await
+        self.handle.stop(false).await
     }
 
     /// Shuts the core down keeping every connection (no deregistration) whatever
@@ -265,41 +196,8 @@ impl StafCore {
     /// # Errors
     /// As [`StafCore::shutdown`].
     pub async fn shutdown_keeping_connections(self) -> Result<(), UeventsUnavailable> {
-        self.stop(true).await
+        self.handle.stop(true).await
     }
-
-    async fn stop(self, keep_all: bool) -> Result<(), UeventsUnavailable> {
-        let _ = self.control.send(Control::Shutdown { keep_all }).await;
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "core task failed");
-                Ok(())
-            }
-        }
-    }
-}
-
-async fn write_state(path: PathBuf, mut rx: watch::Receiver<StafState>) {
-    while rx.changed().await.is_ok() {
-        let state = rx.borrow_and_update().clone();
-        let p = path.clone();
-        match tokio::task::spawn_blocking(move || save_staf(&p, &state)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(path = %path.display(), error = %e, "Unable to save last known config");
-            }
-            Err(e) => tracing::error!(error = %e, "state writer failed"),
-        }
-    }
-}
-
-struct Rx {
-    input: mpsc::Receiver<Input>,
-    uevents: mpsc::Receiver<UeventMsg>,
-    commands: mpsc::Receiver<CoreCommand>,
-    control: mpsc::Receiver<Control>,
-    discovery: mpsc::Receiver<DiscoveryReport>,
 }
 
 /// Messages the core sends itself through spawned tasks.
@@ -318,11 +216,6 @@ enum Input {
     },
 }
 
-struct Slot {
-    id: u64,
-    dc: Dc,
-}
-
 struct Core {
     kernel: Arc<dyn Kernel>,
     watchdog: Watchdog,
@@ -336,9 +229,7 @@ struct Core {
     ifaddrs: Vec<IfAddr>,
     state_path: PathBuf,
     nvmf_connect: Option<PathBuf>,
-    dcs: BTreeMap<TransportId, Slot>,
-    dying: BTreeMap<u64, Dc>,
-    next_id: u64,
+    ctrls: Table<Dc, ()>,
     claimed: BTreeMap<u64, String>,
     connected_seen: BTreeSet<String>,
     echo_expected: BTreeSet<String>,
@@ -347,7 +238,6 @@ struct Core {
     pass_running: bool,
     pass_again: bool,
     names: NameCache,
-    index: Index,
     discovered: Vec<TransportId>,
     avahi: AvahiView,
     last_dropped: BTreeSet<(TransportId, String)>,
@@ -356,13 +246,6 @@ struct Core {
     events: broadcast::Sender<CoreEvent>,
     state_tx: Option<watch::Sender<StafState>>,
     shutting_down: bool,
-}
-
-fn strip_secrets(cfg: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    cfg.iter()
-        .filter(|(k, _)| !SECRET_KEYS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 impl Core {
@@ -407,9 +290,7 @@ impl Core {
             ifaddrs: setup.ifaddrs,
             state_path: setup.state_path,
             nvmf_connect: setup.nvmf_connect,
-            dcs: BTreeMap::new(),
-            dying: BTreeMap::new(),
-            next_id: 0,
+            ctrls: Table::default(),
             claimed: BTreeMap::new(),
             connected_seen: BTreeSet::new(),
             echo_expected: BTreeSet::new(),
@@ -418,7 +299,6 @@ impl Core {
             pass_running: false,
             pass_again: false,
             names: NameCache::default(),
-            index: Index::default(),
             discovered: Vec::new(),
             avahi: AvahiView::default(),
             last_dropped: BTreeSet::new(),
@@ -439,7 +319,7 @@ impl Core {
     fn warm_restart(&mut self, state: StafState) {
         let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
         for s in state.dcs {
-            if self.dcs.contains_key(&s.tid) {
+            if self.ctrls.live().contains_key(&s.tid) {
                 continue;
             }
             let (cfg, overrides) = cands
@@ -449,12 +329,8 @@ impl Core {
                 .unwrap_or_default();
             let settings = self.settings_for(&overrides);
             let dc = Dc::new(s.tid, cfg, s.origin, settings, s.log_pages);
-            self.insert(dc);
+            self.ctrls.insert(dc, ());
         }
-    }
-
-    fn snapshot_rx(&self) -> watch::Receiver<Snapshot> {
-        self.snapshot_tx.subscribe()
     }
 
     fn tid_defaults(&self) -> TidDefaults {
@@ -473,155 +349,12 @@ impl Core {
         }
     }
 
-    /// Adds a controller to the map (not started).
-    fn insert(&mut self, dc: Dc) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.index.live(id, dc.tid());
-        self.index.set_device(id, dc.device());
-        self.dcs.insert(dc.tid().clone(), Slot { id, dc });
-        id
-    }
-
-    /// Moves the controller of `tid` from the map to the dying set; its id.
-    fn retire(&mut self, tid: &TransportId) -> Option<u64> {
-        let slot = self.dcs.remove(tid)?;
-        self.index.retire(slot.id);
-        self.dying.insert(slot.id, slot.dc);
-        Some(slot.id)
-    }
-
-    /// Drops dying controller `id` (it let go of its kernel controller).
-    fn forget(&mut self, id: u64) {
-        self.dying.remove(&id);
-        self.index.forget(id);
-    }
-
-    fn id_of(&self, tid: &TransportId) -> Option<u64> {
-        self.dcs.get(tid).map(|s| s.id)
-    }
-
-    fn dc_mut(&mut self, id: u64) -> Option<&mut Dc> {
-        if let Some(dc) = self.dying.get_mut(&id) {
-            return Some(dc);
-        }
-        let tid = self.index.tid(id)?;
-        self.dcs
-            .get_mut(tid)
-            .filter(|s| s.id == id)
-            .map(|s| &mut s.dc)
-    }
-
-    fn dc_ref(&self, id: u64) -> Option<&Dc> {
-        self.dying.get(&id).or_else(|| {
-            let tid = self.index.tid(id)?;
-            self.dcs.get(tid).filter(|s| s.id == id).map(|s| &s.dc)
-        })
-    }
-
-    /// The controller holding `device` (through the index; debug builds check it against a
-    /// scan of every controller, so each core test checks the index too).
-    fn owner_of(&self, device: &str) -> Option<u64> {
-        let found = self
-            .index
-            .owner(device)
-            .filter(|id| self.dc_ref(*id).and_then(Dc::device) == Some(device));
-        debug_assert_eq!(
-            found,
-            self.dcs
-                .values()
-                .map(|s| (s.id, &s.dc))
-                .chain(self.dying.iter().map(|(id, dc)| (*id, dc)))
-                .find(|(_, dc)| dc.device() == Some(device))
-                .map(|(id, _)| id),
-            "index out of step for {device}"
-        );
-        found
-    }
-
     fn owned_devices(&self) -> BTreeSet<String> {
-        self.dcs
-            .values()
-            .map(|s| &s.dc)
-            .chain(self.dying.values())
-            .filter_map(|dc| dc.device().map(str::to_owned))
+        self.ctrls
+            .all()
+            .filter_map(|(_, dc)| dc.device().map(str::to_owned))
             .chain(self.claimed.values().cloned())
             .collect()
-    }
-
-    /// The core's loop until a shutdown, or until the uevent source fails or ends: then
-    /// every connection is kept (whatever `persistent-connections` says: the daemon is
-    /// restarted and adopts them) and the reason is returned.
-    async fn run(&mut self, mut rx: Rx) -> Result<(), UeventsUnavailable> {
-        let ids: Vec<u64> = self.dcs.values().map(|s| s.id).collect();
-        for id in ids {
-            self.feed(id, Event::Start);
-        }
-        self.trigger_reconcile();
-        self.publish();
-        let mut commands_open = true;
-        let mut discovery_open = true;
-        let mut watchdog = self.watchdog.timer();
-        let mut keep_all_at_exit = false;
-        let mut failed = None;
-        loop {
-            let deadline = match (self.timers.next_deadline(), self.debounce.deadline()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            tokio::select! {
-                biased;
-                // First, so a busy core still pings; a stuck one does not.
-                () = notify::tick(watchdog.as_mut()) => self.watchdog.ping(),
-                c = rx.control.recv() => match c {
-                    Some(Control::Reload { config, done }) => {
-                        self.reload(*config);
-                        self.publish();
-                        let _ = done.send(());
-                    }
-                    Some(Control::Shutdown { keep_all }) => {
-                        keep_all_at_exit = keep_all;
-                        break;
-                    }
-                    None => break,
-                },
-                i = rx.input.recv() => {
-                    if let Some(i) = i {
-                        self.on_input(i);
-                    }
-                }
-                u = rx.uevents.recv() => match u {
-                    Some(UeventMsg::Failed(why)) => {
-                        failed = Some(UeventsUnavailable(why));
-                        break;
-                    }
-                    Some(u) => self.on_uevent(u),
-                    None => {
-                        failed = Some(UeventsUnavailable(SOURCE_ENDED.to_owned()));
-                        break;
-                    }
-                },
-                c = rx.commands.recv(), if commands_open => match c {
-                    Some(CoreCommand::SetTron(on)) => self.set_tron(on),
-                    None => commands_open = false,
-                },
-                d = rx.discovery.recv(), if discovery_open => match d {
-                    Some(report) => {
-                        self.avahi = report.avahi;
-                        if report.dcs != self.discovered {
-                            self.discovered = report.dcs;
-                            self.trigger_reconcile();
-                        }
-                    }
-                    None => discovery_open = false,
-                },
-                () = sleep_until_opt(deadline) => self.on_deadline(),
-            }
-            self.publish();
-        }
-        let keep = keep_all_at_exit || failed.is_some() || self.cfg.stafd.persistent_connections;
-        self.shutdown(&mut rx, keep).await;
-        failed.map_or(Ok(()), Err)
     }
 
     fn set_tron(&mut self, on: bool) {
@@ -638,7 +371,8 @@ impl Core {
         self.set_tron(tron);
         let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
         let updates: Vec<(u64, DcSettings)> = self
-            .dcs
+            .ctrls
+            .live()
             .iter()
             .map(|(tid, s)| {
                 let o = cands
@@ -701,7 +435,7 @@ impl Core {
                     self.connected_seen.remove(&dev);
                     self.echo_expected.remove(&dev);
                 }
-                let owner = self.owner_of(&dev);
+                let owner = self.ctrls.owner_of(&dev);
                 if event.kind == NvmeEventKind::Connected {
                     match owner {
                         None => {
@@ -741,10 +475,8 @@ impl Core {
         let topo = &self.topo;
         self.connected_seen.retain(|d| topo.by_name(d).is_some());
         let todo: Vec<(u64, Event)> = self
-            .dcs
-            .values()
-            .map(|s| (s.id, &s.dc))
-            .chain(self.dying.iter().map(|(i, d)| (*i, d)))
+            .ctrls
+            .all()
             .filter_map(|(id, dc)| {
                 let dev = dc.device()?;
                 let ev = match self.topo.by_name(dev) {
@@ -774,42 +506,108 @@ impl Core {
 
     /// Gives `ev` to controller `id` and performs the actions.
     fn feed(&mut self, id: u64, ev: Event) {
-        let Some(dc) = self.dc_mut(id) else {
+        let Some(dc) = self.ctrls.get_mut(id) else {
             return;
         };
         let actions = dc.handle(ev, SystemTime::now());
         let device = dc.device().map(str::to_owned);
-        self.index.set_device(id, device.as_deref());
+        self.ctrls.set_device(id, device.as_deref());
         for a in actions {
             self.perform(id, a);
         }
     }
+}
 
-    async fn shutdown(&mut self, rx: &mut Rx, keep: bool) {
+impl Actor for Core {
+    type Input = Input;
+    type Feed = DiscoveryReport;
+    const SHUTDOWN_GRACE: Duration = SHUTDOWN_GRACE;
+    const GRACE_EXPIRED: &'static str = "giving up waiting for controllers to disconnect";
+
+    fn watchdog(&self) -> &Watchdog {
+        &self.watchdog
+    }
+
+    fn snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot_tx.subscribe()
+    }
+
+    fn start(&mut self) {
+        let ids: Vec<u64> = self.ctrls.live().values().map(|s| s.id).collect();
+        for id in ids {
+            self.feed(id, Event::Start);
+        }
+        self.trigger_reconcile();
+        self.publish();
+    }
+
+    fn reload(&mut self, config: ServiceConfig) {
+        Core::reload(self, config);
+    }
+
+    fn on_input(&mut self, input: Input) {
+        Core::on_input(self, input);
+    }
+
+    fn on_uevent(&mut self, msg: UeventMsg) {
+        Core::on_uevent(self, msg);
+    }
+
+    fn on_command(&mut self, command: CoreCommand) {
+        match command {
+            CoreCommand::SetTron(on) => self.set_tron(on),
+        }
+    }
+
+    fn on_feed(&mut self, report: DiscoveryReport) {
+        self.avahi = report.avahi;
+        if report.dcs != self.discovered {
+            self.discovered = report.dcs;
+            self.trigger_reconcile();
+        }
+    }
+
+    fn deadline(&self, _publish_due: bool) -> Option<Instant> {
+        match (self.timers.next_deadline(), self.debounce.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_deadline(&mut self) {
+        Core::on_deadline(self);
+    }
+
+    fn publish(&mut self) {
+        Core::publish(self);
+    }
+
+    /// stafd publishes after every message (a snapshot of a few DCs is cheap).
+    fn settle(&mut self) {
+        Core::publish(self);
+    }
+
+    /// Keeps or drops the connections per `persistent-connections` (`keep_all`: keeps
+    /// them whatever it says).
+    fn begin_shutdown(&mut self, keep_all: bool) {
+        let keep = keep_all || self.cfg.stafd.persistent_connections;
         tracing::info!(keep_connections = keep, "stopping");
         self.save_state();
         self.shutting_down = true;
-        let tids: Vec<TransportId> = self.dcs.keys().cloned().collect();
+        let tids: Vec<TransportId> = self.ctrls.live().keys().cloned().collect();
         for tid in tids {
-            if let Some(id) = self.retire(&tid) {
+            if let Some(id) = self.ctrls.retire(&tid) {
                 self.feed(id, Event::Shutdown { keep });
             }
         }
-        self.publish();
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while !self.dying.is_empty() {
-            tokio::select! {
-                i = rx.input.recv() => match i {
-                    Some(i) => self.on_input(i),
-                    None => break,
-                },
-                Some(u) = rx.uevents.recv() => self.on_uevent(u),
-                () = tokio::time::sleep_until(deadline) => {
-                    tracing::warn!(left = self.dying.len(), "giving up waiting for controllers to disconnect");
-                    break;
-                }
-            }
-        }
+        Core::publish(self);
+    }
+
+    fn dying(&self) -> usize {
+        self.ctrls.dying()
+    }
+
+    fn end_shutdown(&mut self) {
         self.state_tx = None;
     }
 }

@@ -42,7 +42,7 @@ impl Core {
             Action::StartTimer(kind, d) => self.timers.start((id, kind), Instant::now() + d),
             Action::CancelTimer(kind) => self.timers.cancel(&(id, kind)),
             Action::Disposed => {
-                self.forget(id);
+                self.ctrls.forget(id);
                 self.timers.cancel_where(|(i, _)| *i == id);
             }
         }
@@ -50,7 +50,7 @@ impl Core {
 
     /// Adopts a matching kernel controller nobody of ours holds, or connects.
     fn connect(&mut self, id: u64, token: Token, params: ConnectParams) {
-        let Some(tid) = self.ioc_ref(id).map(|i| i.tid().clone()) else {
+        let Some(tid) = self.ctrls.get(id).map(|i| i.tid().clone()) else {
             return;
         };
         if let Some(device) = self.find_existing(&tid).map(|c| c.device.clone()) {
@@ -106,7 +106,7 @@ impl Core {
         for c in scan {
             self.topo.insert(c);
         }
-        let Some(tid) = self.ioc_ref(id).map(|i| i.tid().clone()) else {
+        let Some(tid) = self.ctrls.get(id).map(|i| i.tid().clone()) else {
             return;
         };
         let event = match self.find_existing(&tid) {

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{strip_secrets, Core, Input};
+use super::{Core, Input};
 use crate::ctrl::debounce::Trigger;
 use crate::ctrl::ioc::{Event, Ioc};
 use crate::ctrl::stac_reconcile::{
     self, Disposal, IocDropReason, IocInputs, IocPlan, KernelView, Running, StafdView,
 };
+use crate::daemon::actor::strip_secrets;
 use crate::daemon::resolve::pass_inputs;
 use crate::kernel::{Controller, IfAddr};
 use crate::model::trid::TransportId;
@@ -54,9 +55,10 @@ impl Core {
         !plan.add.is_empty()
             || !plan.remove.is_empty()
             || plan.wanted.iter().any(|(t, c)| {
-                self.iocs
+                self.ctrls
+                    .live()
                     .get(t)
-                    .is_some_and(|s| s.ioc.dlpe() != c.dlpe.as_ref())
+                    .is_some_and(|s| s.ctrl.dlpe() != c.dlpe.as_ref())
             })
     }
 
@@ -127,9 +129,10 @@ impl Core {
     fn plan(&self, resolved: &BTreeMap<String, Option<IpAddr>>, with_audit: bool) -> IocPlan {
         let (configured, _) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
         let current: BTreeMap<TransportId, Running> = self
-            .iocs
+            .ctrls
+            .live()
             .iter()
-            .map(|(t, s)| (t.clone(), Running { vouched: s.vouched }))
+            .map(|(t, s)| (t.clone(), Running { vouched: s.extra }))
             .collect();
         let policy = self.policy();
         let ctrls: Vec<&Controller> = if with_audit && policy.audits() {
@@ -165,11 +168,11 @@ impl Core {
         self.log_dropped(&dropped);
 
         for (tid, disposal) in &plan.remove {
-            let Some(id) = self.retire(tid) else {
+            let Some(id) = self.ctrls.retire(tid) else {
                 continue;
             };
             let keep = *disposal == Disposal::Forget;
-            let device = self.ioc_ref(id).and_then(Ioc::device);
+            let device = self.ctrls.get(id).and_then(Ioc::device);
             tracing::info!(tid = %tid, device = ?device, keep_connection = keep, "I/O controller no longer wanted");
             self.feed(id, Event::Remove { keep });
         }
@@ -177,22 +180,22 @@ impl Core {
             tracing::info!(tid = %tid, %device, "audit: disconnecting a connection no source wants");
             let settings = self.settings_for(&BTreeMap::new(), &Default::default());
             let ioc = Ioc::existing(tid.clone(), device.clone(), settings);
-            let id = self.insert_dying(ioc);
+            let id = self.ctrls.insert_dying(ioc);
             self.feed(id, Event::Remove { keep: false });
         }
         for (tid, cand) in &plan.wanted {
             let settings = self.settings_for(&cand.cfg, &cand.overrides);
             let cfg = strip_secrets(&cand.cfg);
-            match self.iocs.get_mut(tid) {
+            match self.ctrls.slot_mut(tid) {
                 Some(slot) => {
-                    slot.vouched = true;
-                    if slot.ioc.cfg() != &cfg {
-                        slot.ioc.set_cfg(cfg);
+                    slot.extra = true;
+                    if slot.ctrl.cfg() != &cfg {
+                        slot.ctrl.set_cfg(cfg);
                     }
-                    if *slot.ioc.settings() != settings {
-                        slot.ioc.set_settings(settings);
+                    if *slot.ctrl.settings() != settings {
+                        slot.ctrl.set_settings(settings);
                     }
-                    if slot.ioc.dlpe() != cand.dlpe.as_ref() {
+                    if slot.ctrl.dlpe() != cand.dlpe.as_ref() {
                         let id = slot.id;
                         self.feed(id, Event::UpdateDlpe(cand.dlpe.clone()));
                     }

@@ -13,7 +13,7 @@ use crate::runtime::state::StacState;
 impl Core {
     pub(super) fn state(&self) -> StacState {
         StacState {
-            iocs: self.iocs.keys().cloned().collect(),
+            iocs: self.ctrls.live().keys().cloned().collect(),
             ..StacState::default()
         }
     }
@@ -70,9 +70,10 @@ impl Core {
         let now = Instant::now();
         Snapshot {
             ctrls: self
-                .iocs
+                .ctrls
+                .live()
                 .values()
-                .map(|s| self.view(&s.ioc, s.id, now))
+                .map(|s| self.view(&s.ctrl, s.id, now))
                 .collect(),
             process: ProcessView {
                 tron: self.tron,

@@ -93,7 +93,7 @@ impl Core {
             Action::StartTimer(kind, d) => self.timers.start((id, kind), Instant::now() + d),
             Action::CancelTimer(kind) => self.timers.cancel(&(id, kind)),
             Action::LogPagesChanged { device } => {
-                let Some(tid) = self.dc_ref(id).map(|dc| dc.tid().clone()) else {
+                let Some(tid) = self.ctrls.get(id).map(|dc| dc.tid().clone()) else {
                     return;
                 };
                 self.publish();
@@ -102,7 +102,7 @@ impl Core {
             }
             Action::ReferralsChanged | Action::RequestReconcile => self.trigger_reconcile(),
             Action::Disposed => {
-                self.forget(id);
+                self.ctrls.forget(id);
                 self.claimed.remove(&id);
                 self.timers.cancel_where(|(i, _)| *i == id);
             }
@@ -110,7 +110,7 @@ impl Core {
     }
 
     pub(super) fn connect(&mut self, id: u64, token: Token, params: ConnectParams) {
-        let Some(tid) = self.dc_ref(id).map(|d| d.tid().clone()) else {
+        let Some(tid) = self.ctrls.get(id).map(|d| d.tid().clone()) else {
             return;
         };
         let owned = self.owned_devices();
@@ -189,7 +189,7 @@ impl Core {
     }
 
     pub(super) fn dim(&mut self, id: u64, token: Token, device: String, task: DimTask) {
-        let Some(dc) = self.dc_ref(id) else {
+        let Some(dc) = self.ctrls.get(id) else {
             return;
         };
         let host_nqn = dc.tid().host_nqn.clone();

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{strip_secrets, Core, Input};
+use super::{Core, Input};
 use crate::ctrl::dc::{Dc, Event};
 use crate::ctrl::debounce::Trigger;
 use crate::ctrl::reconcile::{self, Current, DropReason, Inputs};
+use crate::daemon::actor::strip_secrets;
 use crate::daemon::resolve::pass_inputs;
 use crate::kernel::IfAddr;
 use crate::model::snapshot::{CoreEvent, Origin};
@@ -83,22 +84,24 @@ impl Core {
     pub(super) fn apply_reconcile(&mut self, resolved: &BTreeMap<String, Option<IpAddr>>) {
         let (configured, mut dropped) = reconcile::configured(&self.cfg, &self.tid_defaults());
         let current: BTreeMap<TransportId, Current> = self
-            .dcs
+            .ctrls
+            .live()
             .iter()
             .map(|(t, s)| {
                 (
                     t.clone(),
                     Current {
-                        origin: s.dc.origin(),
-                        unresponsive: s.dc.is_unresponsive(),
+                        origin: s.ctrl.origin(),
+                        unresponsive: s.ctrl.is_unresponsive(),
                     },
                 )
             })
             .collect();
         let mut referrals: Vec<TransportId> = self
-            .dcs
+            .ctrls
+            .live()
             .values()
-            .flat_map(|s| s.dc.referrals().iter().cloned())
+            .flat_map(|s| s.ctrl.referrals().iter().cloned())
             .collect();
         referrals.sort();
         referrals.dedup();
@@ -115,21 +118,21 @@ impl Core {
         self.log_dropped(&dropped);
 
         for tid in &plan.remove {
-            let Some(id) = self.retire(tid) else {
+            let Some(id) = self.ctrls.retire(tid) else {
                 continue;
             };
-            let device = self.dc_ref(id).and_then(Dc::device);
+            let device = self.ctrls.get(id).and_then(Dc::device);
             tracing::info!(tid = %tid, device = ?device, "removing discovery controller");
             self.feed(id, Event::Remove);
         }
         for (tid, cand) in &plan.wanted {
             let settings = self.settings_for(&cand.overrides);
             let reported = self.discovered.contains(tid);
-            let id = match self.dcs.get_mut(tid) {
+            let id = match self.ctrls.slot_mut(tid) {
                 Some(slot) => {
-                    slot.dc.set_cfg(strip_secrets(&cand.cfg));
-                    if *slot.dc.settings() != settings {
-                        slot.dc.set_settings(settings);
+                    slot.ctrl.set_cfg(strip_secrets(&cand.cfg));
+                    if *slot.ctrl.settings() != settings {
+                        slot.ctrl.set_settings(settings);
                     }
                     slot.id
                 }
@@ -142,7 +145,7 @@ impl Core {
                         settings,
                         Vec::new(),
                     );
-                    let id = self.insert(dc);
+                    let id = self.ctrls.insert(dc, ());
                     self.feed(id, Event::Start);
                     id
                 }
@@ -153,7 +156,7 @@ impl Core {
             }
         }
         for tid in &plan.kept {
-            if let Some(id) = self.id_of(tid) {
+            if let Some(id) = self.ctrls.id_of(tid) {
                 self.feed(id, Event::Reported(false));
             }
         }

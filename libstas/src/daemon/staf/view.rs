@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{strip_secrets, Core};
+use super::Core;
 use crate::config::service::Persistence;
 use crate::ctrl::dc::{Dc, TimerKind};
 use crate::ctrl::timers::CONF_SOAK;
+use crate::daemon::actor::strip_secrets;
 use crate::kernel::CtrlState;
 use crate::model::snapshot::{
     CtrlAttrs, CtrlView, DcPart, Origin, ProcessView, Snapshot, TimerView, UnresponsiveView,
@@ -19,12 +20,13 @@ impl Core {
     pub(super) fn state(&self) -> StafState {
         StafState {
             dcs: self
-                .dcs
+                .ctrls
+                .live()
                 .values()
                 .map(|s| StafStateDc {
-                    tid: s.dc.tid().clone(),
-                    origin: s.dc.origin(),
-                    log_pages: s.dc.log_pages().to_vec(),
+                    tid: s.ctrl.tid().clone(),
+                    origin: s.ctrl.origin(),
+                    log_pages: s.ctrl.log_pages().to_vec(),
                 })
                 .collect(),
             ..StafState::default()
@@ -89,9 +91,10 @@ impl Core {
         let now = Instant::now();
         Snapshot {
             ctrls: self
-                .dcs
+                .ctrls
+                .live()
                 .values()
-                .map(|s| self.view(&s.dc, s.id, now))
+                .map(|s| self.view(&s.ctrl, s.id, now))
                 .collect(),
             process: ProcessView {
                 tron: self.tron,

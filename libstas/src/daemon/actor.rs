@@ -1,0 +1,559 @@
+//! The one actor skeleton both cores plug into: the handle the daemon's main task holds
+//! ([`CoreHandle`]: snapshot, commands, the extra feed, reload, shutdown), the bundle of
+//! bounded channels the core task reads ([`Rx`]), the task's loop ([`drive`]: watchdog,
+//! control, operation results, uevents, D-Bus commands, the feed, timers, then the
+//! shutdown's drain), the state-file writer, and the controller table with its O(1)
+//! index ([`Table`]).
+//!
+//! What differs between stafd and stacd is the [`Actor`] implementation: the controller
+//! machine ([`crate::ctrl::dc::Dc`] or [`crate::ctrl::ioc::Ioc`]), the reconcile, the
+//! state type, and the feed (stafd's mDNS report, stacd's view of stafd).
+//!
+//! ```text
+//!  uevent thread ──UeventMsg (bounded)──┐
+//!  D-Bus adapter ──CoreCommand (bounded)─┤
+//!  run() signals ──Control (bounded)─────┼──▶ drive(Actor) ──watch<Snapshot>──▶ D-Bus readers
+//!  feed (mDNS / stafd follower) ─────────┤          └──watch<State>──▶ state writer
+//!  op tasks ──Actor::Input (bounded)─────┘
+//!                ▲                                   │
+//!                └── spawn_blocking(Kernel call) ◀───┘
+//! ```
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::index::Index;
+use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
+use super::wheel::sleep_until_opt;
+use crate::config::controller::SECRET_KEYS;
+use crate::config::service::ServiceConfig;
+use crate::fsutil::FsError;
+use crate::model::snapshot::{CoreCommand, Snapshot};
+use crate::model::trid::TransportId;
+use crate::runtime::notify::{self, Watchdog};
+
+/// Capacity of a core's input channel (operation results, reconcile data).
+pub const INPUT_QUEUE: usize = 256;
+/// Capacity of the command channel (D-Bus).
+pub const COMMAND_QUEUE: usize = 16;
+/// Capacity of the control channel (reload, shutdown).
+const CONTROL_QUEUE: usize = 4;
+
+/// Requests from the daemon's main task.
+#[derive(Debug)]
+pub enum Control {
+    /// SIGHUP: the new configuration; `done` fires once it is applied.
+    Reload {
+        /// The configuration.
+        config: Box<ServiceConfig>,
+        /// Acknowledgement.
+        done: oneshot::Sender<()>,
+    },
+    /// SIGTERM/SIGINT: dispose of every controller and end the task.
+    Shutdown {
+        /// Keep every connection whatever the configuration says (an exit for a restart,
+        /// such as after losing the bus). stacd always keeps them.
+        keep_all: bool,
+    },
+}
+
+/// The channels a core task reads.
+pub struct Rx<I, F> {
+    /// Finished kernel operations and pass inputs (from the core's own spawned tasks).
+    pub input: mpsc::Receiver<I>,
+    /// The uevent source.
+    pub uevents: mpsc::Receiver<UeventMsg>,
+    /// D-Bus commands.
+    pub commands: mpsc::Receiver<CoreCommand>,
+    /// Reload and shutdown.
+    pub control: mpsc::Receiver<Control>,
+    /// The daemon's own feed (stafd: mDNS reports; stacd: views of stafd).
+    pub feed: mpsc::Receiver<F>,
+}
+
+/// What a core is to the skeleton. Every method runs on the core task and never blocks.
+pub trait Actor: Send + 'static {
+    /// Results the core's spawned tasks send back.
+    type Input: Send + 'static;
+    /// The daemon's own feed.
+    type Feed: Send + 'static;
+    /// How long a shutdown waits for controllers that are letting go.
+    const SHUTDOWN_GRACE: Duration;
+    /// Logged when that wait runs out.
+    const GRACE_EXPIRED: &'static str;
+
+    /// The watchdog the loop pings.
+    fn watchdog(&self) -> &Watchdog;
+    /// The published snapshot.
+    fn snapshot(&self) -> watch::Receiver<Snapshot>;
+    /// Once, before the loop: start the warm-restart controllers.
+    fn start(&mut self);
+    /// A reloaded configuration.
+    fn reload(&mut self, config: ServiceConfig);
+    /// A result from one of the core's tasks.
+    fn on_input(&mut self, input: Self::Input);
+    /// A uevent (or a resync after an overflow).
+    fn on_uevent(&mut self, msg: UeventMsg);
+    /// A D-Bus command.
+    fn on_command(&mut self, command: CoreCommand);
+    /// A message of the feed.
+    fn on_feed(&mut self, msg: Self::Feed);
+    /// The next timer deadline; `publish_due` is what [`Actor::publish_due`] said this turn.
+    fn deadline(&self, publish_due: bool) -> Option<Instant>;
+    /// The deadline passed.
+    fn on_deadline(&mut self);
+    /// Publishes the snapshot (and state) now.
+    fn publish(&mut self);
+    /// Whether a held-back publication is due (then it runs when nothing else is ready).
+    /// stafd publishes after every message instead ([`Actor::settle`]).
+    fn publish_due(&self) -> bool {
+        false
+    }
+    /// After each message of the loop.
+    fn settle(&mut self) {}
+    /// Saves the state and asks every controller to let go (keeping or dropping its
+    /// connection).
+    fn begin_shutdown(&mut self, keep_all: bool);
+    /// Controllers still letting go.
+    fn dying(&self) -> usize;
+    /// The shutdown is over: close the state writer.
+    fn end_shutdown(&mut self);
+}
+
+/// The core task: the loop until a shutdown, or until the uevent source fails or ends
+/// (then every connection is kept, the daemon is restarted and adopts them, and the
+/// reason is returned).
+pub async fn drive<A: Actor>(
+    core: &mut A,
+    mut rx: Rx<A::Input, A::Feed>,
+) -> Result<(), UeventsUnavailable> {
+    core.start();
+    let mut commands_open = true;
+    let mut feed_open = true;
+    let mut watchdog = core.watchdog().timer();
+    let mut keep_all = false;
+    let mut failed = None;
+    loop {
+        let publish_due = core.publish_due();
+        let deadline = core.deadline(publish_due);
+        tokio::select! {
+            biased;
+            // First, so a busy core still pings; a stuck one does not.
+            () = notify::tick(watchdog.as_mut()) => core.watchdog().ping(),
+            c = rx.control.recv() => match c {
+                Some(Control::Reload { config, done }) => {
+                    core.reload(*config);
+                    core.publish();
+                    let _ = done.send(());
+                }
+                Some(Control::Shutdown { keep_all: k }) => {
+                    keep_all = k;
+                    break;
+                }
+                None => break,
+            },
+            i = rx.input.recv() => {
+                if let Some(i) = i {
+                    core.on_input(i);
+                }
+            }
+            u = rx.uevents.recv() => match u {
+                Some(UeventMsg::Failed(why)) => {
+                    failed = Some(UeventsUnavailable(why));
+                    break;
+                }
+                Some(u) => core.on_uevent(u),
+                None => {
+                    failed = Some(UeventsUnavailable(SOURCE_ENDED.to_owned()));
+                    break;
+                }
+            },
+            c = rx.commands.recv(), if commands_open => match c {
+                Some(c) => core.on_command(c),
+                None => commands_open = false,
+            },
+            f = rx.feed.recv(), if feed_open => match f {
+                Some(f) => core.on_feed(f),
+                None => feed_open = false,
+            },
+            () = sleep_until_opt(deadline) => core.on_deadline(),
+            // Only when nothing else is ready: a burst costs one snapshot.
+            () = std::future::ready(()), if publish_due => core.publish(),
+        }
+        core.settle();
+    }
+    core.begin_shutdown(keep_all || failed.is_some());
+    let deadline = Instant::now() + A::SHUTDOWN_GRACE;
+    while core.dying() > 0 {
+        tokio::select! {
+            i = rx.input.recv() => match i {
+                Some(i) => core.on_input(i),
+                None => break,
+            },
+            Some(u) = rx.uevents.recv() => core.on_uevent(u),
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(left = core.dying(), "{}", A::GRACE_EXPIRED);
+                break;
+            }
+        }
+    }
+    core.end_shutdown();
+    failed.map_or(Ok(()), Err)
+}
+
+/// Handles on a running core (what the daemon's main task and the D-Bus adapter hold).
+#[derive(Debug)]
+pub struct CoreHandle<F> {
+    snapshot: watch::Receiver<Snapshot>,
+    commands: mpsc::Sender<CoreCommand>,
+    control: mpsc::Sender<Control>,
+    feed: mpsc::Sender<F>,
+    task: JoinHandle<Result<(), UeventsUnavailable>>,
+}
+
+/// The core's end of the channels, before the core exists (it keeps `input` to send
+/// itself results).
+pub struct Wiring<I, F> {
+    /// Where the core's tasks send their results.
+    pub input: mpsc::Sender<I>,
+    rx: Rx<I, F>,
+    commands: mpsc::Sender<CoreCommand>,
+    control: mpsc::Sender<Control>,
+    feed: mpsc::Sender<F>,
+}
+
+impl<I, F> Wiring<I, F> {
+    /// Bounded channels for a core reading `uevents`, with a feed of `feed_queue`.
+    #[must_use]
+    pub fn new(uevents: mpsc::Receiver<UeventMsg>, feed_queue: usize) -> Self {
+        let (input, input_rx) = mpsc::channel(INPUT_QUEUE);
+        let (commands, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (control, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
+        let (feed, feed_rx) = mpsc::channel(feed_queue);
+        Self {
+            input,
+            rx: Rx {
+                input: input_rx,
+                uevents,
+                commands: cmd_rx,
+                control: ctl_rx,
+                feed: feed_rx,
+            },
+            commands,
+            control,
+            feed,
+        }
+    }
+}
+
+impl<F: Send + 'static> CoreHandle<F> {
+    /// Runs `core` on the current tokio runtime with the channels of `wiring`; the state
+    /// writer (if any) is awaited after the core ends.
+    pub fn spawn<A: Actor<Feed = F>>(
+        mut core: A,
+        wiring: Wiring<A::Input, F>,
+        state_writer: Option<JoinHandle<()>>,
+    ) -> Self {
+        let snapshot = core.snapshot();
+        let Wiring {
+            rx,
+            commands,
+            control,
+            feed,
+            ..
+        } = wiring;
+        let task = tokio::spawn(async move {
+            let r = drive(&mut core, rx).await;
+            drop(core);
+            if let Some(w) = state_writer {
+                let _ = w.await;
+            }
+            r
+        });
+        Self {
+            snapshot,
+            commands,
+            control,
+            feed,
+            task,
+        }
+    }
+
+    /// The published state.
+    #[must_use]
+    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+
+    /// The command sender (for the D-Bus adapter).
+    #[must_use]
+    pub fn commands(&self) -> mpsc::Sender<CoreCommand> {
+        self.commands.clone()
+    }
+
+    /// The sender of the daemon's own feed.
+    #[must_use]
+    pub fn feed(&self) -> mpsc::Sender<F> {
+        self.feed.clone()
+    }
+
+    /// Applies a reloaded configuration; returns once the core took it.
+    pub async fn reload(&self, config: ServiceConfig) {
+        let (done, rx) = oneshot::channel();
+        if self
+            .control
+            .send(Control::Reload {
+                config: Box::new(config),
+                done,
+            })
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Shuts the core down and waits for it (at most its shutdown grace plus the state
+    /// write).
+    ///
+    /// # Errors
+    /// The core had stopped by itself because the uevent source failed or ended (it kept
+    /// every connection then): the daemon must exit non-zero.
+    pub async fn stop(self, keep_all: bool) -> Result<(), UeventsUnavailable> {
+        let _ = self.control.send(Control::Shutdown { keep_all }).await;
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "core task failed");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The warm-restart state writer: a task saving each new state with `save` (atomically,
+/// off the core), and the sender the core publishes to. `None` when `enabled` is false.
+pub fn state_writer<S>(
+    enabled: bool,
+    path: &Path,
+    initial: &S,
+    save: fn(&Path, &S) -> Result<(), FsError>,
+) -> (Option<watch::Sender<S>>, Option<JoinHandle<()>>)
+where
+    S: Clone + Send + Sync + 'static,
+{
+    if !enabled {
+        return (None, None);
+    }
+    let (tx, rx) = watch::channel(initial.clone());
+    let task = tokio::spawn(write_state(path.to_owned(), rx, save));
+    (Some(tx), Some(task))
+}
+
+fn write_state<S>(
+    path: PathBuf,
+    mut rx: watch::Receiver<S>,
+    save: fn(&Path, &S) -> Result<(), FsError>,
+) -> impl Future<Output = ()> + Send
+where
+    S: Clone + Send + Sync + 'static,
+{
+    async move {
+        while rx.changed().await.is_ok() {
+            let state = rx.borrow_and_update().clone();
+            let p = path.clone();
+            match tokio::task::spawn_blocking(move || save(&p, &state)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(path = %path.display(), error = %e, "Unable to save last known config");
+                }
+                Err(e) => tracing::error!(error = %e, "state writer failed"),
+            }
+        }
+    }
+}
+
+/// A configuration map without its secrets (what a controller machine keeps and shows).
+#[must_use]
+pub fn strip_secrets(cfg: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    cfg.iter()
+        .filter(|(k, _)| !SECRET_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A controller state machine as the table sees it.
+pub trait Machine {
+    /// Its transport id (the table's key).
+    fn tid(&self) -> &TransportId;
+    /// The kernel device it holds, if any.
+    fn device(&self) -> Option<&str>;
+}
+
+/// One live controller of the table.
+pub struct Slot<M, X> {
+    /// Its id (stable while it lives, never reused).
+    pub id: u64,
+    /// The state machine.
+    pub ctrl: M,
+    /// What the daemon keeps beside it (stacd: whether a source wanted it this run).
+    pub extra: X,
+}
+
+/// A core's controllers: the live ones by transport id, the dying ones (letting go of
+/// their kernel controller) by id, and the [`Index`] that finds either by device or id in
+/// O(log N). Every change goes through here, so the index is always in step; after feeding
+/// a machine an event, the core reports its device with [`Table::set_device`].
+pub struct Table<M, X> {
+    live: BTreeMap<TransportId, Slot<M, X>>,
+    dying: BTreeMap<u64, M>,
+    next_id: u64,
+    index: Index,
+}
+
+impl<M, X> Default for Table<M, X> {
+    fn default() -> Self {
+        Self {
+            live: BTreeMap::new(),
+            dying: BTreeMap::new(),
+            next_id: 0,
+            index: Index::default(),
+        }
+    }
+}
+
+impl<M: Machine, X> Table<M, X> {
+    /// The live controllers by transport id.
+    #[must_use]
+    pub fn live(&self) -> &BTreeMap<TransportId, Slot<M, X>> {
+        &self.live
+    }
+
+    /// The live controller of `tid`, to change (its key and device stay as they are).
+    pub fn slot_mut(&mut self, tid: &TransportId) -> Option<&mut Slot<M, X>> {
+        self.live.get_mut(tid)
+    }
+
+    /// How many controllers are letting go.
+    #[must_use]
+    pub fn dying(&self) -> usize {
+        self.dying.len()
+    }
+
+    /// Adds a live controller (not started); its id.
+    pub fn insert(&mut self, ctrl: M, extra: X) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.index.live(id, ctrl.tid());
+        self.index.set_device(id, ctrl.device());
+        self.live
+            .insert(ctrl.tid().clone(), Slot { id, ctrl, extra });
+        id
+    }
+
+    /// Adds a controller straight to the dying set (stacd's audit disconnects foreign
+    /// controllers so); its id.
+    pub fn insert_dying(&mut self, ctrl: M) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.index.set_device(id, ctrl.device());
+        self.dying.insert(id, ctrl);
+        id
+    }
+
+    /// Moves the controller of `tid` from the live map to the dying set; its id.
+    pub fn retire(&mut self, tid: &TransportId) -> Option<u64> {
+        let slot = self.live.remove(tid)?;
+        self.index.retire(slot.id);
+        self.dying.insert(slot.id, slot.ctrl);
+        Some(slot.id)
+    }
+
+    /// Drops dying controller `id` (it let go of its kernel controller).
+    pub fn forget(&mut self, id: u64) {
+        self.dying.remove(&id);
+        self.index.forget(id);
+    }
+
+    /// The id of the live controller of `tid`.
+    #[must_use]
+    pub fn id_of(&self, tid: &TransportId) -> Option<u64> {
+        self.live.get(tid).map(|s| s.id)
+    }
+
+    /// Controller `id`, live or dying.
+    #[must_use]
+    pub fn get(&self, id: u64) -> Option<&M> {
+        self.dying.get(&id).or_else(|| {
+            let tid = self.index.tid(id)?;
+            self.live.get(tid).filter(|s| s.id == id).map(|s| &s.ctrl)
+        })
+    }
+
+    /// Controller `id`, live or dying, to feed.
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut M> {
+        if let Some(m) = self.dying.get_mut(&id) {
+            return Some(m);
+        }
+        let tid = self.index.tid(id)?;
+        self.live
+            .get_mut(tid)
+            .filter(|s| s.id == id)
+            .map(|s| &mut s.ctrl)
+    }
+
+    /// Records the device controller `id` now holds (after an event).
+    pub fn set_device(&mut self, id: u64, device: Option<&str>) {
+        self.index.set_device(id, device);
+    }
+
+    /// Every controller, live then dying, with its id.
+    pub fn all(&self) -> impl Iterator<Item = (u64, &M)> {
+        self.live
+            .values()
+            .map(|s| (s.id, &s.ctrl))
+            .chain(self.dying.iter().map(|(id, m)| (*id, m)))
+    }
+
+    /// The controller holding `device` (through the index; debug builds check it against a
+    /// scan of every controller, so each core test checks the index too).
+    #[must_use]
+    pub fn owner_of(&self, device: &str) -> Option<u64> {
+        let found = self
+            .index
+            .owner(device)
+            .filter(|id| self.get(*id).and_then(M::device) == Some(device));
+        debug_assert_eq!(
+            found,
+            self.all()
+                .find(|(_, m)| m.device() == Some(device))
+                .map(|(id, _)| id),
+            "index out of step for {device}"
+        );
+        found
+    }
+}
+
+impl Machine for crate::ctrl::dc::Dc {
+    fn tid(&self) -> &TransportId {
+        Self::tid(self)
+    }
+    fn device(&self) -> Option<&str> {
+        Self::device(self)
+    }
+}
+
+impl Machine for crate::ctrl::ioc::Ioc {
+    fn tid(&self) -> &TransportId {
+        Self::tid(self)
+    }
+    fn device(&self) -> Option<&str> {
+        Self::device(self)
+    }
+}
