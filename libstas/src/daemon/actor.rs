@@ -20,7 +20,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -356,25 +355,22 @@ where
     (Some(tx), Some(task))
 }
 
-fn write_state<S>(
+async fn write_state<S>(
     path: PathBuf,
     mut rx: watch::Receiver<S>,
     save: fn(&Path, &S) -> Result<(), FsError>,
-) -> impl Future<Output = ()> + Send
-where
+) where
     S: Clone + Send + Sync + 'static,
 {
-    async move {
-        while rx.changed().await.is_ok() {
-            let state = rx.borrow_and_update().clone();
-            let p = path.clone();
-            match tokio::task::spawn_blocking(move || save(&p, &state)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(path = %path.display(), error = %e, "Unable to save last known config");
-                }
-                Err(e) => tracing::error!(error = %e, "state writer failed"),
+    while rx.changed().await.is_ok() {
+        let state = rx.borrow_and_update().clone();
+        let p = path.clone();
+        match tokio::task::spawn_blocking(move || save(&p, &state)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(path = %path.display(), error = %e, "Unable to save last known config");
             }
+            Err(e) => tracing::error!(error = %e, "state writer failed"),
         }
     }
 }

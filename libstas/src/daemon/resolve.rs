@@ -1,7 +1,8 @@
 //! What a reconcile pass of either core reads off the core before it runs: the host names of
 //! `controller=` entries and the interface addresses. Names are resolved concurrently, each
 //! bounded by [`RESOLVE_TIMEOUT`], so a dead DNS name costs one timeout for the whole pass,
-//! not one per name, and delays no other name.
+//! not one per name, and delays no other name. [`Pass`] runs one such read at a time for a
+//! core, queues one more when asked meanwhile, and says what to do with what comes back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -12,9 +13,100 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::ctrl::reconcile::pick_address;
+use tokio::sync::mpsc;
+
+use crate::ctrl::reconcile::{pick_address, NameCache};
 use crate::kernel::{IfAddr, Kernel};
 use crate::model::filter::IpFamily;
+
+/// What a pass read off the core: the host names' addresses and the interface addresses,
+/// for the configuration of `generation`.
+#[derive(Debug)]
+pub struct PassInputs {
+    /// The core's configuration generation when the pass started.
+    pub generation: u64,
+    /// The names' addresses (`None`: the lookup failed).
+    pub resolved: BTreeMap<String, Option<IpAddr>>,
+    /// The interface addresses (`None`: unreadable).
+    pub ifaddrs: Option<Vec<IfAddr>>,
+}
+
+/// What a core does with [`PassInputs`] that came back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// Nothing (the core is shutting down).
+    Ignore,
+    /// The configuration changed meanwhile: start a new pass.
+    Restart,
+    /// Reconcile with these addresses (the names' last good ones kept for failed lookups),
+    /// then start the pass queued meanwhile if [`Pass::again`] says so.
+    Apply(BTreeMap<String, Option<IpAddr>>),
+}
+
+/// One core's reconcile passes: at most one reading its inputs at a time, one more queued.
+#[derive(Debug, Default)]
+pub struct Pass {
+    running: bool,
+    again: bool,
+    names: NameCache,
+}
+
+impl Pass {
+    /// Starts reading the inputs of a pass (through `tx`, as `wrap(inputs)`) unless one is
+    /// running; then one more is queued for when it finishes. Whether it started.
+    pub fn start<I: Send + 'static>(
+        &mut self,
+        kernel: Arc<dyn Kernel>,
+        names: BTreeSet<String>,
+        family: IpFamily,
+        generation: u64,
+        tx: mpsc::Sender<I>,
+        wrap: fn(PassInputs) -> I,
+    ) -> bool {
+        if self.running {
+            self.again = true;
+            return false;
+        }
+        self.running = true;
+        tokio::spawn(async move {
+            let (resolved, ifaddrs) = pass_inputs(kernel, names, family).await;
+            let _ = tx
+                .send(wrap(PassInputs {
+                    generation,
+                    resolved,
+                    ifaddrs,
+                }))
+                .await;
+        });
+        true
+    }
+
+    /// The inputs came back: updates `ifaddrs` when they were read, and says what to do.
+    pub fn finish(
+        &mut self,
+        inputs: PassInputs,
+        generation: u64,
+        shutting_down: bool,
+        ifaddrs: &mut Vec<IfAddr>,
+    ) -> Finished {
+        self.running = false;
+        if shutting_down {
+            return Finished::Ignore;
+        }
+        if let Some(i) = inputs.ifaddrs {
+            *ifaddrs = i;
+        }
+        if inputs.generation != generation {
+            return Finished::Restart;
+        }
+        Finished::Apply(self.names.apply(inputs.resolved))
+    }
+
+    /// Whether a pass was asked for while the last one ran (and is now due).
+    pub fn again(&mut self) -> bool {
+        std::mem::take(&mut self.again)
+    }
+}
 
 /// How long one host-name lookup may take.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);

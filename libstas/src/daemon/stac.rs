@@ -39,10 +39,10 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 
 use super::actor::{state_writer, strip_secrets, Actor, CoreHandle, Table, Wiring};
+use super::resolve::{Pass, PassInputs};
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::debounce::Debouncer;
 use crate::ctrl::ioc::{Event, Ioc, IocSettings, TimerKind, Token};
-use crate::ctrl::reconcile::NameCache;
 use crate::ctrl::stac_reconcile::{self, DisconnectPolicy, StafdMemory, StafdView};
 use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::Secret;
@@ -175,11 +175,7 @@ enum Input {
         scan: Vec<Controller>,
     },
     /// Names resolved and interfaces read: run the reconcile.
-    PassReady {
-        generation: u64,
-        resolved: BTreeMap<String, Option<IpAddr>>,
-        ifaddrs: Option<Vec<IfAddr>>,
-    },
+    PassReady(PassInputs),
 }
 
 struct Core {
@@ -199,9 +195,7 @@ struct Core {
     ctrls: Table<Ioc, bool>,
     timers: Wheel<(u64, TimerKind)>,
     debounce: Debouncer<Instant>,
-    pass_running: bool,
-    pass_again: bool,
-    names: NameCache,
+    pass: Pass,
     resolved: BTreeMap<String, Option<IpAddr>>,
     stafd: StafdMemory,
     first_view: Option<Instant>,
@@ -261,9 +255,7 @@ impl Core {
             ctrls: Table::default(),
             timers: Wheel::default(),
             debounce: Debouncer::new(CONF_SOAK),
-            pass_running: false,
-            pass_again: false,
-            names: NameCache::default(),
+            pass: Pass::default(),
             resolved: BTreeMap::new(),
             stafd: StafdMemory::default(),
             first_view: None,
@@ -428,11 +420,7 @@ impl Core {
                 self.feed(id, event);
             }
             Input::Duplicate { id, token, scan } => self.on_duplicate(id, token, scan),
-            Input::PassReady {
-                generation,
-                resolved,
-                ifaddrs,
-            } => self.finish_pass(generation, resolved, ifaddrs),
+            Input::PassReady(inputs) => self.finish_pass(inputs),
         }
     }
 

@@ -24,7 +24,6 @@
 //! so a restarted stafd takes over its persistent connections without creating new ones.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -33,10 +32,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use super::actor::{state_writer, strip_secrets, Actor, CoreHandle, Table, Wiring};
+use super::resolve::{Pass, PassInputs};
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::dc::{Dc, DcSettings, Event, TimerKind};
 use crate::ctrl::debounce::Debouncer;
-use crate::ctrl::reconcile::{self, NameCache};
+use crate::ctrl::reconcile;
 use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::HostIdentity;
 use crate::kernel::fabrics::SupportedOptions;
@@ -209,11 +209,7 @@ enum Input {
         ctrl: Option<Box<Controller>>,
     },
     /// Names resolved and interfaces read: run the reconcile.
-    PassReady {
-        generation: u64,
-        resolved: BTreeMap<String, Option<IpAddr>>,
-        ifaddrs: Option<Vec<IfAddr>>,
-    },
+    PassReady(PassInputs),
 }
 
 struct Core {
@@ -235,9 +231,7 @@ struct Core {
     echo_expected: BTreeSet<String>,
     timers: Wheel<(u64, TimerKind)>,
     debounce: Debouncer<Instant>,
-    pass_running: bool,
-    pass_again: bool,
-    names: NameCache,
+    pass: Pass,
     discovered: Vec<TransportId>,
     avahi: AvahiView,
     last_dropped: BTreeSet<(TransportId, String)>,
@@ -296,9 +290,7 @@ impl Core {
             echo_expected: BTreeSet::new(),
             timers: Wheel::default(),
             debounce: Debouncer::new(CONF_SOAK),
-            pass_running: false,
-            pass_again: false,
-            names: NameCache::default(),
+            pass: Pass::default(),
             discovered: Vec::new(),
             avahi: AvahiView::default(),
             last_dropped: BTreeSet::new(),
@@ -415,11 +407,7 @@ impl Core {
                 }
                 self.feed(id, event);
             }
-            Input::PassReady {
-                generation,
-                resolved,
-                ifaddrs,
-            } => self.finish_pass(generation, resolved, ifaddrs),
+            Input::PassReady(inputs) => self.finish_pass(inputs),
         }
     }
 

@@ -17,8 +17,8 @@ use crate::ctrl::stac_reconcile::{
     self, Disposal, IocDropReason, IocInputs, IocPlan, KernelView, Running, StafdView,
 };
 use crate::daemon::actor::strip_secrets;
-use crate::daemon::resolve::pass_inputs;
-use crate::kernel::{Controller, IfAddr};
+use crate::daemon::resolve::{Finished, PassInputs};
+use crate::kernel::Controller;
 use crate::model::trid::TransportId;
 
 impl Core {
@@ -73,55 +73,38 @@ impl Core {
     }
 
     /// Resolves host names and reads the interface addresses off the core, then comes back
-    /// with [`Input::PassReady`].
+    /// with [`Input::PassReady`] (or later, when a pass is running: see [`crate::daemon::resolve::Pass`]).
     pub(super) fn start_pass(&mut self) {
         if self.shutting_down {
             return;
         }
-        if self.pass_running {
-            self.pass_again = true;
-            return;
-        }
-        self.pass_running = true;
         let (cands, _) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
         let names = stac_reconcile::names_to_resolve(&cands, &self.cfg.excludes);
-        let family = self.cfg.global.ip_family;
-        let generation = self.cfg_generation;
-        let k = Arc::clone(&self.kernel);
-        let tx = self.input_tx.clone();
-        tokio::spawn(async move {
-            let (resolved, ifaddrs) = pass_inputs(k, names, family).await;
-            let _ = tx
-                .send(Input::PassReady {
-                    generation,
-                    resolved,
-                    ifaddrs,
-                })
-                .await;
-        });
+        self.pass.start(
+            Arc::clone(&self.kernel),
+            names,
+            self.cfg.global.ip_family,
+            self.cfg_generation,
+            self.input_tx.clone(),
+            Input::PassReady,
+        );
     }
 
-    pub(super) fn finish_pass(
-        &mut self,
-        generation: u64,
-        resolved: BTreeMap<String, Option<IpAddr>>,
-        ifaddrs: Option<Vec<IfAddr>>,
-    ) {
-        self.pass_running = false;
-        if self.shutting_down {
-            return;
-        }
-        if let Some(i) = ifaddrs {
-            self.ifaddrs = i;
-        }
-        if generation != self.cfg_generation {
-            self.start_pass();
-            return;
-        }
-        self.resolved = self.names.apply(resolved);
-        self.apply_reconcile();
-        if std::mem::take(&mut self.pass_again) {
-            self.start_pass();
+    pub(super) fn finish_pass(&mut self, inputs: PassInputs) {
+        let generation = self.cfg_generation;
+        match self
+            .pass
+            .finish(inputs, generation, self.shutting_down, &mut self.ifaddrs)
+        {
+            Finished::Ignore => {}
+            Finished::Restart => self.start_pass(),
+            Finished::Apply(resolved) => {
+                self.resolved = resolved;
+                self.apply_reconcile();
+                if self.pass.again() {
+                    self.start_pass();
+                }
+            }
         }
     }
 
