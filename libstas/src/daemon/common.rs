@@ -1,6 +1,7 @@
 //! What stafd's and stacd's `run` share: the nvme-stas startup checks, loading the service
-//! configuration and the host identity with their diagnostics logged, the uevent source,
-//! the current-thread runtime with its exit mapping, and the signal / status loop.
+//! configuration and the host identity with their diagnostics logged ([`start`]), the
+//! uevent source, the kernel's first answers ([`first_answers`]), the current-thread
+//! runtime with its exit mapping, and the signal / status loop.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -9,12 +10,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
+use crate::cli::DaemonArgs;
 use crate::config::{self, Daemon, ServiceConfig, SysConf};
 use crate::identity::{HostConfig, HostIdentity, IdentityError, IdentityPaths, Secret};
-use crate::kernel::Kernel;
+use crate::kernel::fabrics::SupportedOptions;
+use crate::kernel::{IfAddr, Kernel, KernelError, Topology};
 use crate::model::snapshot::Snapshot;
+use crate::runtime::logging::{self, LogHandle};
 use crate::runtime::notify;
 use crate::runtime::signals::{Signal, Signals};
 
@@ -25,6 +30,123 @@ use super::uevents::{spawn_netlink, Follow, UeventMsg, UeventsUnavailable, UEVEN
 pub const NVME_FABRICS: &str = "/dev/nvme-fabrics";
 /// How long the runtime waits for blocking kernel calls at exit.
 pub const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// What a daemon's `run` has before its runtime starts.
+pub struct Started {
+    /// The logger (its debug switch follows `tron`).
+    pub log: LogHandle,
+    /// The configuration file (re-read on SIGHUP).
+    pub conf_file: PathBuf,
+    /// Its content.
+    pub config: ServiceConfig,
+    /// Debug logging on (`--tron` or the file's `tron`).
+    pub tron: bool,
+    /// The host.
+    pub host: Host,
+    /// The host's DH-HMAC-CHAP key.
+    pub host_key: Option<Secret>,
+}
+
+/// The start of either daemon's `run`: the nvme-stas startup checks, logging, the
+/// configuration and the host identity. `Err(exit status)` after printing why when the
+/// daemon cannot run.
+///
+/// # Errors
+/// Not root, no `/dev/nvme-fabrics`, or no valid host NQN/ID.
+pub fn start(prog: &str, daemon: Daemon, args: &DaemonArgs) -> Result<Started, ExitCode> {
+    if let Err(msg) = startup_checks(prog, Path::new(NVME_FABRICS)) {
+        eprintln!("{msg}");
+        return Err(ExitCode::FAILURE);
+    }
+    let log = logging::init(prog, args.syslog, args.tron);
+    let conf_file = conf_file(daemon, args.conf_file.as_deref());
+    let config = load_config(daemon, &conf_file);
+    let tron = args.tron || config.global.tron;
+    log.set_tron(tron);
+    match resolve_host(Path::new(config::SYS_CONF), &IdentityPaths::default()) {
+        Ok((host, host_key)) => Ok(Started {
+            log,
+            conf_file,
+            config,
+            tron,
+            host,
+            host_key,
+        }),
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{prog}: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Why the kernel's first answers could not be had.
+#[derive(Debug, Error)]
+pub enum FirstAnswersError {
+    /// The blocking task failed.
+    #[error("cannot start: {0}")]
+    Setup(std::io::Error),
+    /// The kernel's option list cannot be read (not root?).
+    #[error("cannot read the supported NVMe-oF options: {0}")]
+    Kernel(#[from] KernelError),
+}
+
+/// What a core starts from, read once off the runtime.
+pub struct FirstAnswers<S> {
+    /// `/dev/nvme-fabrics` options.
+    pub options: SupportedOptions,
+    /// The controllers that exist now (empty, logged, when unreadable).
+    pub topology: Topology,
+    /// Interface addresses (empty, logged, when unreadable).
+    pub ifaddrs: Vec<IfAddr>,
+    /// The warm-restart state.
+    pub state: S,
+}
+
+/// The kernel's options (with nvme-stas's warning when `enough` says they fall short), one
+/// scan of the controllers, the interface addresses and the state file read by `load`, all
+/// on a blocking thread.
+///
+/// # Errors
+/// The option list cannot be read.
+pub async fn first_answers<S: Send + 'static>(
+    kernel: &Arc<dyn Kernel>,
+    state_path: &Path,
+    load: fn(&Path) -> S,
+    enough: fn(&SupportedOptions) -> bool,
+) -> Result<FirstAnswers<S>, FirstAnswersError> {
+    let k = Arc::clone(kernel);
+    let p = state_path.to_owned();
+    let (options, topology, ifaddrs, state) = tokio::task::spawn_blocking(move || {
+        (
+            k.supported_options(),
+            Topology::scan(k.as_ref()),
+            k.interface_addresses(),
+            load(&p),
+        )
+    })
+    .await
+    .map_err(|e| FirstAnswersError::Setup(std::io::Error::other(e)))?;
+    let options = options?;
+    tracing::debug!("{options}");
+    if !enough(&options) {
+        tracing::warn!("Kernel does not appear to support all the options needed to run this program. Consider updating to a later kernel version.");
+    }
+    let topology = topology.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot read the NVMe controllers");
+        Topology::default()
+    });
+    let ifaddrs = ifaddrs.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot list interface addresses");
+        Vec::new()
+    });
+    Ok(FirstAnswers {
+        options,
+        topology,
+        ifaddrs,
+        state,
+    })
+}
 
 /// The configuration file of `daemon`: `-f` or the default.
 #[must_use]

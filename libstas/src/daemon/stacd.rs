@@ -19,27 +19,26 @@
 //!    restarts it). `WATCHDOG=1` at half the unit's `WatchdogSec` when set;
 //!    `STATUS=` follows the controller count.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use thiserror::Error;
 
 use crate::cli::DaemonArgs;
-use crate::config::{self, Daemon, ServiceConfig};
+use crate::config::{Daemon, ServiceConfig};
 use crate::dbus::stafd_follow::{follow_stafd, FollowError};
 use crate::dbus::{serve_stac, ConnectionLost, DbusError, StacHandle};
-use crate::identity::{IdentityPaths, Secret};
-use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
+use crate::identity::Secret;
+use crate::kernel::{Kernel, KernelPaths, SupportedOptions, SysKernel};
 use crate::model::snapshot::Snapshot;
 use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_stac, state_path};
 use crate::runtime::{logging, notify};
 
-use super::common::open_uevents;
 use super::common::{
-    block_on, conf_file, load_config, resolve_host, serve_until_stopped, startup_checks,
-    NVME_FABRICS,
+    block_on, first_answers, open_uevents, serve_until_stopped, start, FirstAnswers,
+    FirstAnswersError, Started,
 };
 use super::stac::{StacCore, StacSetup};
 use super::staf::Host;
@@ -54,9 +53,9 @@ pub enum RunError {
     /// The tokio runtime or the signal handlers could not be set up.
     #[error("cannot start: {0}")]
     Setup(#[from] std::io::Error),
-    /// The kernel's option list cannot be read (not root?).
-    #[error("cannot read the supported NVMe-oF options: {0}")]
-    Kernel(#[from] KernelError),
+    /// The kernel's first answers could not be had (the option list is unreadable).
+    #[error(transparent)]
+    Kernel(#[from] FirstAnswersError),
     /// The D-Bus name or objects could not be set up.
     #[error("cannot serve on D-Bus: {0}")]
     Dbus(#[from] DbusError),
@@ -76,25 +75,18 @@ pub enum RunError {
 /// caller). Returns the process exit status.
 #[must_use]
 pub fn run(args: &DaemonArgs) -> ExitCode {
-    if let Err(msg) = startup_checks(PROG, Path::new(NVME_FABRICS)) {
-        eprintln!("{msg}");
-        return ExitCode::FAILURE;
-    }
-    let log = logging::init(PROG, args.syslog, args.tron);
-    let conf_file = conf_file(Daemon::Stacd, args.conf_file.as_deref());
-    let cfg = load_config(Daemon::Stacd, &conf_file);
-    let tron = args.tron || cfg.global.tron;
-    log.set_tron(tron);
-    let (host, host_key) =
-        match resolve_host(Path::new(config::SYS_CONF), &IdentityPaths::default()) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!("{e}");
-                eprintln!("{PROG}: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-    block_on(PROG, serve(cfg, host, host_key, tron, log, conf_file))
+    let Started {
+        log,
+        conf_file,
+        config,
+        tron,
+        host,
+        host_key,
+    } = match start(PROG, Daemon::Stacd, args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    block_on(PROG, serve(config, host, host_key, tron, log, conf_file))
 }
 
 fn status_line(s: &Snapshot) -> String {
@@ -114,33 +106,12 @@ async fn serve(
     let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
     let urx = open_uevents(&kernel, Follow::Io)?;
     let path = state_path(PROG);
-    let (options, topology, ifaddrs, initial_state) = {
-        let k = Arc::clone(&kernel);
-        let p = path.clone();
-        tokio::task::spawn_blocking(move || {
-            (
-                k.supported_options(),
-                Topology::scan(k.as_ref()),
-                k.interface_addresses(),
-                load_stac(&p),
-            )
-        })
-        .await
-        .map_err(|e| RunError::Setup(std::io::Error::other(e)))?
-    };
-    let options = options?;
-    tracing::debug!("{options}");
-    if !options.host_iface() {
-        tracing::warn!("Kernel does not appear to support all the options needed to run this program. Consider updating to a later kernel version.");
-    }
-    let topology = topology.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot read the NVMe controllers");
-        Topology::default()
-    });
-    let ifaddrs = ifaddrs.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot list interface addresses");
-        Vec::new()
-    });
+    let FirstAnswers {
+        options,
+        topology,
+        ifaddrs,
+        state: initial_state,
+    } = first_answers(&kernel, &path, load_stac, SupportedOptions::host_iface).await?;
     let setup = StacSetup {
         config: cfg,
         host,

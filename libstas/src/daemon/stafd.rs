@@ -30,20 +30,18 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::cli::DaemonArgs;
-use crate::config::{self, Daemon, ServiceConfig};
+use crate::config::{Daemon, ServiceConfig};
 use crate::dbus::avahi::AvahiBus;
 use crate::dbus::{serve_staf, ConnectionLost, DbusError, StafHandle};
-use crate::identity::IdentityPaths;
-use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
+use crate::kernel::{Kernel, KernelPaths, SysKernel};
 use crate::model::trid::TidDefaults;
 use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_staf, state_path};
 use crate::runtime::{logging, notify};
 
-use super::common::open_uevents;
 use super::common::{
-    block_on, conf_file, load_config, resolve_host, serve_until_stopped, startup_checks,
-    NVME_FABRICS,
+    block_on, first_answers, open_uevents, serve_until_stopped, start, FirstAnswers,
+    FirstAnswersError, Started,
 };
 use super::nvmecli::{self, find_systemctl, RuleShadow};
 use super::staf::{Host, StafCore, StafSetup};
@@ -59,9 +57,9 @@ pub enum RunError {
     /// The tokio runtime or the signal handlers could not be set up.
     #[error("cannot start: {0}")]
     Setup(#[from] std::io::Error),
-    /// The kernel's option list cannot be read (not root?).
-    #[error("cannot read the supported NVMe-oF options: {0}")]
-    Kernel(#[from] KernelError),
+    /// The kernel's first answers could not be had (the option list is unreadable).
+    #[error(transparent)]
+    Kernel(#[from] FirstAnswersError),
     /// The D-Bus name or objects could not be set up.
     #[error("cannot serve on D-Bus: {0}")]
     Dbus(#[from] DbusError),
@@ -79,22 +77,9 @@ pub enum RunError {
 /// caller). Returns the process exit status.
 #[must_use]
 pub fn run(args: &DaemonArgs) -> ExitCode {
-    if let Err(msg) = startup_checks(PROG, Path::new(NVME_FABRICS)) {
-        eprintln!("{msg}");
-        return ExitCode::FAILURE;
-    }
-    let log = logging::init(PROG, args.syslog, args.tron);
-    let conf_file = conf_file(Daemon::Stafd, args.conf_file.as_deref());
-    let cfg = load_config(Daemon::Stafd, &conf_file);
-    let tron = args.tron || cfg.global.tron;
-    log.set_tron(tron);
-    let host = match resolve_host(Path::new(config::SYS_CONF), &IdentityPaths::default()) {
-        Ok((h, _key)) => h,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("{PROG}: {e}");
-            return ExitCode::FAILURE;
-        }
+    let started = match start(PROG, Daemon::Stafd, args) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
     let env = StafdEnv {
@@ -103,7 +88,15 @@ pub fn run(args: &DaemonArgs) -> ExitCode {
         state_path: state_path(PROG),
         nvmecli_interop: true,
     };
-    block_on(PROG, serve(env, cfg, host, tron, log, conf_file))
+    let Started {
+        log,
+        conf_file,
+        config,
+        tron,
+        host,
+        ..
+    } = started;
+    block_on(PROG, serve(env, config, host, tron, log, conf_file))
 }
 
 /// What stafd runs against: the real host (from [`run`]) or, in tests, the in-memory kernel.
@@ -147,33 +140,15 @@ pub async fn serve(
         None => open_uevents(&kernel, Follow::Discovery)?,
     };
     let path = env.state_path;
-    let (options, topology, ifaddrs, initial_state) = {
-        let k = Arc::clone(&kernel);
-        let p = path.clone();
-        tokio::task::spawn_blocking(move || {
-            (
-                k.supported_options(),
-                Topology::scan(k.as_ref()),
-                k.interface_addresses(),
-                load_staf(&p),
-            )
-        })
-        .await
-        .map_err(|e| RunError::Setup(std::io::Error::other(e)))?
-    };
-    let options = options?;
-    tracing::debug!("{options}");
-    if !options.host_iface() || !options.discovery() {
-        tracing::warn!("Kernel does not appear to support all the options needed to run this program. Consider updating to a later kernel version.");
-    }
-    let topology = topology.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot read the NVMe controllers");
-        Topology::default()
-    });
-    let ifaddrs = ifaddrs.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot list interface addresses");
-        Vec::new()
-    });
+    let FirstAnswers {
+        options,
+        topology,
+        ifaddrs,
+        state: initial_state,
+    } = first_answers(&kernel, &path, load_staf, |o| {
+        o.host_iface() && o.discovery()
+    })
+    .await?;
     let zc_config = |cfg: &ServiceConfig| ZeroconfConfig {
         enabled: cfg.stafd.zeroconf,
         defaults: TidDefaults {
