@@ -12,6 +12,7 @@
 //!   systemd notifications, shutdown).
 //! - [`stac`]: the stacd core actor (I/O controllers).
 //! - [`stacd`]: stacd's `run` (the same steps as stafd's, plus the stafd follower).
+//! - `testkit` (tests only): the fixture of both cores' actor tests.
 //! - [`uevents`]: the kernel uevent source (netlink thread) and its test double.
 //! - [`wheel`]: the actor's timer set.
 //! - [`zeroconf`]: stafd's mDNS driver (avahi client, reachability probes, reports to the
@@ -26,6 +27,8 @@ pub mod stac;
 pub mod stacd;
 pub mod staf;
 pub mod stafd;
+#[cfg(test)]
+mod testkit;
 pub mod uevents;
 pub mod wheel;
 pub mod zeroconf;

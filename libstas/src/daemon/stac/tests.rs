@@ -2,8 +2,7 @@
 //! paused tokio time, with stafd's views injected through the core's channel (no D-Bus),
 //! checked through what it publishes and what the fake kernel saw (connects, deletes).
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +11,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::*;
-use crate::config::{ini, Daemon, Diagnostics};
+use crate::config::Daemon;
 use crate::ctrl::stac_reconcile::DcLog;
-use crate::daemon::uevents::{fake_feed_following, Follow, UEVENT_QUEUE};
+use crate::daemon::testkit::{self, Kit, HOSTID, HOSTNQN};
+use crate::daemon::uevents::Follow;
 use crate::kernel::fake::tests::{connect as fake_connect, tid as fake_tid};
 use crate::kernel::fake::{FakeKernel, FakeTarget, TargetId};
 use crate::model::snapshot::{CtrlView, DlpeDict};
@@ -24,16 +24,12 @@ use crate::proto::dlp::{LogEntry, Tsas};
 use crate::proto::identify::CntrlType;
 use crate::runtime::state::load_stac;
 
-const HOSTNQN: &str = "nqn.2014-08.org.nvmexpress:uuid:e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
-const HOSTID: &str = "e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
 const SUB: &str = "nqn.2024-01.io.example:sub";
 const HOST_KEY: &str = "DHHC-1:00:aG9zdGtleWhvc3RrZXlob3N0a2V5aG9zdGtleTEyMzQ=:";
 const CTRL_KEY: &str = "DHHC-1:00:Y3RybGtleWN0cmxrZXljdHJsa2V5Y3RybGtleTEyMzQ1:";
 
 fn conf(text: &str) -> ServiceConfig {
-    let mut d = Diagnostics::new(Path::new("stacd.conf"));
-    let i = ini::parse(text, &mut d);
-    ServiceConfig::from_ini(Daemon::Stacd, &i, &mut d)
+    testkit::conf(Daemon::Stacd, text)
 }
 
 fn nqn(i: u32) -> String {
@@ -87,55 +83,48 @@ fn targets(k: &FakeKernel, n: u32) -> Vec<TargetId> {
 }
 
 struct Rig {
-    k: Arc<FakeKernel>,
-    /// The uevent channel (as the netlink thread holds it: resyncs, or dropped).
-    uevents: Option<mpsc::Sender<UeventMsg>>,
+    kit: Kit,
     core: Option<StacCore>,
     snap: watch::Receiver<Snapshot>,
     views: mpsc::Sender<StafdView>,
-    tron: Arc<AtomicBool>,
-    dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Rig {
+    type Target = Kit;
+    fn deref(&self) -> &Kit {
+        &self.kit
+    }
+}
+
+impl std::ops::DerefMut for Rig {
+    fn deref_mut(&mut self) -> &mut Kit {
+        &mut self.kit
+    }
 }
 
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool) -> Rig {
-    let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
-    fake_feed_following(k, Follow::Io, tx.clone());
-    let state_path = dir.path().join("last-known-config.toml");
+    let (kit, rx) = Kit::new(k, Follow::Io, dir);
+    let (kernel_options, topology, ifaddrs) = kit.first_answers();
+    let state_path = kit.state_path();
     let setup = StacSetup {
         config: conf(text),
-        host: Host {
-            nqn: HOSTNQN.into(),
-            id: HOSTID.into(),
-            symname: None,
-            key_set: host_key,
-        },
+        host: testkit::host(None, host_key),
         host_key: host_key.then(|| Secret::new(HOST_KEY.into())),
         tron: false,
-        kernel_options: k.supported_options().unwrap(),
-        topology: Topology::scan(k.as_ref()).unwrap(),
-        ifaddrs: k.interface_addresses().unwrap(),
+        kernel_options,
+        topology,
+        ifaddrs,
         initial_state: load_stac(&state_path),
         state_path,
         save_state: true,
         watchdog: Watchdog::default(),
     };
-    let tron = Arc::new(AtomicBool::new(false));
-    let t = Arc::clone(&tron);
-    let kernel: Arc<dyn Kernel> = Arc::clone(k) as Arc<dyn Kernel>;
-    let core = StacCore::spawn(
-        kernel,
-        setup,
-        rx,
-        Box::new(move |on| t.store(on, Ordering::SeqCst)),
-    );
+    let core = StacCore::spawn(kit.kernel(), setup, rx, kit.tron_hook());
     Rig {
-        k: Arc::clone(k),
-        uevents: Some(tx),
         snap: core.snapshot(),
         views: core.stafd_feed(),
         core: Some(core),
-        tron,
-        dir,
+        kit,
     }
 }
 
@@ -150,22 +139,7 @@ impl Rig {
 
     /// Waits (virtual time) until the snapshot satisfies `pred`.
     async fn until(&mut self, what: &str, pred: impl Fn(&Snapshot) -> bool) {
-        let r = tokio::time::timeout(Duration::from_secs(600), async {
-            loop {
-                if pred(&self.snap.borrow_and_update()) {
-                    return;
-                }
-                if self.snap.changed().await.is_err() {
-                    panic!("core ended while waiting for {what}");
-                }
-            }
-        })
-        .await;
-        assert!(
-            r.is_ok(),
-            "timed out waiting for {what}: {:#?}",
-            *self.snap.borrow()
-        );
+        testkit::until(&mut self.snap, what, pred).await;
     }
 
     async fn connected(&mut self, n: usize) {
@@ -197,17 +171,6 @@ impl Rig {
         if let Some(c) = self.core.take() {
             c.shutdown().await.expect("the core stopped by itself");
         }
-    }
-
-    /// A uevent socket overflow: events are lost while `during` changes the kernel, then
-    /// the source re-reads the topology (as the netlink thread does after ENOBUFS).
-    async fn overflow(&self, during: impl FnOnce(&FakeKernel)) {
-        self.k.set_event_sink(Arc::new(|_| {}));
-        during(&self.k);
-        let tx = self.uevents.clone().unwrap();
-        fake_feed_following(&self.k, Follow::Io, tx.clone());
-        let topo = Topology::scan(self.k.as_ref()).unwrap();
-        tx.send(UeventMsg::Resync(topo)).await.unwrap();
     }
 
     async fn reload(&self, text: &str) {
@@ -365,7 +328,7 @@ async fn warm_restart_adopts_and_creates_or_removes_nothing() {
     r.connected(4).await;
     let before = r.devices();
     r.stop().await;
-    let dir = r.dir;
+    let dir = r.kit.dir;
     // A state entry without a kernel controller is not recreated at start.
     let p = dir.path().join("last-known-config.toml");
     let mut st = load_stac(&p);

@@ -2,18 +2,18 @@
 //! paused tokio time, checked through what it publishes (snapshots, change events) and what
 //! the fake kernel saw (connects, registrations, log reads, deletes).
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::*;
-use crate::config::{ini, Daemon, Diagnostics};
-use crate::daemon::uevents::{fake_feed_following, Follow, UEVENT_QUEUE};
+use crate::config::Daemon;
+use crate::daemon::testkit::{self, Kit, HOSTID, HOSTNQN};
+use crate::daemon::uevents::Follow;
 use crate::kernel::fake::{tas_of, FakeAdminFailure, FakeKernel, FakeTarget, TargetId};
 use crate::kernel::CtrlState;
 use crate::model::snapshot::{CtrlView, Origin};
@@ -24,13 +24,8 @@ use crate::proto::dlp::{LogEntry, Tsas};
 use crate::proto::identify::DcType;
 use crate::runtime::state::load_staf;
 
-const HOSTNQN: &str = "nqn.2014-08.org.nvmexpress:uuid:e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
-const HOSTID: &str = "e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
-
 fn conf(text: &str) -> ServiceConfig {
-    let mut d = Diagnostics::new(Path::new("stafd.conf"));
-    let i = ini::parse(text, &mut d);
-    ServiceConfig::from_ini(Daemon::Stafd, &i, &mut d)
+    testkit::conf(Daemon::Stafd, text)
 }
 
 fn nvm(i: u16, traddr: &str) -> LogEntry {
@@ -70,14 +65,23 @@ fn ddc(traddr: &str, log: Vec<LogEntry>) -> FakeTarget {
 }
 
 struct Rig {
-    k: Arc<FakeKernel>,
-    /// The uevent channel (as the netlink thread holds it: resyncs, or dropped).
-    uevents: Option<mpsc::Sender<UeventMsg>>,
+    kit: Kit,
     core: Option<StafCore>,
     snap: watch::Receiver<Snapshot>,
     events: broadcast::Receiver<CoreEvent>,
-    tron: Arc<AtomicBool>,
-    dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Rig {
+    type Target = Kit;
+    fn deref(&self) -> &Kit {
+        &self.kit
+    }
+}
+
+impl std::ops::DerefMut for Rig {
+    fn deref_mut(&mut self) -> &mut Kit {
+        &mut self.kit
+    }
 }
 
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir) -> Rig {
@@ -90,44 +94,28 @@ fn start_watched(
     dir: tempfile::TempDir,
     watchdog: Watchdog,
 ) -> Rig {
-    let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
-    fake_feed_following(k, Follow::Discovery, tx.clone());
-    let state_path = dir.path().join("last-known-config.toml");
+    let (kit, rx) = Kit::new(k, Follow::Discovery, dir);
+    let (kernel_options, topology, ifaddrs) = kit.first_answers();
+    let state_path = kit.state_path();
     let setup = StafSetup {
         config: conf(text),
-        host: Host {
-            nqn: HOSTNQN.into(),
-            id: HOSTID.into(),
-            symname: Some("stas-test".into()),
-            key_set: false,
-        },
+        host: testkit::host(Some("stas-test"), false),
         tron: false,
-        kernel_options: k.supported_options().unwrap(),
-        topology: Topology::scan(k.as_ref()).unwrap(),
-        ifaddrs: k.interface_addresses().unwrap(),
+        kernel_options,
+        topology,
+        ifaddrs,
         initial_state: load_staf(&state_path),
         state_path,
         save_state: true,
         watchdog,
         nvmf_connect: None,
     };
-    let tron = Arc::new(AtomicBool::new(false));
-    let t = Arc::clone(&tron);
-    let kernel: Arc<dyn Kernel> = Arc::clone(k) as Arc<dyn Kernel>;
-    let core = StafCore::spawn(
-        kernel,
-        setup,
-        rx,
-        Box::new(move |on| t.store(on, Ordering::SeqCst)),
-    );
+    let core = StafCore::spawn(kit.kernel(), setup, rx, kit.tron_hook());
     Rig {
-        k: Arc::clone(k),
-        uevents: Some(tx),
         snap: core.snapshot(),
         events: core.subscribe(),
         core: Some(core),
-        tron,
-        dir,
+        kit,
     }
 }
 
@@ -138,22 +126,7 @@ impl Rig {
 
     /// Waits (virtual time) until the snapshot satisfies `pred`.
     async fn until(&mut self, what: &str, pred: impl Fn(&Snapshot) -> bool) {
-        let r = tokio::time::timeout(Duration::from_secs(600), async {
-            loop {
-                if pred(&self.snap.borrow_and_update()) {
-                    return;
-                }
-                if self.snap.changed().await.is_err() {
-                    panic!("core ended while waiting for {what}");
-                }
-            }
-        })
-        .await;
-        assert!(
-            r.is_ok(),
-            "timed out waiting for {what}: {:#?}",
-            *self.snap.borrow()
-        );
+        testkit::until(&mut self.snap, what, pred).await;
     }
 
     /// The next change event (virtual-time bounded).
@@ -186,17 +159,6 @@ impl Rig {
         })
         .await;
         assert!(r.is_ok(), "the core kept running");
-    }
-
-    /// A uevent socket overflow: events are lost while `during` changes the kernel, then
-    /// the source re-reads the topology (as the netlink thread does after ENOBUFS).
-    async fn overflow(&self, during: impl FnOnce(&FakeKernel)) {
-        self.k.set_event_sink(Arc::new(|_| {}));
-        during(&self.k);
-        let tx = self.uevents.clone().unwrap();
-        fake_feed_following(&self.k, Follow::Discovery, tx.clone());
-        let topo = Topology::scan(self.k.as_ref()).unwrap();
-        tx.send(UeventMsg::Resync(topo)).await.unwrap();
     }
 
     async fn reload(&self, text: &str) {
@@ -515,7 +477,7 @@ async fn warm_restart_adopts_without_connecting() {
     assert_eq!(k.list_controllers().unwrap(), vec!["nvme0"]);
     // Second life: the state file gives the entries at once; the kernel controller is
     // adopted.
-    let Rig { dir, .. } = r;
+    let dir = r.kit.dir;
     let mut r = start(&k, ONE_DC, dir);
     assert_eq!(
         log_len(&r.ctrl("127.0.0.1").unwrap()),
@@ -547,7 +509,7 @@ async fn warm_restart_connects_with_the_controllers_overrides() {
     r.event().await;
     r.stop().await;
     k.delete_controller("nvme0").unwrap();
-    let Rig { dir, .. } = r;
+    let dir = r.kit.dir;
     let mut r = start(&k, conf, dir);
     r.event().await;
     let connects = k.connect_log();

@@ -1,0 +1,137 @@
+//! The fixture both cores' actor tests share (`staf/tests.rs`, `stac/tests.rs`): the
+//! in-memory kernel with its uevent feed, the host, the configuration parser, the debug
+//! switch hook, waiting on snapshots in virtual time, and provoking a uevent overflow.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::staf::{Host, TronHook};
+use super::uevents::{fake_feed_following, Follow, UeventMsg, UEVENT_QUEUE};
+use crate::config::{ini, Daemon, Diagnostics, ServiceConfig};
+use crate::kernel::fabrics::SupportedOptions;
+use crate::kernel::fake::FakeKernel;
+use crate::kernel::{IfAddr, Kernel, Topology};
+use crate::model::snapshot::Snapshot;
+
+pub const HOSTNQN: &str = "nqn.2014-08.org.nvmexpress:uuid:e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
+pub const HOSTID: &str = "e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
+
+/// `text` parsed as `daemon`'s configuration file.
+pub fn conf(daemon: Daemon, text: &str) -> ServiceConfig {
+    let name = match daemon {
+        Daemon::Stafd => "stafd.conf",
+        Daemon::Stacd => "stacd.conf",
+    };
+    let mut d = Diagnostics::new(Path::new(name));
+    let i = ini::parse(text, &mut d);
+    ServiceConfig::from_ini(daemon, &i, &mut d)
+}
+
+/// The test host.
+pub fn host(symname: Option<&str>, key_set: bool) -> Host {
+    Host {
+        nqn: HOSTNQN.into(),
+        id: HOSTID.into(),
+        symname: symname.map(str::to_owned),
+        key_set,
+    }
+}
+
+/// What a core under test runs against: the fake kernel feeding its uevent channel, the
+/// state directory, and the debug switch the core flips.
+pub struct Kit {
+    /// The in-memory kernel.
+    pub k: Arc<FakeKernel>,
+    /// The uevent channel (as the netlink thread holds it: resyncs, or dropped).
+    pub uevents: Option<mpsc::Sender<UeventMsg>>,
+    /// Which controllers the feed follows.
+    pub follow: Follow,
+    /// The debug switch, as the core's hook last set it.
+    pub tron: Arc<AtomicBool>,
+    /// The state directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl Kit {
+    /// The kit, and the uevent receiver for the core.
+    pub fn new(
+        k: &Arc<FakeKernel>,
+        follow: Follow,
+        dir: tempfile::TempDir,
+    ) -> (Self, mpsc::Receiver<UeventMsg>) {
+        let (tx, rx) = mpsc::channel(UEVENT_QUEUE);
+        fake_feed_following(k, follow, tx.clone());
+        let kit = Self {
+            k: Arc::clone(k),
+            uevents: Some(tx),
+            follow,
+            tron: Arc::new(AtomicBool::new(false)),
+            dir,
+        };
+        (kit, rx)
+    }
+
+    /// The warm-restart state file.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join("last-known-config.toml")
+    }
+
+    /// The kernel seam over the fake.
+    pub fn kernel(&self) -> Arc<dyn Kernel> {
+        Arc::clone(&self.k) as Arc<dyn Kernel>
+    }
+
+    /// The kernel's first answers, as `run` reads them.
+    pub fn first_answers(&self) -> (SupportedOptions, Topology, Vec<IfAddr>) {
+        (
+            self.k.supported_options().unwrap(),
+            Topology::scan(self.k.as_ref()).unwrap(),
+            self.k.interface_addresses().unwrap(),
+        )
+    }
+
+    /// The hook the core calls when its debug switch changes.
+    pub fn tron_hook(&self) -> TronHook {
+        let t = Arc::clone(&self.tron);
+        Box::new(move |on| t.store(on, Ordering::SeqCst))
+    }
+
+    /// A uevent socket overflow: events are lost while `during` changes the kernel, then
+    /// the source re-reads the topology (as the netlink thread does after ENOBUFS).
+    pub async fn overflow(&self, during: impl FnOnce(&FakeKernel)) {
+        self.k.set_event_sink(Arc::new(|_| {}));
+        during(&self.k);
+        let tx = self.uevents.clone().unwrap();
+        fake_feed_following(&self.k, self.follow, tx.clone());
+        let topo = Topology::scan(self.k.as_ref()).unwrap();
+        tx.send(UeventMsg::Resync(topo)).await.unwrap();
+    }
+}
+
+/// Waits (virtual time) until the snapshot satisfies `pred`.
+pub async fn until(
+    snap: &mut watch::Receiver<Snapshot>,
+    what: &str,
+    pred: impl Fn(&Snapshot) -> bool,
+) {
+    let r = tokio::time::timeout(Duration::from_secs(600), async {
+        loop {
+            if pred(&snap.borrow_and_update()) {
+                return;
+            }
+            if snap.changed().await.is_err() {
+                panic!("core ended while waiting for {what}");
+            }
+        }
+    })
+    .await;
+    assert!(
+        r.is_ok(),
+        "timed out waiting for {what}: {:#?}",
+        *snap.borrow()
+    );
+}
