@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cli::DaemonArgs;
 use crate::config::{self, Daemon, ServiceConfig, SysConf};
+use crate::dbus::stafd_follow::FollowError;
+use crate::dbus::{ConnectionLost, DbusError};
 use crate::identity::{HostConfig, HostIdentity, IdentityError, IdentityPaths, Secret};
 use crate::kernel::fabrics::SupportedOptions;
 use crate::kernel::{IfAddr, Kernel, KernelError, Topology};
@@ -78,6 +80,31 @@ pub fn start(prog: &str, daemon: Daemon, args: &DaemonArgs) -> Result<Started, E
             Err(ExitCode::FAILURE)
         }
     }
+}
+
+/// Why a daemon stopped with an error after starting.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The tokio runtime or the signal handlers could not be set up.
+    #[error("cannot start: {0}")]
+    Setup(#[from] std::io::Error),
+    /// The kernel's first answers could not be had (the option list is unreadable).
+    #[error(transparent)]
+    Kernel(#[from] FirstAnswersError),
+    /// The D-Bus name or objects could not be set up.
+    #[error("cannot serve on D-Bus: {0}")]
+    Dbus(#[from] DbusError),
+    /// stacd: stafd's name and signals could not be followed.
+    #[error(transparent)]
+    Follow(#[from] FollowError),
+    /// The bus connection ended under the running daemon (every connection was kept, the
+    /// state saved: a restart takes them over).
+    #[error("lost the D-Bus connection: {0}")]
+    BusLost(#[from] ConnectionLost),
+    /// The uevent socket cannot be opened, or the uevent source ended (every connection
+    /// is kept; systemd restarts the daemon, which adopts them).
+    #[error(transparent)]
+    Uevents(#[from] UeventsUnavailable),
 }
 
 /// Why the kernel's first answers could not be had.

@@ -365,6 +365,62 @@ impl Core {
         tracing::info!(tron = on, "debug logging {}", if on { "on" } else { "off" });
     }
 
+    /// A controller appeared that no controller of ours holds: with the audit on, and when
+    /// it is not one of our connects in flight, audit 1 s later (nvme-stas's add soak).
+    fn maybe_audit(&mut self, c: &Controller) {
+        let policy = self.policy();
+        if !policy.audits() || !stac_reconcile::is_audited_ioc(c, &policy) {
+            return;
+        }
+        let id = c.existing_id();
+        let ours = self
+            .ctrls
+            .live()
+            .keys()
+            .any(|t| cid_matches_tid(&id, t, &self.ifaddrs));
+        if !ours {
+            tracing::debug!(device = %c.device, "new I/O controller not ours: audit in 1 s");
+            self.audit_at = Some(Instant::now() + ADD_EVENT_SOAK);
+        }
+    }
+
+    /// Gives `ev` to controller `id` and performs the actions.
+    fn feed(&mut self, id: u64, ev: Event) {
+        let Some(ioc) = self.ctrls.get_mut(id) else {
+            return;
+        };
+        let actions = ioc.handle(ev);
+        let device = ioc.device().map(str::to_owned);
+        self.ctrls.set_device(id, device.as_deref());
+        self.dirty = true;
+        for a in actions {
+            self.perform(id, a);
+        }
+    }
+}
+
+impl Actor for Core {
+    type Input = Input;
+    type Feed = StafdView;
+    const SHUTDOWN_GRACE: Duration = SHUTDOWN_GRACE;
+    const GRACE_EXPIRED: &'static str = "giving up waiting for disconnects under way";
+
+    fn watchdog(&self) -> &Watchdog {
+        &self.watchdog
+    }
+
+    fn snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot_tx.subscribe()
+    }
+
+    fn start(&mut self) {
+        let ids: Vec<u64> = self.ctrls.live().values().map(|s| s.id).collect();
+        for id in ids {
+            self.feed(id, Event::Start);
+        }
+        self.first_view = Some(Instant::now() + FIRST_VIEW_WAIT);
+    }
+
     fn reload(&mut self, cfg: ServiceConfig) {
         tracing::info!("reloading configuration");
         let tron = cfg.global.tron;
@@ -389,26 +445,6 @@ impl Core {
             self.feed(id, Event::Reload(settings));
         }
         self.trigger_reconcile();
-    }
-
-    fn on_deadline(&mut self) {
-        let now = Instant::now();
-        for (id, kind) in self.timers.expire(now) {
-            self.feed(id, Event::TimerFired(kind));
-        }
-        if self.first_view.is_some_and(|d| d <= now) {
-            self.first_view = None;
-            tracing::warn!("no answer about stafd yet; reconciling without its log pages (nothing stafd may want is removed)");
-            self.start_pass();
-        }
-        if self.audit_at.is_some_and(|d| d <= now) {
-            self.audit_at = None;
-            self.trigger_reconcile();
-        }
-        if self.debounce.poll(now) {
-            self.start_pass();
-        }
-        self.dirty = true;
     }
 
     fn on_input(&mut self, i: Input) {
@@ -477,74 +513,6 @@ impl Core {
         }
     }
 
-    /// A controller appeared that no controller of ours holds: with the audit on, and when
-    /// it is not one of our connects in flight, audit 1 s later (nvme-stas's add soak).
-    fn maybe_audit(&mut self, c: &Controller) {
-        let policy = self.policy();
-        if !policy.audits() || !stac_reconcile::is_audited_ioc(c, &policy) {
-            return;
-        }
-        let id = c.existing_id();
-        let ours = self
-            .ctrls
-            .live()
-            .keys()
-            .any(|t| cid_matches_tid(&id, t, &self.ifaddrs));
-        if !ours {
-            tracing::debug!(device = %c.device, "new I/O controller not ours: audit in 1 s");
-            self.audit_at = Some(Instant::now() + ADD_EVENT_SOAK);
-        }
-    }
-
-    /// Gives `ev` to controller `id` and performs the actions.
-    fn feed(&mut self, id: u64, ev: Event) {
-        let Some(ioc) = self.ctrls.get_mut(id) else {
-            return;
-        };
-        let actions = ioc.handle(ev);
-        let device = ioc.device().map(str::to_owned);
-        self.ctrls.set_device(id, device.as_deref());
-        self.dirty = true;
-        for a in actions {
-            self.perform(id, a);
-        }
-    }
-}
-
-impl Actor for Core {
-    type Input = Input;
-    type Feed = StafdView;
-    const SHUTDOWN_GRACE: Duration = SHUTDOWN_GRACE;
-    const GRACE_EXPIRED: &'static str = "giving up waiting for disconnects under way";
-
-    fn watchdog(&self) -> &Watchdog {
-        &self.watchdog
-    }
-
-    fn snapshot(&self) -> watch::Receiver<Snapshot> {
-        self.snapshot_tx.subscribe()
-    }
-
-    fn start(&mut self) {
-        let ids: Vec<u64> = self.ctrls.live().values().map(|s| s.id).collect();
-        for id in ids {
-            self.feed(id, Event::Start);
-        }
-        self.first_view = Some(Instant::now() + FIRST_VIEW_WAIT);
-    }
-
-    fn reload(&mut self, config: ServiceConfig) {
-        Core::reload(self, config);
-    }
-
-    fn on_input(&mut self, input: Input) {
-        Core::on_input(self, input);
-    }
-
-    fn on_uevent(&mut self, msg: UeventMsg) {
-        Core::on_uevent(self, msg);
-    }
-
     fn on_command(&mut self, command: CoreCommand) {
         match command {
             CoreCommand::SetTron(on) => self.set_tron(on),
@@ -570,7 +538,23 @@ impl Actor for Core {
     }
 
     fn on_deadline(&mut self) {
-        Core::on_deadline(self);
+        let now = Instant::now();
+        for (id, kind) in self.timers.expire(now) {
+            self.feed(id, Event::TimerFired(kind));
+        }
+        if self.first_view.is_some_and(|d| d <= now) {
+            self.first_view = None;
+            tracing::warn!("no answer about stafd yet; reconciling without its log pages (nothing stafd may want is removed)");
+            self.start_pass();
+        }
+        if self.audit_at.is_some_and(|d| d <= now) {
+            self.audit_at = None;
+            self.trigger_reconcile();
+        }
+        if self.debounce.poll(now) {
+            self.start_pass();
+        }
+        self.dirty = true;
     }
 
     fn publish(&mut self) {

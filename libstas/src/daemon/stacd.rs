@@ -23,12 +23,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use thiserror::Error;
-
 use crate::cli::DaemonArgs;
 use crate::config::{Daemon, ServiceConfig};
-use crate::dbus::stafd_follow::{follow_stafd, FollowError};
-use crate::dbus::{serve_stac, ConnectionLost, DbusError, StacHandle};
+use crate::dbus::stafd_follow::follow_stafd;
+use crate::dbus::{serve_stac, StacHandle};
 use crate::identity::Secret;
 use crate::kernel::{Kernel, KernelPaths, SupportedOptions, SysKernel};
 use crate::model::snapshot::Snapshot;
@@ -37,39 +35,16 @@ use crate::runtime::state::{load_stac, state_path};
 use crate::runtime::{logging, notify};
 
 use super::common::{
-    block_on, first_answers, open_uevents, serve_until_stopped, start, FirstAnswers,
-    FirstAnswersError, Started,
+    block_on, first_answers, open_uevents, serve_until_stopped, start, FirstAnswers, Started,
 };
 use super::stac::{StacCore, StacSetup};
 use super::staf::Host;
-use super::uevents::{Follow, UeventsUnavailable};
+use super::uevents::Follow;
+
+pub use super::common::RunError;
 
 /// The program name (log identifier, runtime directory).
 pub const PROG: &str = "stacd";
-
-/// Why stacd stopped with an error after starting.
-#[derive(Debug, Error)]
-pub enum RunError {
-    /// The tokio runtime or the signal handlers could not be set up.
-    #[error("cannot start: {0}")]
-    Setup(#[from] std::io::Error),
-    /// The kernel's first answers could not be had (the option list is unreadable).
-    #[error(transparent)]
-    Kernel(#[from] FirstAnswersError),
-    /// The D-Bus name or objects could not be set up.
-    #[error("cannot serve on D-Bus: {0}")]
-    Dbus(#[from] DbusError),
-    /// stafd's name and signals could not be followed.
-    #[error(transparent)]
-    Follow(#[from] FollowError),
-    /// The bus connection ended under the running daemon (every connection kept).
-    #[error("lost the D-Bus connection: {0}")]
-    BusLost(#[from] ConnectionLost),
-    /// The uevent socket cannot be opened, or the uevent source ended (every connection
-    /// is kept; systemd restarts stacd, which adopts them).
-    #[error(transparent)]
-    Uevents(#[from] UeventsUnavailable),
-}
 
 /// stacd after argument parsing (`--version` and `--check-config` are handled by the
 /// caller). Returns the process exit status.

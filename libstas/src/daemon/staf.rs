@@ -355,101 +355,6 @@ impl Core {
         tracing::info!(tron = on, "debug logging {}", if on { "on" } else { "off" });
     }
 
-    fn reload(&mut self, cfg: ServiceConfig) {
-        tracing::info!("reloading configuration");
-        let tron = cfg.global.tron;
-        self.cfg = cfg;
-        self.cfg_generation += 1;
-        self.set_tron(tron);
-        let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
-        let updates: Vec<(u64, DcSettings)> = self
-            .ctrls
-            .live()
-            .iter()
-            .map(|(tid, s)| {
-                let o = cands
-                    .iter()
-                    .find(|c| &c.tid == tid)
-                    .map(|c| c.overrides.clone())
-                    .unwrap_or_default();
-                (s.id, self.settings_for(&o))
-            })
-            .collect();
-        for (id, settings) in updates {
-            self.feed(id, Event::Reload(settings));
-        }
-        self.trigger_reconcile();
-    }
-
-    fn on_deadline(&mut self) {
-        let now = Instant::now();
-        for (id, kind) in self.timers.expire(now) {
-            self.feed(id, Event::TimerFired(kind));
-        }
-        if self.debounce.poll(now) {
-            self.start_pass();
-        }
-    }
-
-    fn on_input(&mut self, i: Input) {
-        match i {
-            Input::Done { id, event, ctrl } => {
-                self.claimed.remove(&id);
-                if let Some(c) = ctrl {
-                    self.topo.insert(*c);
-                }
-                if let Event::ConnectDone { device, .. } = &event {
-                    // The kernel sends `connected` while creating the controller: if it has
-                    // not arrived yet, it is the echo of our own connect, not a reconnect.
-                    if !self.connected_seen.remove(device) {
-                        self.echo_expected.insert(device.clone());
-                    }
-                }
-                self.feed(id, event);
-            }
-            Input::PassReady(inputs) => self.finish_pass(inputs),
-        }
-    }
-
-    fn on_uevent(&mut self, msg: UeventMsg) {
-        match msg {
-            UeventMsg::Resync(topo) => self.on_resync(topo),
-            // Only during a shutdown: the run loop ends on it.
-            UeventMsg::Failed(_) => {}
-            UeventMsg::Event { event, update } => {
-                let dev = event.device.clone();
-                self.topo.apply_update(event.instance, update);
-                if event.kind == NvmeEventKind::Removed {
-                    self.connected_seen.remove(&dev);
-                    self.echo_expected.remove(&dev);
-                }
-                let owner = self.ctrls.owner_of(&dev);
-                if event.kind == NvmeEventKind::Connected {
-                    match owner {
-                        None => {
-                            self.connected_seen.insert(dev.clone());
-                        }
-                        Some(_) if self.echo_expected.remove(&dev) => return,
-                        Some(_) => {}
-                    }
-                }
-                if let Some(id) = owner {
-                    tracing::debug!(device = %dev, event = ?event.kind, "uevent");
-                    self.feed(id, Event::Uevent(event.kind));
-                } else if let Some(systemctl) = &self.nvmf_connect {
-                    if nvmecli::wants_nvmf_connect(&event)
-                        && self.topo.by_name(&dev).is_some_and(Controller::is_dc)
-                    {
-                        let systemctl = systemctl.clone();
-                        tokio::task::spawn_blocking(move || {
-                            nvmecli::start_nvmf_connect(&systemctl, &event);
-                        });
-                    }
-                }
-            }
-        }
-    }
-
     /// Uevents were lost: `topo` is the re-scanned topology. What the lost events would
     /// have told each controller is worked out from it: a device gone (or now another
     /// controller's) is a `remove`; a live one re-reads its log (a lost AEN leaves the
@@ -529,16 +434,89 @@ impl Actor for Core {
         self.publish();
     }
 
-    fn reload(&mut self, config: ServiceConfig) {
-        Core::reload(self, config);
+    fn reload(&mut self, cfg: ServiceConfig) {
+        tracing::info!("reloading configuration");
+        let tron = cfg.global.tron;
+        self.cfg = cfg;
+        self.cfg_generation += 1;
+        self.set_tron(tron);
+        let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
+        let updates: Vec<(u64, DcSettings)> = self
+            .ctrls
+            .live()
+            .iter()
+            .map(|(tid, s)| {
+                let o = cands
+                    .iter()
+                    .find(|c| &c.tid == tid)
+                    .map(|c| c.overrides.clone())
+                    .unwrap_or_default();
+                (s.id, self.settings_for(&o))
+            })
+            .collect();
+        for (id, settings) in updates {
+            self.feed(id, Event::Reload(settings));
+        }
+        self.trigger_reconcile();
     }
 
-    fn on_input(&mut self, input: Input) {
-        Core::on_input(self, input);
+    fn on_input(&mut self, i: Input) {
+        match i {
+            Input::Done { id, event, ctrl } => {
+                self.claimed.remove(&id);
+                if let Some(c) = ctrl {
+                    self.topo.insert(*c);
+                }
+                if let Event::ConnectDone { device, .. } = &event {
+                    // The kernel sends `connected` while creating the controller: if it has
+                    // not arrived yet, it is the echo of our own connect, not a reconnect.
+                    if !self.connected_seen.remove(device) {
+                        self.echo_expected.insert(device.clone());
+                    }
+                }
+                self.feed(id, event);
+            }
+            Input::PassReady(inputs) => self.finish_pass(inputs),
+        }
     }
 
     fn on_uevent(&mut self, msg: UeventMsg) {
-        Core::on_uevent(self, msg);
+        match msg {
+            UeventMsg::Resync(topo) => self.on_resync(topo),
+            // Only during a shutdown: the run loop ends on it.
+            UeventMsg::Failed(_) => {}
+            UeventMsg::Event { event, update } => {
+                let dev = event.device.clone();
+                self.topo.apply_update(event.instance, update);
+                if event.kind == NvmeEventKind::Removed {
+                    self.connected_seen.remove(&dev);
+                    self.echo_expected.remove(&dev);
+                }
+                let owner = self.ctrls.owner_of(&dev);
+                if event.kind == NvmeEventKind::Connected {
+                    match owner {
+                        None => {
+                            self.connected_seen.insert(dev.clone());
+                        }
+                        Some(_) if self.echo_expected.remove(&dev) => return,
+                        Some(_) => {}
+                    }
+                }
+                if let Some(id) = owner {
+                    tracing::debug!(device = %dev, event = ?event.kind, "uevent");
+                    self.feed(id, Event::Uevent(event.kind));
+                } else if let Some(systemctl) = &self.nvmf_connect {
+                    if nvmecli::wants_nvmf_connect(&event)
+                        && self.topo.by_name(&dev).is_some_and(Controller::is_dc)
+                    {
+                        let systemctl = systemctl.clone();
+                        tokio::task::spawn_blocking(move || {
+                            nvmecli::start_nvmf_connect(&systemctl, &event);
+                        });
+                    }
+                }
+            }
+        }
     }
 
     fn on_command(&mut self, command: CoreCommand) {
@@ -563,7 +541,13 @@ impl Actor for Core {
     }
 
     fn on_deadline(&mut self) {
-        Core::on_deadline(self);
+        let now = Instant::now();
+        for (id, kind) in self.timers.expire(now) {
+            self.feed(id, Event::TimerFired(kind));
+        }
+        if self.debounce.poll(now) {
+            self.start_pass();
+        }
     }
 
     fn publish(&mut self) {

@@ -27,12 +27,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use thiserror::Error;
-
 use crate::cli::DaemonArgs;
 use crate::config::{Daemon, ServiceConfig};
 use crate::dbus::avahi::AvahiBus;
-use crate::dbus::{serve_staf, ConnectionLost, DbusError, StafHandle};
+use crate::dbus::{serve_staf, StafHandle};
 use crate::kernel::{Kernel, KernelPaths, SysKernel};
 use crate::model::trid::TidDefaults;
 use crate::runtime::signals::Signals;
@@ -40,38 +38,17 @@ use crate::runtime::state::{load_staf, state_path};
 use crate::runtime::{logging, notify};
 
 use super::common::{
-    block_on, first_answers, open_uevents, serve_until_stopped, start, FirstAnswers,
-    FirstAnswersError, Started,
+    block_on, first_answers, open_uevents, serve_until_stopped, start, FirstAnswers, Started,
 };
 use super::nvmecli::{self, find_systemctl, RuleShadow};
 use super::staf::{Host, StafCore, StafSetup};
-use super::uevents::{Follow, UeventMsg, UeventsUnavailable};
+use super::uevents::{Follow, UeventMsg};
 use super::zeroconf::{ZeroconfConfig, ZeroconfDriver};
+
+pub use super::common::RunError;
 
 /// The program name (log identifier, runtime directory).
 pub const PROG: &str = "stafd";
-
-/// Why stafd stopped with an error after starting.
-#[derive(Debug, Error)]
-pub enum RunError {
-    /// The tokio runtime or the signal handlers could not be set up.
-    #[error("cannot start: {0}")]
-    Setup(#[from] std::io::Error),
-    /// The kernel's first answers could not be had (the option list is unreadable).
-    #[error(transparent)]
-    Kernel(#[from] FirstAnswersError),
-    /// The D-Bus name or objects could not be set up.
-    #[error("cannot serve on D-Bus: {0}")]
-    Dbus(#[from] DbusError),
-    /// The bus connection ended under the running daemon (every connection was kept, the
-    /// state saved: a restart takes them over).
-    #[error("lost the D-Bus connection: {0}")]
-    BusLost(#[from] ConnectionLost),
-    /// The uevent socket cannot be opened, or the uevent source ended (every connection
-    /// is kept; systemd restarts stafd, which adopts them).
-    #[error(transparent)]
-    Uevents(#[from] UeventsUnavailable),
-}
 
 /// stafd after argument parsing (`--version` and `--check-config` are handled by the
 /// caller). Returns the process exit status.

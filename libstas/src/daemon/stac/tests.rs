@@ -89,19 +89,6 @@ struct Rig {
     views: mpsc::Sender<StafdView>,
 }
 
-impl std::ops::Deref for Rig {
-    type Target = Kit;
-    fn deref(&self) -> &Kit {
-        &self.kit
-    }
-}
-
-impl std::ops::DerefMut for Rig {
-    fn deref_mut(&mut self) -> &mut Kit {
-        &mut self.kit
-    }
-}
-
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool) -> Rig {
     let (kit, rx) = Kit::new(k, Follow::Io, dir);
     let (kernel_options, topology, ifaddrs) = kit.first_answers();
@@ -191,7 +178,7 @@ async fn connects_every_listed_controller_at_once() {
         elapsed < Duration::from_millis(100),
         "no soak or per-controller delay: {elapsed:?}"
     );
-    let connects = r.k.connect_log();
+    let connects = r.kit.k.connect_log();
     assert_eq!(connects.len(), 32);
     assert!(connects.iter().all(|c| c.contains("trsvcid=4420")
         && c.contains(&format!("hostnqn={HOSTNQN}"))
@@ -203,12 +190,12 @@ async fn connects_every_listed_controller_at_once() {
         c.ioc.as_ref().unwrap().dlpe.as_ref().unwrap()["subnqn"],
         nqn(7)
     );
-    assert!(r.k.deleted().is_empty());
+    assert!(r.kit.k.deleted().is_empty());
     r.stop().await;
-    let st = load_stac(&r.dir.path().join("last-known-config.toml"));
+    let st = load_stac(&r.kit.dir.path().join("last-known-config.toml"));
     assert_eq!(st.iocs.len(), 32);
     assert!(
-        r.k.deleted().is_empty(),
+        r.kit.k.deleted().is_empty(),
         "stacd keeps I/O connections on exit"
     );
 }
@@ -223,13 +210,13 @@ async fn stafd_unreachable_or_restarting_disconnects_nothing() {
     // stafd stops (its name loses its owner): 60 s without an answer.
     r.view(StafdView::Unknown).await;
     tokio::time::sleep(Duration::from_secs(60)).await;
-    assert!(r.k.deleted().is_empty());
+    assert!(r.kit.k.deleted().is_empty());
     assert_eq!(r.snap.borrow().ctrls.len(), 4);
     // A kernel remove meanwhile still reconnects: the remembered entries stay wanted.
-    r.k.lose_controller("nvme2");
+    r.kit.k.lose_controller("nvme2");
     tokio::time::sleep(Duration::from_secs(4)).await;
     r.connected(4).await;
-    assert_eq!(r.k.connect_log().len(), 5);
+    assert_eq!(r.kit.k.connect_log().len(), 5);
     // stafd is back without its cache: its DC is listed, its log not read yet.
     r.view(StafdView::Known {
         dcs: vec![DcLog {
@@ -240,12 +227,12 @@ async fn stafd_unreachable_or_restarting_disconnects_nothing() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(r.k.deleted().is_empty());
+    assert!(r.kit.k.deleted().is_empty());
     // Then the log: same entries, nothing changes.
     r.view(known(1..=4)).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(r.k.deleted().is_empty());
-    assert_eq!(r.k.connect_log().len(), 5);
+    assert!(r.kit.k.deleted().is_empty());
+    assert_eq!(r.kit.k.connect_log().len(), 5);
     // stafd restarted without its state file answers before it created its DC: kept.
     r.view(StafdView::Known {
         dcs: vec![],
@@ -253,13 +240,13 @@ async fn stafd_unreachable_or_restarting_disconnects_nothing() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(r.k.deleted().is_empty());
+    assert!(r.kit.k.deleted().is_empty());
     r.view(known(1..=4)).await;
     // A subsystem leaves the log: its controller goes (default scope).
     r.view(known([1, 2, 4])).await;
     r.until("3 controllers", |s| s.ctrls.len() == 3).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(r.k.deleted().len(), 1);
+    assert_eq!(r.kit.k.deleted().len(), 1);
     assert!(r.ctrl(3).is_none());
     // stafd removed its DC (dc_removed): every controller it named goes.
     r.view(StafdView::Known {
@@ -269,7 +256,7 @@ async fn stafd_unreachable_or_restarting_disconnects_nothing() {
     .await;
     r.until("all gone", |s| s.ctrls.is_empty()).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(r.k.deleted().len(), 4);
+    assert_eq!(r.kit.k.deleted().len(), 4);
     r.stop().await;
 }
 
@@ -286,16 +273,16 @@ async fn no_disconnect_scope_forgets_only() {
     r.view(known([2])).await;
     r.until("forgotten", |s| s.ctrls.len() == 1).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(r.k.deleted().is_empty());
+    assert!(r.kit.k.deleted().is_empty());
     assert_eq!(
-        r.k.list_controllers().unwrap().len(),
+        r.kit.k.list_controllers().unwrap().len(),
         2,
         "still in the kernel"
     );
     // Back in the log: the existing kernel controller is adopted, not connected again.
     r.view(known(1..=2)).await;
     r.connected(2).await;
-    assert_eq!(r.k.connect_log().len(), 2);
+    assert_eq!(r.kit.k.connect_log().len(), 2);
     r.stop().await;
 }
 
@@ -313,8 +300,8 @@ async fn exclusion_on_reload_disconnects_only_the_matching_ones() {
         .await;
     r.until("excluded one gone", |s| s.ctrls.len() == 3).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(r.k.deleted(), vec![dev2]);
-    assert_eq!(r.k.list_controllers().unwrap().len(), 3);
+    assert_eq!(r.kit.k.deleted(), vec![dev2]);
+    assert_eq!(r.kit.k.list_controllers().unwrap().len(), 3);
     r.stop().await;
 }
 
@@ -346,11 +333,11 @@ async fn warm_restart_adopts_and_creates_or_removes_nothing() {
     r.view(known(1..=4)).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(
-        r.k.connect_log().len(),
+        r.kit.k.connect_log().len(),
         4,
         "no new connect after the restart"
     );
-    assert!(r.k.deleted().is_empty());
+    assert!(r.kit.k.deleted().is_empty());
     assert_eq!(r.devices(), before);
     r.stop().await;
 }
@@ -367,7 +354,7 @@ async fn warm_restart_without_state_adopts_through_the_log() {
     let mut r = start(&k, "", tempfile::tempdir().unwrap(), false);
     r.view(known(1..=2)).await;
     r.connected(2).await;
-    assert_eq!(r.k.connect_log().len(), 2);
+    assert_eq!(r.kit.k.connect_log().len(), 2);
     r.stop().await;
 }
 
@@ -379,12 +366,12 @@ async fn kernel_remove_reconnects_in_3s() {
     r.view(known([1])).await;
     r.connected(1).await;
     let t = Instant::now();
-    r.k.lose_controller("nvme0");
+    r.kit.k.lose_controller("nvme0");
     r.until("gone", |s| s.ctrls.iter().all(|c| !c.connected))
         .await;
     r.connected(1).await;
     assert_eq!(t.elapsed().as_secs(), 3);
-    assert_eq!(r.k.connect_log().len(), 2);
+    assert_eq!(r.kit.k.connect_log().len(), 2);
     r.stop().await;
 }
 
@@ -406,17 +393,17 @@ async fn ncc_gate_and_ncc_clearing() {
     };
     r.view(with_ncc).await;
     tokio::time::sleep(Duration::from_secs(300)).await;
-    assert_eq!(r.k.connect_log().len(), 2, "1 is read as 2 attempts");
+    assert_eq!(r.kit.k.connect_log().len(), 2, "1 is read as 2 attempts");
     let c = r.ctrl(1).unwrap();
     assert_eq!(c.connect_op.as_ref().unwrap().fail_count, 2);
     assert!(c.retry_connect_timer.remaining.is_none(), "not retrying");
     // NCC clears (the controller got connected to its CDC): connect at once.
-    r.k.set_target_listening(ids[0], true);
+    r.kit.k.set_target_listening(ids[0], true);
     let t = Instant::now();
     r.view(known([1])).await;
     r.connected(1).await;
     assert!(t.elapsed() < Duration::from_millis(100));
-    assert_eq!(r.k.connect_log().len(), 3);
+    assert_eq!(r.kit.k.connect_log().len(), 3);
     r.stop().await;
 }
 
@@ -442,11 +429,11 @@ async fn retries_3s_then_60s_and_reload_connects_now() {
     r.until("3", fails(3)).await;
     assert_eq!((t2 - t1).as_secs(), 3);
     assert_eq!(t2.elapsed().as_secs(), 60);
-    r.k.set_target_listening(ids[0], true);
+    r.kit.k.set_target_listening(ids[0], true);
     // A reload does not cut a running retry timer short…
     r.reload("").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(r.k.connect_log().len(), 3);
+    assert_eq!(r.kit.k.connect_log().len(), 3);
     // …the timer connects.
     r.connected(1).await;
     r.stop().await;
@@ -467,7 +454,7 @@ async fn configured_controllers_secrets_and_parameters() {
     r.connected(1).await;
     r.view(known([2])).await;
     r.connected(2).await;
-    let log = r.k.connect_log();
+    let log = r.kit.k.connect_log();
     let one = log.iter().find(|c| c.contains(&nqn(1))).unwrap();
     let two = log.iter().find(|c| c.contains(&nqn(2))).unwrap();
     assert!(one.contains(&format!("dhchap_secret={CTRL_KEY}")), "{one}");
@@ -486,7 +473,7 @@ async fn configured_controllers_secrets_and_parameters() {
         Some("2")
     );
     r.stop().await;
-    let st = std::fs::read_to_string(r.dir.path().join("last-known-config.toml")).unwrap();
+    let st = std::fs::read_to_string(r.kit.dir.path().join("last-known-config.toml")).unwrap();
     assert!(!st.contains("DHHC-1"));
 }
 
@@ -554,11 +541,11 @@ async fn audit_disconnects_foreign_ios_only() {
     // Without an answer from stafd nothing foreign is touched.
     r.view(StafdView::Unknown).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(r.k.deleted().is_empty());
+    assert!(r.kit.k.deleted().is_empty());
     // stafd answers with nothing to connect: the audit runs all the same.
     r.view(known([])).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(r.k.deleted(), vec!["nvme5".to_owned()]);
+    assert_eq!(r.kit.k.deleted(), vec!["nvme5".to_owned()]);
     r.view(known(1..=2)).await;
     r.connected(2).await;
     // A foreign connection made later is audited 1 s after its `add`.
@@ -573,19 +560,23 @@ async fn audit_disconnects_foreign_ios_only() {
     };
     let params =
         crate::kernel::ConnectParams::new(&foreign_tid, HOSTID, crate::kernel::CtrlKind::Io);
-    let cs =
-        crate::kernel::build_connect_string(&params, &r.k.supported_options().unwrap()).unwrap();
-    let out = r.k.connect(&cs);
+    let cs = crate::kernel::build_connect_string(&params, &r.kit.k.supported_options().unwrap())
+        .unwrap();
+    let out = r.kit.k.connect(&cs);
     let dev = out.unwrap().device();
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if r.k.deleted().contains(&dev) {
+        if r.kit.k.deleted().contains(&dev) {
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(5), "not audited");
     }
     assert!(t.elapsed() >= Duration::from_secs(1));
-    assert_eq!(r.k.list_controllers().unwrap().len(), 4, "2 ours, PCIe, DC");
+    assert_eq!(
+        r.kit.k.list_controllers().unwrap().len(),
+        4,
+        "2 ours, PCIe, DC"
+    );
     r.stop().await;
 }
 
@@ -607,7 +598,7 @@ async fn connect_failure_reasons_and_tron() {
     let cmd = r.core.as_ref().unwrap().commands();
     cmd.send(CoreCommand::SetTron(true)).await.unwrap();
     r.until("tron", |s| s.process.tron).await;
-    assert!(r.tron.load(Ordering::SeqCst));
+    assert!(r.kit.tron.load(Ordering::SeqCst));
     r.stop().await;
 }
 
@@ -665,7 +656,7 @@ async fn a_duplicate_the_topology_missed_is_adopted() {
     targets(&k, 1);
     let mut r = Rig::new(k, "");
     // Someone connects subsystem 1 and the core never hears of it (event lost).
-    r.k.set_event_sink(Arc::new(|_| {}));
+    r.kit.k.set_event_sink(Arc::new(|_| {}));
     let tid = TransportId {
         transport: "tcp".into(),
         traddr: "127.0.0.1".into(),
@@ -675,9 +666,9 @@ async fn a_duplicate_the_topology_missed_is_adopted() {
         ..TransportId::default()
     };
     let params = crate::kernel::ConnectParams::new(&tid, HOSTID, crate::kernel::CtrlKind::Io);
-    let cs =
-        crate::kernel::build_connect_string(&params, &r.k.supported_options().unwrap()).unwrap();
-    let dev = r.k.connect(&cs).unwrap().device();
+    let cs = crate::kernel::build_connect_string(&params, &r.kit.k.supported_options().unwrap())
+        .unwrap();
+    let dev = r.kit.k.connect(&cs).unwrap().device();
     r.view(known([1])).await;
     r.connected(1).await;
     assert_eq!(
@@ -686,11 +677,11 @@ async fn a_duplicate_the_topology_missed_is_adopted() {
         "the existing controller, adopted after EALREADY"
     );
     assert_eq!(
-        r.k.connect_log().len(),
+        r.kit.k.connect_log().len(),
         2,
         "ours was refused as a duplicate"
     );
-    assert_eq!(r.k.list_controllers().unwrap().len(), 1);
+    assert_eq!(r.kit.k.list_controllers().unwrap().len(), 1);
     r.stop().await;
 }
 
@@ -734,13 +725,14 @@ async fn an_overflow_hiding_a_removal_and_a_reused_instance_reconnects() {
     let d2 = r.ctrl(2).unwrap().device.unwrap();
     // Both controllers go away; a foreign controller (subsystem 3, nvme-cli) takes the
     // first one's instance. None of it is seen.
-    r.overflow(|k| {
-        k.lose_controller(&d1);
-        k.lose_controller(&d2);
-        let c = fake_connect(k, &fake_tid("127.0.0.1", "4420", &nqn(3)), CtrlKind::Io).unwrap();
-        assert_eq!(c.device(), d1, "instance reused");
-    })
-    .await;
+    r.kit
+        .overflow(|k| {
+            k.lose_controller(&d1);
+            k.lose_controller(&d2);
+            let c = fake_connect(k, &fake_tid("127.0.0.1", "4420", &nqn(3)), CtrlKind::Io).unwrap();
+            assert_eq!(c.device(), d1, "instance reused");
+        })
+        .await;
     r.until("both reconnected elsewhere", |s| {
         s.ctrls.len() == 2
             && s.ctrls
@@ -748,9 +740,9 @@ async fn an_overflow_hiding_a_removal_and_a_reused_instance_reconnects() {
                 .all(|c| c.connected && c.device.as_ref().is_some_and(|d| *d != d1))
     })
     .await;
-    assert_eq!(r.k.connect_log().len(), 5, "2 + foreign + 2 reconnects");
+    assert_eq!(r.kit.k.connect_log().len(), 5, "2 + foreign + 2 reconnects");
     assert!(
-        r.k.deleted().is_empty(),
+        r.kit.k.deleted().is_empty(),
         "the foreign controller is left alone"
     );
     r.stop().await;
@@ -763,8 +755,8 @@ async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
     let mut r = Rig::new(k, "");
     r.view(known([1, 2])).await;
     r.connected(2).await;
-    r.k.set_event_sink(Arc::new(|_| {}));
-    drop(r.uevents.take());
+    r.kit.k.set_event_sink(Arc::new(|_| {}));
+    drop(r.kit.uevents.take());
     let ended = tokio::time::timeout(Duration::from_secs(60), async {
         while r.snap.changed().await.is_ok() {}
     })
@@ -775,7 +767,7 @@ async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
         e.to_string(),
         "kernel uevents unavailable: the uevent source ended"
     );
-    assert!(r.k.deleted().is_empty(), "nothing disconnected");
-    let st = load_stac(&r.dir.path().join("last-known-config.toml"));
+    assert!(r.kit.k.deleted().is_empty(), "nothing disconnected");
+    let st = load_stac(&r.kit.dir.path().join("last-known-config.toml"));
     assert_eq!(st.iocs.len(), 2, "the state is saved for the restart");
 }

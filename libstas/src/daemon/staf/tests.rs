@@ -71,19 +71,6 @@ struct Rig {
     events: broadcast::Receiver<CoreEvent>,
 }
 
-impl std::ops::Deref for Rig {
-    type Target = Kit;
-    fn deref(&self) -> &Kit {
-        &self.kit
-    }
-}
-
-impl std::ops::DerefMut for Rig {
-    fn deref_mut(&mut self) -> &mut Kit {
-        &mut self.kit
-    }
-}
-
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir) -> Rig {
     start_watched(k, text, dir, Watchdog::default())
 }
@@ -199,31 +186,37 @@ async fn connects_registers_reads_and_publishes() {
     assert_eq!(log_len(&c), 2, "snapshot published before the signal");
     assert_eq!(c.dc.as_ref().unwrap().origin, Origin::Configured);
     assert_eq!(c.attrs.dctype, "ddc");
-    let connects = r.k.connect_log();
+    let connects = r.kit.k.connect_log();
     assert_eq!(connects.len(), 1);
     assert!(connects[0].contains("keep_alive_tmo=30"), "{}", connects[0]);
     assert!(connects[0].contains(&format!("hostid={HOSTID}")));
-    let regs = r.k.registrations();
+    let regs = r.kit.k.registrations();
     assert_eq!(regs.len(), 1);
     assert_eq!(tas_of(&regs[0]), Some(DimTask::Register));
     assert_eq!(regs[0].summary.symname.as_deref(), Some("stas-test"));
-    let disc_reads: Vec<u8> =
-        r.k.log_reads()
-            .iter()
-            .filter(|(_, g)| g.lid == LID_DISCOVERY)
-            .map(|(_, g)| g.lsp)
-            .collect();
+    let disc_reads: Vec<u8> = r
+        .kit
+        .k
+        .log_reads()
+        .iter()
+        .filter(|(_, g)| g.lid == LID_DISCOVERY)
+        .map(|(_, g)| g.lsp)
+        .collect();
     assert!(!disc_reads.is_empty() && disc_reads.iter().all(|l| *l == LSP_PLEO));
     // The state file follows.
     r.stop().await;
-    let st = load_staf(&r.dir.path().join("last-known-config.toml"));
+    let st = load_staf(&r.kit.dir.path().join("last-known-config.toml"));
     assert_eq!(st.dcs.len(), 1);
     assert_eq!(st.dcs[0].log_pages.len(), 2);
     assert!(
-        r.k.deleted().is_empty(),
+        r.kit.k.deleted().is_empty(),
         "persistent connections are kept on exit"
     );
-    assert_eq!(r.k.registrations().len(), 1, "no deregistration when kept");
+    assert_eq!(
+        r.kit.k.registrations().len(),
+        1,
+        "no deregistration when kept"
+    );
 }
 
 /// `WATCHDOG=1` comes from the core's own loop: at its period while the core runs, and
@@ -262,12 +255,18 @@ async fn aen_rereads_and_signals_again() {
     let mut r = Rig::new(k, ONE_DC);
     r.event().await;
     let t = Instant::now();
-    r.k.set_log(id, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]);
+    r.kit
+        .k
+        .set_log(id, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]);
     let ev = r.event().await;
     assert!(matches!(ev, CoreEvent::LogPagesChanged { .. }));
     assert!(t.elapsed() < Duration::from_millis(100));
     assert_eq!(log_len(&r.ctrl("127.0.0.1").unwrap()), 2);
-    assert_eq!(r.k.registrations().len(), 1, "an AEN does not re-register");
+    assert_eq!(
+        r.kit.k.registrations().len(),
+        1,
+        "an AEN does not re-register"
+    );
     r.stop().await;
 }
 
@@ -296,10 +295,10 @@ async fn connect_retry_3s_then_60s() {
     let c = r.ctrl("127.0.0.1").unwrap();
     assert_eq!(c.retry_connect_timer.period, Duration::from_secs(60));
     assert!(c.retry_connect_timer.remaining.is_some());
-    r.k.set_target_listening(id, true);
+    r.kit.k.set_target_listening(id, true);
     r.event().await;
     assert_eq!((Instant::now() - t3).as_secs(), 60);
-    assert_eq!(r.k.connect_log().len(), 4);
+    assert_eq!(r.kit.k.connect_log().len(), 4);
     r.stop().await;
 }
 
@@ -310,24 +309,30 @@ async fn outage_rediscover_reregisters_and_remove_reconnects_in_3s() {
     let mut r = Rig::new(k, ONE_DC);
     r.event().await;
     // Path loss: the controller is reconnecting; then it comes back (rediscover+connected).
-    r.k.set_target_listening(id, false);
-    r.k.set_state("nvme0", CtrlState::Connecting);
+    r.kit.k.set_target_listening(id, false);
+    r.kit.k.set_state("nvme0", CtrlState::Connecting);
     tokio::time::sleep(Duration::from_secs(30)).await;
-    r.k.set_target_listening(id, true);
-    r.k.set_log(id, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]);
-    r.k.reconnect("nvme0");
+    r.kit.k.set_target_listening(id, true);
+    r.kit
+        .k
+        .set_log(id, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]);
+    r.kit.k.reconnect("nvme0");
     let ev = r.event().await;
     assert!(matches!(ev, CoreEvent::LogPagesChanged { ref device, .. } if device == "nvme0"));
     assert_eq!(log_len(&r.ctrl("127.0.0.1").unwrap()), 2);
     assert_eq!(
-        r.k.registrations().len(),
+        r.kit.k.registrations().len(),
         2,
         "DIM re-sent after the reconnect"
     );
-    assert_eq!(r.k.connect_log().len(), 1, "the kernel reconnected, not us");
+    assert_eq!(
+        r.kit.k.connect_log().len(),
+        1,
+        "the kernel reconnected, not us"
+    );
     // The kernel gives up (ctrl-loss-tmo): entries are kept, reconnect in 3 s.
-    r.k.set_target_listening(id, false);
-    r.k.lose_controller("nvme0");
+    r.kit.k.set_target_listening(id, false);
+    r.kit.k.lose_controller("nvme0");
     let t = Instant::now();
     r.until("device forgotten", |s| s.ctrls[0].device.is_none())
         .await;
@@ -340,7 +345,7 @@ async fn outage_rediscover_reregisters_and_remove_reconnects_in_3s() {
     })
     .await;
     assert_eq!(t.elapsed().as_secs(), 3);
-    r.k.set_target_listening(id, true);
+    r.kit.k.set_target_listening(id, true);
     let ev = r.event().await;
     assert!(matches!(ev, CoreEvent::LogPagesChanged { .. }));
     assert_eq!(
@@ -362,7 +367,7 @@ async fn exclusion_on_reload_deregisters_and_disconnects() {
         s.ctrls.len() == 2 && s.ctrls.iter().all(|c| log_len(c) == 1)
     })
     .await;
-    assert_eq!(r.k.registrations().len(), 2);
+    assert_eq!(r.kit.k.registrations().len(), 2);
     let v6dev = r.ctrl("::1").unwrap().device.unwrap();
     r.reload(&format!("{two}exclude = traddr=::1\n")).await;
     r.until("::1 removed", |s| s.ctrls.len() == 1).await;
@@ -372,7 +377,7 @@ async fn exclusion_on_reload_deregisters_and_disconnects() {
         }
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let regs = r.k.registrations();
+    let regs = r.kit.k.registrations();
     let dereg: Vec<&str> = regs
         .iter()
         .filter(|g| tas_of(g) == Some(DimTask::Deregister))
@@ -383,7 +388,7 @@ async fn exclusion_on_reload_deregisters_and_disconnects() {
         vec![v6dev.as_str()],
         "deregistered from the excluded DC only"
     );
-    assert_eq!(r.k.deleted(), vec![v6dev.clone()]);
+    assert_eq!(r.kit.k.deleted(), vec![v6dev.clone()]);
     // The reload re-sent DIM to the DC that stays.
     let v4dev = r.ctrl("127.0.0.1").unwrap().device.unwrap();
     let reg4 = regs
@@ -420,15 +425,16 @@ async fn referral_followed_with_parent_host_fields_and_dropped_when_gone() {
     );
     assert_eq!(b.tid.host_nqn, HOSTNQN);
     assert!(r
+        .kit
         .k
         .connect_log()
         .iter()
         .any(|c| c.contains("traddr=::1") && c.contains("host_iface=lo")));
     // The referral disappears from the parent's log: the referred DC is removed.
-    r.k.set_log(a, vec![nvm(1, "127.0.0.1")]);
+    r.kit.k.set_log(a, vec![nvm(1, "127.0.0.1")]);
     r.until("referral removed", |s| s.ctrls.len() == 1).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(r.k.deleted(), vec![b.device.unwrap()]);
+    assert_eq!(r.kit.k.deleted(), vec![b.device.unwrap()]);
     r.stop().await;
 }
 
@@ -457,10 +463,10 @@ async fn malformed_entries_never_reach_the_kernel() {
         1,
         "no DC for the bad referrals"
     );
-    for c in r.k.connect_log() {
+    for c in r.kit.k.connect_log() {
         assert!(!c.contains("evil"), "{c}");
     }
-    assert_eq!(r.k.connect_log().len(), 1);
+    assert_eq!(r.kit.k.connect_log().len(), 1);
     r.stop().await;
 }
 
@@ -528,12 +534,12 @@ async fn shutdown_without_persistence_deregisters_and_disconnects() {
     );
     r.event().await;
     r.stop().await;
-    let regs = r.k.registrations();
+    let regs = r.kit.k.registrations();
     assert_eq!(
         regs.iter().map(tas_of).collect::<Vec<_>>(),
         vec![Some(DimTask::Register), Some(DimTask::Deregister)]
     );
-    assert_eq!(r.k.deleted(), vec!["nvme0"]);
+    assert_eq!(r.kit.k.deleted(), vec!["nvme0"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -554,13 +560,17 @@ async fn shutdown_keeping_connections_overrides_persistence() {
         .shutdown_keeping_connections()
         .await
         .expect("the core stopped by itself");
-    let regs = r.k.registrations();
+    let regs = r.kit.k.registrations();
     assert_eq!(
         regs.iter().map(tas_of).collect::<Vec<_>>(),
         vec![Some(DimTask::Register)]
     );
-    assert!(r.k.deleted().is_empty(), "deleted: {:?}", r.k.deleted());
-    let state = load_staf(&r.dir.path().join("last-known-config.toml"));
+    assert!(
+        r.kit.k.deleted().is_empty(),
+        "deleted: {:?}",
+        r.kit.k.deleted()
+    );
+    let state = load_staf(&r.kit.dir.path().join("last-known-config.toml"));
     assert_eq!(state.dcs.len(), 1);
 }
 
@@ -584,7 +594,7 @@ async fn referral_storm_is_debounced() {
         let refs = (1..=i)
             .map(|j| referral(&format!("127.0.0.{}", j + 1), 1))
             .collect();
-        r.k.set_log(a, refs);
+        r.kit.k.set_log(a, refs);
         r.event().await;
         if i == 1 {
             r.until("first referral at once", |s| s.ctrls.len() == 2)
@@ -619,10 +629,10 @@ async fn set_tron_and_reload_tron() {
         .await
         .unwrap();
     r.until("tron", |s| s.process.tron).await;
-    assert!(r.tron.load(Ordering::SeqCst));
+    assert!(r.kit.tron.load(Ordering::SeqCst));
     r.reload("[Global]\ntron=false\n").await;
     r.until("troff", |s| !s.process.tron).await;
-    assert!(!r.tron.load(Ordering::SeqCst));
+    assert!(!r.kit.tron.load(Ordering::SeqCst));
     assert_eq!(r.snap.borrow().process.hostnqn, HOSTNQN);
     r.stop().await;
 }
@@ -652,7 +662,12 @@ async fn adoption_never_takes_a_device_twice() {
         .filter_map(|c| c.device.clone())
         .collect();
     assert_eq!(devs.len(), 2);
-    assert!(r.k.connect_log().iter().any(|c| c.contains(",discovery")));
+    assert!(r
+        .kit
+        .k
+        .connect_log()
+        .iter()
+        .any(|c| c.contains(",discovery")));
     r.stop().await;
 }
 
@@ -669,12 +684,14 @@ async fn supported_log_pages_rejected_means_no_pleo() {
     let mut r = Rig::new(k, ONE_DC);
     r.event().await;
     assert!(t0.elapsed() < Duration::from_millis(100));
-    let lsps: Vec<u8> =
-        r.k.log_reads()
-            .iter()
-            .filter(|(_, g)| g.lid == LID_DISCOVERY)
-            .map(|(_, g)| g.lsp)
-            .collect();
+    let lsps: Vec<u8> = r
+        .kit
+        .k
+        .log_reads()
+        .iter()
+        .filter(|(_, g)| g.lid == LID_DISCOVERY)
+        .map(|(_, g)| g.lsp)
+        .collect();
     assert!(!lsps.is_empty() && lsps.iter().all(|l| *l == 0), "{lsps:?}");
     // A transport failure of the same read is retried in 5 s.
     let k = FakeKernel::new();
@@ -734,10 +751,10 @@ async fn discovered_dc_connects_then_ages_out_after_persistence() {
     report(&r, vec![]).await;
     tokio::time::sleep(Duration::from_secs(7200)).await;
     assert!(r.ctrl("127.0.0.1").is_some_and(|c| c.connected));
-    assert!(r.k.deleted().is_empty());
+    assert!(r.kit.k.deleted().is_empty());
     // The target goes away too: kept for the persistence, then removed.
-    r.k.set_target_listening(id, false);
-    r.k.lose_controller("nvme0");
+    r.kit.k.set_target_listening(id, false);
+    r.kit.k.lose_controller("nvme0");
     let lost = Instant::now();
     r.until("DC lost", |s| s.ctrls.first().is_some_and(|c| !c.connected))
         .await;
@@ -765,8 +782,8 @@ async fn discovered_dc_reappearing_stops_the_aging() {
         s.ctrls.first().is_some_and(|c| c.connected)
     })
     .await;
-    r.k.set_target_listening(id, false);
-    r.k.lose_controller("nvme0");
+    r.kit.k.set_target_listening(id, false);
+    r.kit.k.lose_controller("nvme0");
     report(&r, vec![]).await;
     tokio::time::sleep(Duration::from_secs(30)).await;
     report(&r, vec![mdns_dc("127.0.0.1")]).await;
@@ -794,7 +811,7 @@ async fn excluded_or_wrong_family_discovered_dcs_are_not_connected() {
         "{:?}",
         r.snap.borrow().ctrls
     );
-    assert!(r.k.connect_log().is_empty());
+    assert!(r.kit.k.connect_log().is_empty());
     r.stop().await;
 }
 
@@ -805,18 +822,21 @@ async fn an_aen_lost_in_an_overflow_is_recovered_by_the_resync() {
     let mut r = Rig::new(k, ONE_DC);
     r.event().await;
     // The AEN of this change is lost; the controller's AEN stays masked until a read.
-    r.overflow(|k| k.set_log(id, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]))
+    r.kit
+        .overflow(|k| k.set_log(id, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]))
         .await;
     assert!(matches!(r.event().await, CoreEvent::LogPagesChanged { .. }));
     assert_eq!(log_len(&r.ctrl("127.0.0.1").unwrap()), 2);
     assert_eq!(
-        r.k.registrations().len(),
+        r.kit.k.registrations().len(),
         1,
         "not reconnected: no DIM again"
     );
-    assert_eq!(r.k.connect_log().len(), 1);
+    assert_eq!(r.kit.k.connect_log().len(), 1);
     // The read re-armed the AEN: the next change arrives as usual.
-    r.k.set_log(id, (1..=3).map(|i| nvm(i, "127.0.0.1")).collect());
+    r.kit
+        .k
+        .set_log(id, (1..=3).map(|i| nvm(i, "127.0.0.1")).collect());
     assert!(matches!(r.event().await, CoreEvent::LogPagesChanged { .. }));
     assert_eq!(log_len(&r.ctrl("127.0.0.1").unwrap()), 3);
     r.stop().await;
@@ -837,23 +857,24 @@ async fn controllers_that_reconnected_or_vanished_in_an_overflow() {
     .await;
     let v4 = r.ctrl("127.0.0.1").unwrap().device.unwrap();
     let v6 = r.ctrl("::1").unwrap().device.unwrap();
-    assert_eq!(r.k.registrations().len(), 2);
+    assert_eq!(r.kit.k.registrations().len(), 2);
     // 127.0.0.1 loses its path and reconnects (rediscover, connected lost) and its log
     // changes (AEN lost); ::1 is removed by the kernel (remove lost).
-    r.overflow(|k| {
-        k.set_state(&v4, CtrlState::Connecting);
-        k.reconnect(&v4);
-        k.set_log(a, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]);
-        k.lose_controller(&v6);
-    })
-    .await;
+    r.kit
+        .overflow(|k| {
+            k.set_state(&v4, CtrlState::Connecting);
+            k.reconnect(&v4);
+            k.set_log(a, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]);
+            k.lose_controller(&v6);
+        })
+        .await;
     r.until("127.0.0.1 resynced", |s| {
         s.ctrls
             .iter()
             .any(|c| c.tid.traddr == "127.0.0.1" && log_len(c) == 2)
     })
     .await;
-    let regs = r.k.registrations();
+    let regs = r.kit.k.registrations();
     assert_eq!(
         regs.iter().filter(|g| g.device == v4).count(),
         2,
@@ -866,7 +887,7 @@ async fn controllers_that_reconnected_or_vanished_in_an_overflow() {
             .any(|c| c.tid.traddr == "::1" && c.connected && c.device.is_some())
     })
     .await;
-    assert_eq!(r.k.connect_log().len(), 3);
+    assert_eq!(r.kit.k.connect_log().len(), 3);
     r.stop().await;
 }
 
@@ -881,27 +902,27 @@ async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
     );
     r.event().await;
     // Every sender gone (the netlink thread ended).
-    r.k.set_event_sink(Arc::new(|_| {}));
-    drop(r.uevents.take());
+    r.kit.k.set_event_sink(Arc::new(|_| {}));
+    drop(r.kit.uevents.take());
     r.ended().await;
     let e = r.core.take().unwrap().shutdown().await.unwrap_err();
     assert_eq!(
         e.to_string(),
         "kernel uevents unavailable: the uevent source ended"
     );
-    assert!(r.k.deleted().is_empty(), "nothing disconnected");
-    assert_eq!(r.k.registrations().len(), 1, "no deregistration");
+    assert!(r.kit.k.deleted().is_empty(), "nothing disconnected");
+    assert_eq!(r.kit.k.registrations().len(), 1, "no deregistration");
     // The reader thread giving up says why.
     let k = FakeKernel::new();
     k.add_target(ddc("127.0.0.1", vec![]));
     let mut r = Rig::new(k, ONE_DC);
     r.event().await;
-    let tx = r.uevents.clone().unwrap();
+    let tx = r.kit.uevents.clone().unwrap();
     tx.send(UeventMsg::Failed("100 consecutive errors".into()))
         .await
         .unwrap();
     r.ended().await;
     let e = r.core.take().unwrap().shutdown().await.unwrap_err();
     assert_eq!(e.0, "100 consecutive errors");
-    assert!(r.k.deleted().is_empty());
+    assert!(r.kit.k.deleted().is_empty());
 }
