@@ -19,8 +19,9 @@
 //!                └── spawn_blocking(Kernel call) ◀───┘
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -28,12 +29,21 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::index::Index;
+use super::resolve::Pass;
+use super::staf::{Host, TronHook};
 use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
 use super::wheel::sleep_until_opt;
+use super::wheel::Wheel;
 use crate::config::controller::SECRET_KEYS;
 use crate::config::service::ServiceConfig;
+use crate::ctrl::debounce::Debouncer;
+use crate::ctrl::timers::CONF_SOAK;
 use crate::fsutil::FsError;
+use crate::kernel::fabrics::SupportedOptions;
+use crate::kernel::{IfAddr, Kernel, Topology};
+use crate::model::snapshot::{AvahiView, ProcessView, TimerView};
 use crate::model::snapshot::{CoreCommand, Snapshot};
+use crate::model::trid::TidDefaults;
 use crate::model::trid::TransportId;
 use crate::runtime::notify::{self, Watchdog};
 
@@ -551,5 +561,179 @@ impl Machine for crate::ctrl::ioc::Ioc {
     }
     fn device(&self) -> Option<&str> {
         Self::device(self)
+    }
+}
+
+/// What either core starts from (stafd and stacd add their own: see `StafSetup`,
+/// `StacSetup`).
+#[derive(Debug)]
+pub struct CoreSetup<S> {
+    /// The daemon's configuration file.
+    pub config: ServiceConfig,
+    /// Host identity (the key itself never enters stafd's core).
+    pub host: Host,
+    /// Debug logging on at start (`--tron` or the file's `tron`).
+    pub tron: bool,
+    /// `/dev/nvme-fabrics` options.
+    pub kernel_options: SupportedOptions,
+    /// The controllers that exist now (one scan at start).
+    pub topology: Topology,
+    /// Interface addresses (for matching host-iface/host-traddr).
+    pub ifaddrs: Vec<IfAddr>,
+    /// The warm-restart state file.
+    pub state_path: PathBuf,
+    /// Its content at start.
+    pub initial_state: S,
+    /// Write the state file (tests may turn it off).
+    pub save_state: bool,
+    /// `WATCHDOG=1`, sent from the core's own loop.
+    pub watchdog: Watchdog,
+}
+
+/// What every core holds besides what is its own: the kernel seam, the configuration,
+/// the host, the topology, the controllers (machine `M`, slot extra `X`), the timers
+/// (kind `K`), the reconcile pacing, and the senders of its own inputs (`I`), snapshots
+/// and state (`S`).
+pub(crate) struct Base<M, X, K: Ord + Clone, I, S> {
+    pub(crate) kernel: Arc<dyn Kernel>,
+    pub(crate) watchdog: Watchdog,
+    pub(crate) cfg: ServiceConfig,
+    /// Bumped at each reload (a pass started before it is stale).
+    pub(crate) cfg_generation: u64,
+    pub(crate) host: Host,
+    pub(crate) tron: bool,
+    pub(crate) on_tron: TronHook,
+    pub(crate) options: SupportedOptions,
+    pub(crate) topo: Topology,
+    pub(crate) ifaddrs: Vec<IfAddr>,
+    pub(crate) state_path: PathBuf,
+    pub(crate) ctrls: Table<M, X>,
+    pub(crate) timers: Wheel<(u64, K)>,
+    pub(crate) debounce: Debouncer<Instant>,
+    pub(crate) pass: Pass,
+    /// The controllers the last pass skipped, and why (each is logged once).
+    pub(crate) last_dropped: BTreeSet<(TransportId, String)>,
+    pub(crate) input_tx: mpsc::Sender<I>,
+    pub(crate) snapshot_tx: watch::Sender<Snapshot>,
+    pub(crate) state_tx: Option<watch::Sender<S>>,
+    pub(crate) shutting_down: bool,
+}
+
+impl<M: Machine, X, K: Ord + Clone, I, S> Base<M, X, K, I, S> {
+    /// The base of a core starting from `setup` (its state writer is `state_tx`); returns
+    /// the initial state for the core to take its controllers from.
+    pub fn new<T>(
+        kernel: Arc<dyn Kernel>,
+        setup: CoreSetup<T>,
+        input_tx: mpsc::Sender<I>,
+        state_tx: Option<watch::Sender<S>>,
+        on_tron: TronHook,
+    ) -> (Self, T) {
+        let CoreSetup {
+            config,
+            host,
+            tron,
+            kernel_options,
+            topology,
+            ifaddrs,
+            state_path,
+            initial_state,
+            watchdog,
+            ..
+        } = setup;
+        let (snapshot_tx, _) = watch::channel(Snapshot::default());
+        let base = Self {
+            kernel,
+            watchdog,
+            cfg: config,
+            cfg_generation: 0,
+            host,
+            tron,
+            on_tron,
+            options: kernel_options,
+            topo: topology,
+            ifaddrs,
+            state_path,
+            ctrls: Table::default(),
+            timers: Wheel::default(),
+            debounce: Debouncer::new(CONF_SOAK),
+            pass: Pass::default(),
+            last_dropped: BTreeSet::new(),
+            input_tx,
+            snapshot_tx,
+            state_tx,
+            shutting_down: false,
+        };
+        let process = base.process_view(Instant::now(), None);
+        base.snapshot_tx.send_replace(Snapshot {
+            ctrls: Vec::new(),
+            process,
+        });
+        (base, initial_state)
+    }
+
+    /// Defaults of the transport ids of this configuration.
+    #[must_use]
+    pub fn tid_defaults(&self) -> TidDefaults {
+        TidDefaults {
+            host_nqn: self.host.nqn.clone(),
+            ignore_iface: self.cfg.global.ignore_iface,
+        }
+    }
+
+    /// Turns debug logging on or off.
+    pub fn set_tron(&mut self, on: bool) {
+        self.tron = on;
+        (self.on_tron)(on);
+        tracing::info!(tron = on, "debug logging {}", if on { "on" } else { "off" });
+    }
+
+    /// `process_info` as of `now` (`avahi`: stafd's mDNS browser).
+    #[must_use]
+    pub fn process_view(&self, now: Instant, avahi: Option<AvahiView>) -> ProcessView {
+        ProcessView {
+            tron: self.tron,
+            hostnqn: self.host.nqn.clone(),
+            hostid: self.host.id.clone(),
+            hostkey_set: self.host.key_set,
+            symname: self.host.symname.clone().unwrap_or_default(),
+            last_known_config_file: self.state_path.clone(),
+            config_soak_timer: TimerView {
+                period: CONF_SOAK,
+                remaining: self
+                    .debounce
+                    .deadline()
+                    .map(|d| d.saturating_duration_since(now)),
+            },
+            kernel_tp8013: self.options.discovery(),
+            kernel_host_iface: self.options.host_iface(),
+            ignore_iface: self.cfg.global.ignore_iface,
+            avahi,
+        }
+    }
+
+    /// Publishes `snap` when it differs from the last one.
+    pub fn send_snapshot(&self, snap: Snapshot) {
+        self.snapshot_tx.send_if_modified(|s| {
+            if *s == snap {
+                false
+            } else {
+                *s = snap;
+                true
+            }
+        });
+    }
+
+    /// Logs the controllers a pass skipped that the last one did not.
+    pub fn log_dropped(&mut self, dropped: impl IntoIterator<Item = (TransportId, String)>) {
+        let now: BTreeSet<(TransportId, String)> = dropped.into_iter().collect();
+        for (tid, reason) in now.difference(&self.last_dropped) {
+            if reason == "excluded" {
+                tracing::info!(tid = %tid, "controller excluded by configuration");
+            } else {
+                tracing::warn!(tid = %tid, %reason, "controller skipped");
+            }
+        }
+        self.last_dropped = now;
     }
 }

@@ -31,33 +31,28 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 
-use super::actor::{state_writer, strip_secrets, Actor, CoreHandle, Table, Wiring};
-use super::resolve::{Pass, PassInputs};
+use super::actor::{state_writer, strip_secrets, Actor, Base, CoreHandle, CoreSetup, Wiring};
+use super::resolve::PassInputs;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
-use crate::ctrl::debounce::Debouncer;
 use crate::ctrl::ioc::{Event, Ioc, IocSettings, TimerKind, Token};
 use crate::ctrl::stac_reconcile::{self, DisconnectPolicy, StafdMemory, StafdView};
-use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::Secret;
-use crate::kernel::fabrics::SupportedOptions;
 use crate::kernel::matching::cid_matches_tid;
-use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, IfAddr, Kernel, Topology};
-use crate::model::snapshot::{CoreCommand, ProcessView, Snapshot, TimerView};
-use crate::model::trid::{TidDefaults, TransportId};
+use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, Kernel};
+use crate::model::snapshot::{CoreCommand, Snapshot};
+use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::notify::Watchdog;
 use crate::runtime::state::{save_stac, StacState};
 
-use super::staf::{Host, TronHook};
+use super::staf::TronHook;
 use super::uevents::{UeventMsg, UeventsUnavailable};
-use super::wheel::Wheel;
 
 /// Capacity of the stafd view channel.
 pub const VIEW_QUEUE: usize = 16;
@@ -82,29 +77,11 @@ pub const PUBLISH_COST_RATIO: u32 = 50;
 /// What the core starts from.
 #[derive(Debug)]
 pub struct StacSetup {
-    /// stacd.conf.
-    pub config: ServiceConfig,
-    /// Host identity (without the key).
-    pub host: Host,
+    /// What either core starts from (`initial_state`: stacd's warm-restart controllers).
+    pub core: CoreSetup<StacState>,
     /// The host DH-HMAC-CHAP key (sys.conf / `/etc/nvme/hostkey`), used for every I/O
     /// controller whose `controller=` line has no `dhchap-secret`.
     pub host_key: Option<Secret>,
-    /// Debug logging on at start (`--tron` or the file's `tron`).
-    pub tron: bool,
-    /// `/dev/nvme-fabrics` options.
-    pub kernel_options: SupportedOptions,
-    /// The controllers that exist now (one scan at start).
-    pub topology: Topology,
-    /// Interface addresses (for matching host-iface/host-traddr).
-    pub ifaddrs: Vec<IfAddr>,
-    /// The warm-restart state file.
-    pub state_path: PathBuf,
-    /// Its content at start.
-    pub initial_state: StacState,
-    /// Write the state file (tests may turn it off).
-    pub save_state: bool,
-    /// `WATCHDOG=1`, sent from the core's own loop.
-    pub watchdog: Watchdog,
 }
 
 /// Handles on a running core ([`CoreHandle`]: snapshot, commands, reload).
@@ -132,9 +109,9 @@ impl StacCore {
     ) -> Self {
         let wiring = Wiring::new(uevents, VIEW_QUEUE);
         let (state_tx, writer) = state_writer(
-            setup.save_state,
-            &setup.state_path,
-            &setup.initial_state,
+            setup.core.save_state,
+            &setup.core.state_path,
+            &setup.core.initial_state,
             save_stac,
         );
         let core = Core::new(kernel, setup, wiring.input.clone(), state_tx, on_tron);
@@ -179,36 +156,17 @@ enum Input {
 }
 
 struct Core {
-    kernel: Arc<dyn Kernel>,
-    watchdog: Watchdog,
-    cfg: ServiceConfig,
-    cfg_generation: u64,
-    host: Host,
+    /// The controllers' slot `extra` says a source wanted it during this run.
+    base: Base<Ioc, bool, TimerKind, Input, StacState>,
     host_key: Option<Secret>,
-    tron: bool,
-    on_tron: TronHook,
-    options: SupportedOptions,
-    topo: Topology,
-    ifaddrs: Vec<IfAddr>,
-    state_path: PathBuf,
-    /// The controllers; a slot's `extra` says a source wanted it during this run.
-    ctrls: Table<Ioc, bool>,
-    timers: Wheel<(u64, TimerKind)>,
-    debounce: Debouncer<Instant>,
-    pass: Pass,
     resolved: BTreeMap<String, Option<IpAddr>>,
     stafd: StafdMemory,
     first_view: Option<Instant>,
     audit_at: Option<Instant>,
-    last_dropped: BTreeSet<(TransportId, String)>,
     waiting_logged: usize,
     connects: Arc<Semaphore>,
-    input_tx: mpsc::Sender<Input>,
-    snapshot_tx: watch::Sender<Snapshot>,
-    state_tx: Option<watch::Sender<StacState>>,
     dirty: bool,
     next_publish: Option<Instant>,
-    shutting_down: bool,
 }
 
 impl Core {
@@ -219,58 +177,20 @@ impl Core {
         state_tx: Option<watch::Sender<StacState>>,
         on_tron: TronHook,
     ) -> Self {
-        let placeholder = Snapshot {
-            ctrls: Vec::new(),
-            process: ProcessView {
-                tron: setup.tron,
-                hostnqn: setup.host.nqn.clone(),
-                hostid: setup.host.id.clone(),
-                hostkey_set: setup.host.key_set,
-                symname: setup.host.symname.clone().unwrap_or_default(),
-                last_known_config_file: setup.state_path.clone(),
-                config_soak_timer: TimerView {
-                    period: CONF_SOAK,
-                    remaining: None,
-                },
-                kernel_tp8013: setup.kernel_options.discovery(),
-                kernel_host_iface: setup.kernel_options.host_iface(),
-                ignore_iface: setup.config.global.ignore_iface,
-                avahi: None,
-            },
-        };
-        let (snapshot_tx, _) = watch::channel(placeholder);
+        let (base, state) = Base::new(kernel, setup.core, input_tx, state_tx, on_tron);
         let mut core = Self {
-            kernel,
-            watchdog: setup.watchdog.clone(),
-            cfg: setup.config,
-            cfg_generation: 0,
-            host: setup.host,
+            base,
             host_key: setup.host_key,
-            tron: setup.tron,
-            on_tron,
-            options: setup.kernel_options,
-            topo: setup.topology,
-            ifaddrs: setup.ifaddrs,
-            state_path: setup.state_path,
-            ctrls: Table::default(),
-            timers: Wheel::default(),
-            debounce: Debouncer::new(CONF_SOAK),
-            pass: Pass::default(),
             resolved: BTreeMap::new(),
             stafd: StafdMemory::default(),
             first_view: None,
             audit_at: None,
-            last_dropped: BTreeSet::new(),
             waiting_logged: 0,
             connects: Arc::new(Semaphore::new(CONNECT_CONCURRENCY)),
-            input_tx,
-            snapshot_tx,
-            state_tx,
             dirty: true,
             next_publish: None,
-            shutting_down: false,
         };
-        core.warm_restart(setup.initial_state);
+        core.warm_restart(state);
         core.publish();
         core
     }
@@ -278,9 +198,9 @@ impl Core {
     /// §5.12: a controller of the state file is recreated only when a kernel controller
     /// matches it (it is then adopted when the core starts); nothing is connected.
     fn warm_restart(&mut self, state: StacState) {
-        let (cands, _) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
+        let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
         for tid in state.iocs {
-            if self.ctrls.live().contains_key(&tid) || self.find_existing(&tid).is_none() {
+            if self.base.ctrls.live().contains_key(&tid) || self.find_existing(&tid).is_none() {
                 continue;
             }
             let (cfg, overrides) = cands
@@ -294,15 +214,8 @@ impl Core {
         }
     }
 
-    fn tid_defaults(&self) -> TidDefaults {
-        TidDefaults {
-            host_nqn: self.host.nqn.clone(),
-            ignore_iface: self.cfg.global.ignore_iface,
-        }
-    }
-
     fn policy(&self) -> DisconnectPolicy {
-        DisconnectPolicy::from_config(&self.cfg)
+        DisconnectPolicy::from_config(&self.base.cfg)
     }
 
     /// Settings of one controller: its overrides over `[Global]`; its own DH-HMAC-CHAP
@@ -314,22 +227,23 @@ impl Core {
                 .map(|v| Secret::new(v.clone()))
         };
         IocSettings {
-            host_id: self.host.id.clone(),
-            params: overrides.or(&self.cfg.global.params),
+            host_id: self.base.host.id.clone(),
+            params: overrides.or(&self.base.cfg.global.params),
             dhchap_secret: secret("dhchap-secret").or_else(|| self.host_key.clone()),
             dhchap_ctrl_secret: secret("dhchap-ctrl-secret"),
-            attempts_on_ncc: self.cfg.stacd.connect_attempts_on_ncc,
+            attempts_on_ncc: self.base.cfg.stacd.connect_attempts_on_ncc,
         }
     }
 
     /// Adds a controller to the map (not started).
     fn insert(&mut self, ioc: Ioc, vouched: bool) -> u64 {
         self.dirty = true;
-        self.ctrls.insert(ioc, vouched)
+        self.base.ctrls.insert(ioc, vouched)
     }
 
     fn owned_devices(&self) -> BTreeSet<String> {
-        self.ctrls
+        self.base
+            .ctrls
             .all()
             .filter_map(|(_, i)| i.device().map(str::to_owned))
             .collect()
@@ -339,14 +253,14 @@ impl Core {
     /// ours holds; a live one is preferred (the §5.10 rules).
     fn find_existing(&self, tid: &TransportId) -> Option<&Controller> {
         let mut found: Option<&Controller> = None;
-        for c in self.topo.iter() {
+        for c in self.base.topo.iter() {
             // The subsystem NQN must be equal (cheap, checked first: N controllers, N
             // candidates).
             if c.subsysnqn != tid.subsysnqn
                 || c.state.is_going_away()
                 || !c.is_kind(CtrlKind::Io)
-                || !cid_matches_tid(&c.existing_id(), tid, &self.ifaddrs)
-                || self.ctrls.owner_of(&c.device).is_some()
+                || !cid_matches_tid(&c.existing_id(), tid, &self.base.ifaddrs)
+                || self.base.ctrls.owner_of(&c.device).is_some()
             {
                 continue;
             }
@@ -359,10 +273,8 @@ impl Core {
     }
 
     fn set_tron(&mut self, on: bool) {
-        self.tron = on;
-        (self.on_tron)(on);
+        self.base.set_tron(on);
         self.dirty = true;
-        tracing::info!(tron = on, "debug logging {}", if on { "on" } else { "off" });
     }
 
     /// A controller appeared that no controller of ours holds: with the audit on, and when
@@ -374,10 +286,11 @@ impl Core {
         }
         let id = c.existing_id();
         let ours = self
+            .base
             .ctrls
             .live()
             .keys()
-            .any(|t| cid_matches_tid(&id, t, &self.ifaddrs));
+            .any(|t| cid_matches_tid(&id, t, &self.base.ifaddrs));
         if !ours {
             tracing::debug!(device = %c.device, "new I/O controller not ours: audit in 1 s");
             self.audit_at = Some(Instant::now() + ADD_EVENT_SOAK);
@@ -386,12 +299,12 @@ impl Core {
 
     /// Gives `ev` to controller `id` and performs the actions.
     fn feed(&mut self, id: u64, ev: Event) {
-        let Some(ioc) = self.ctrls.get_mut(id) else {
+        let Some(ioc) = self.base.ctrls.get_mut(id) else {
             return;
         };
         let actions = ioc.handle(ev);
         let device = ioc.device().map(str::to_owned);
-        self.ctrls.set_device(id, device.as_deref());
+        self.base.ctrls.set_device(id, device.as_deref());
         self.dirty = true;
         for a in actions {
             self.perform(id, a);
@@ -406,15 +319,15 @@ impl Actor for Core {
     const GRACE_EXPIRED: &'static str = "giving up waiting for disconnects under way";
 
     fn watchdog(&self) -> &Watchdog {
-        &self.watchdog
+        &self.base.watchdog
     }
 
     fn snapshot(&self) -> watch::Receiver<Snapshot> {
-        self.snapshot_tx.subscribe()
+        self.base.snapshot_tx.subscribe()
     }
 
     fn start(&mut self) {
-        let ids: Vec<u64> = self.ctrls.live().values().map(|s| s.id).collect();
+        let ids: Vec<u64> = self.base.ctrls.live().values().map(|s| s.id).collect();
         for id in ids {
             self.feed(id, Event::Start);
         }
@@ -424,11 +337,12 @@ impl Actor for Core {
     fn reload(&mut self, cfg: ServiceConfig) {
         tracing::info!("reloading configuration");
         let tron = cfg.global.tron;
-        self.cfg = cfg;
-        self.cfg_generation += 1;
+        self.base.cfg = cfg;
+        self.base.cfg_generation += 1;
         self.set_tron(tron);
-        let (cands, _) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
+        let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
         let updates: Vec<(u64, IocSettings)> = self
+            .base
             .ctrls
             .live()
             .iter()
@@ -451,7 +365,7 @@ impl Actor for Core {
         match i {
             Input::Done { id, event, ctrl } => {
                 if let Some(c) = ctrl {
-                    self.topo.insert(*c);
+                    self.base.topo.insert(*c);
                 }
                 self.feed(id, event);
             }
@@ -467,14 +381,15 @@ impl Actor for Core {
                 // Uevents were lost: a device gone (or now another controller's) is a
                 // `remove`; then a full pass over the re-scanned topology (what was added
                 // or removed meanwhile), and the audit after the add soak when it is on.
-                self.topo = topo;
+                self.base.topo = topo;
                 let gone: Vec<u64> = self
+                    .base
                     .ctrls
                     .all()
                     .filter(|(_, i)| {
                         i.device().is_some_and(|d| {
-                            self.topo.by_name(d).is_none_or(|c| {
-                                !cid_matches_tid(&c.existing_id(), i.tid(), &self.ifaddrs)
+                            self.base.topo.by_name(d).is_none_or(|c| {
+                                !cid_matches_tid(&c.existing_id(), i.tid(), &self.base.ifaddrs)
                             })
                         })
                     })
@@ -497,11 +412,11 @@ impl Actor for Core {
             UeventMsg::Event { event, update } => {
                 let dev = event.device.clone();
                 let read_in_full = matches!(update, CtrlUpdate::Full(_));
-                self.topo.apply_update(event.instance, update);
+                self.base.topo.apply_update(event.instance, update);
                 let added = (event.kind == NvmeEventKind::Added && read_in_full)
-                    .then(|| self.topo.get(event.instance).cloned())
+                    .then(|| self.base.topo.get(event.instance).cloned())
                     .flatten();
-                match self.ctrls.owner_of(&dev) {
+                match self.base.ctrls.owner_of(&dev) {
                     Some(id) => self.feed(id, Event::Uevent(event.kind)),
                     None => {
                         if let Some(c) = added {
@@ -526,8 +441,8 @@ impl Actor for Core {
     /// The timers, the first-view wait, the audit, and a publication held back.
     fn deadline(&self, publish_due: bool) -> Option<Instant> {
         [
-            self.timers.next_deadline(),
-            self.debounce.deadline(),
+            self.base.timers.next_deadline(),
+            self.base.debounce.deadline(),
             self.first_view,
             self.audit_at,
             self.next_publish.filter(|_| self.dirty && !publish_due),
@@ -539,7 +454,7 @@ impl Actor for Core {
 
     fn on_deadline(&mut self) {
         let now = Instant::now();
-        for (id, kind) in self.timers.expire(now) {
+        for (id, kind) in self.base.timers.expire(now) {
             self.feed(id, Event::TimerFired(kind));
         }
         if self.first_view.is_some_and(|d| d <= now) {
@@ -551,7 +466,7 @@ impl Actor for Core {
             self.audit_at = None;
             self.trigger_reconcile();
         }
-        if self.debounce.poll(now) {
+        if self.base.debounce.poll(now) {
             self.start_pass();
         }
         self.dirty = true;
@@ -570,14 +485,14 @@ impl Actor for Core {
     /// Every connection is kept (§5.13), whatever `keep_all` says.
     fn begin_shutdown(&mut self, _keep_all: bool) {
         tracing::info!(
-            controllers = self.ctrls.live().len(),
+            controllers = self.base.ctrls.live().len(),
             "stopping; I/O connections are kept"
         );
         self.save_state();
-        self.shutting_down = true;
-        let tids: Vec<TransportId> = self.ctrls.live().keys().cloned().collect();
+        self.base.shutting_down = true;
+        let tids: Vec<TransportId> = self.base.ctrls.live().keys().cloned().collect();
         for tid in tids {
-            if let Some(id) = self.ctrls.retire(&tid) {
+            if let Some(id) = self.base.ctrls.retire(&tid) {
                 self.feed(id, Event::Shutdown);
             }
         }
@@ -585,11 +500,11 @@ impl Actor for Core {
     }
 
     fn dying(&self) -> usize {
-        self.ctrls.dying()
+        self.base.ctrls.dying()
     }
 
     fn end_shutdown(&mut self) {
-        self.state_tx = None;
+        self.base.state_tx = None;
     }
 }
 

@@ -34,6 +34,7 @@ use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_stac, state_path};
 use crate::runtime::{logging, notify};
 
+use super::actor::CoreSetup;
 use super::common::{
     block_on, first_answers, open_uevents, serve_until_stopped, start, FirstAnswers, Started,
 };
@@ -88,17 +89,19 @@ async fn serve(
         state: initial_state,
     } = first_answers(&kernel, &path, load_stac, SupportedOptions::host_iface).await?;
     let setup = StacSetup {
-        config: cfg,
-        host,
+        core: CoreSetup {
+            config: cfg,
+            host,
+            tron,
+            kernel_options: options,
+            topology,
+            ifaddrs,
+            state_path: path,
+            initial_state,
+            save_state: true,
+            watchdog: notify::Watchdog::systemd(),
+        },
         host_key,
-        tron,
-        kernel_options: options,
-        topology,
-        ifaddrs,
-        state_path: path,
-        initial_state,
-        save_state: true,
-        watchdog: notify::Watchdog::systemd(),
     };
     let hook = log.clone();
     let core = StacCore::spawn(kernel, setup, urx, Box::new(move |on| hook.set_tron(on)));

@@ -31,26 +31,22 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
-use super::actor::{state_writer, strip_secrets, Actor, CoreHandle, Table, Wiring};
-use super::resolve::{Pass, PassInputs};
+use super::actor::{state_writer, strip_secrets, Actor, Base, CoreHandle, CoreSetup, Wiring};
+use super::resolve::PassInputs;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::dc::{Dc, DcSettings, Event, TimerKind};
-use crate::ctrl::debounce::Debouncer;
 use crate::ctrl::reconcile;
-use crate::ctrl::timers::CONF_SOAK;
 use crate::identity::HostIdentity;
-use crate::kernel::fabrics::SupportedOptions;
 use crate::kernel::matching::cid_matches_tid;
-use crate::kernel::{Controller, CtrlState, IfAddr, Kernel, Topology};
-use crate::model::snapshot::{AvahiView, CoreCommand, CoreEvent, ProcessView, Snapshot, TimerView};
-use crate::model::trid::{TidDefaults, TransportId};
+use crate::kernel::{Controller, CtrlState, Kernel, Topology};
+use crate::model::snapshot::{AvahiView, CoreCommand, CoreEvent, Snapshot};
+use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::notify::Watchdog;
 use crate::runtime::state::{save_staf, StafState};
 
 use super::nvmecli;
 use super::uevents::{UeventMsg, UeventsUnavailable};
-use super::wheel::Wheel;
 
 /// Capacity of the change-event broadcast.
 pub const EVENT_QUEUE: usize = 256;
@@ -88,26 +84,8 @@ impl Host {
 /// What the core starts from.
 #[derive(Debug)]
 pub struct StafSetup {
-    /// stafd.conf.
-    pub config: ServiceConfig,
-    /// Host identity.
-    pub host: Host,
-    /// Debug logging on at start (`--tron` or the file's `tron`).
-    pub tron: bool,
-    /// `/dev/nvme-fabrics` options.
-    pub kernel_options: SupportedOptions,
-    /// The controllers that exist now (one scan at start).
-    pub topology: Topology,
-    /// Interface addresses (for matching host-iface/host-traddr).
-    pub ifaddrs: Vec<IfAddr>,
-    /// The warm-restart state file.
-    pub state_path: PathBuf,
-    /// Its content at start.
-    pub initial_state: StafState,
-    /// Write the state file (tests may turn it off).
-    pub save_state: bool,
-    /// `WATCHDOG=1`, sent from the core's own loop.
-    pub watchdog: Watchdog,
+    /// What either core starts from (`initial_state`: stafd's warm-restart DCs).
+    pub core: CoreSetup<StafState>,
     /// `systemctl`, to start `nvmf-connect` for discovery controllers stafd does not
     /// manage (nvme-cli interop, §5.14); `None` disables it.
     pub nvmf_connect: Option<PathBuf>,
@@ -153,9 +131,9 @@ impl StafCore {
         let wiring = Wiring::new(uevents, DISCOVERY_QUEUE);
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let (state_tx, writer) = state_writer(
-            setup.save_state,
-            &setup.state_path,
-            &setup.initial_state,
+            setup.core.save_state,
+            &setup.core.state_path,
+            &setup.core.initial_state,
             save_staf,
         );
         let input = wiring.input.clone();
@@ -213,33 +191,14 @@ enum Input {
 }
 
 struct Core {
-    kernel: Arc<dyn Kernel>,
-    watchdog: Watchdog,
-    cfg: ServiceConfig,
-    cfg_generation: u64,
-    host: Host,
-    tron: bool,
-    on_tron: TronHook,
-    options: SupportedOptions,
-    topo: Topology,
-    ifaddrs: Vec<IfAddr>,
-    state_path: PathBuf,
+    base: Base<Dc, (), TimerKind, Input, StafState>,
     nvmf_connect: Option<PathBuf>,
-    ctrls: Table<Dc, ()>,
     claimed: BTreeMap<u64, String>,
     connected_seen: BTreeSet<String>,
     echo_expected: BTreeSet<String>,
-    timers: Wheel<(u64, TimerKind)>,
-    debounce: Debouncer<Instant>,
-    pass: Pass,
     discovered: Vec<TransportId>,
     avahi: AvahiView,
-    last_dropped: BTreeSet<(TransportId, String)>,
-    input_tx: mpsc::Sender<Input>,
-    snapshot_tx: watch::Sender<Snapshot>,
     events: broadcast::Sender<CoreEvent>,
-    state_tx: Option<watch::Sender<StafState>>,
-    shutting_down: bool,
 }
 
 impl Core {
@@ -251,56 +210,18 @@ impl Core {
         state_tx: Option<watch::Sender<StafState>>,
         on_tron: TronHook,
     ) -> Self {
-        let placeholder = Snapshot {
-            ctrls: Vec::new(),
-            process: ProcessView {
-                tron: setup.tron,
-                hostnqn: setup.host.nqn.clone(),
-                hostid: setup.host.id.clone(),
-                hostkey_set: setup.host.key_set,
-                symname: setup.host.symname.clone().unwrap_or_default(),
-                last_known_config_file: setup.state_path.clone(),
-                config_soak_timer: TimerView {
-                    period: CONF_SOAK,
-                    remaining: None,
-                },
-                kernel_tp8013: setup.kernel_options.discovery(),
-                kernel_host_iface: setup.kernel_options.host_iface(),
-                ignore_iface: setup.config.global.ignore_iface,
-                avahi: None,
-            },
-        };
-        let (snapshot_tx, _) = watch::channel(placeholder);
+        let (base, state) = Base::new(kernel, setup.core, input_tx, state_tx, on_tron);
         let mut core = Self {
-            kernel,
-            watchdog: setup.watchdog.clone(),
-            cfg: setup.config,
-            cfg_generation: 0,
-            host: setup.host,
-            tron: setup.tron,
-            on_tron,
-            options: setup.kernel_options,
-            topo: setup.topology,
-            ifaddrs: setup.ifaddrs,
-            state_path: setup.state_path,
+            base,
             nvmf_connect: setup.nvmf_connect,
-            ctrls: Table::default(),
             claimed: BTreeMap::new(),
             connected_seen: BTreeSet::new(),
             echo_expected: BTreeSet::new(),
-            timers: Wheel::default(),
-            debounce: Debouncer::new(CONF_SOAK),
-            pass: Pass::default(),
             discovered: Vec::new(),
             avahi: AvahiView::default(),
-            last_dropped: BTreeSet::new(),
-            input_tx,
-            snapshot_tx,
             events,
-            state_tx,
-            shutting_down: false,
         };
-        core.warm_restart(setup.initial_state);
+        core.warm_restart(state);
         core.publish();
         core
     }
@@ -309,9 +230,9 @@ impl Core {
     /// stafd.conf gives them now (a warm-restart connect uses the same `kato`,
     /// `reconnect-delay`, … as the first one did).
     fn warm_restart(&mut self, state: StafState) {
-        let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
+        let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
         for s in state.dcs {
-            if self.ctrls.live().contains_key(&s.tid) {
+            if self.base.ctrls.live().contains_key(&s.tid) {
                 continue;
             }
             let (cfg, overrides) = cands
@@ -321,38 +242,26 @@ impl Core {
                 .unwrap_or_default();
             let settings = self.settings_for(&overrides);
             let dc = Dc::new(s.tid, cfg, s.origin, settings, s.log_pages);
-            self.ctrls.insert(dc, ());
-        }
-    }
-
-    fn tid_defaults(&self) -> TidDefaults {
-        TidDefaults {
-            host_nqn: self.host.nqn.clone(),
-            ignore_iface: self.cfg.global.ignore_iface,
+            self.base.ctrls.insert(dc, ());
         }
     }
 
     fn settings_for(&self, overrides: &CfgParams) -> DcSettings {
         DcSettings {
-            host_id: self.host.id.clone(),
-            pleo: self.cfg.global.pleo,
-            params: overrides.or(&self.cfg.global.params),
-            persistence: self.cfg.stafd.zeroconf_persistence,
+            host_id: self.base.host.id.clone(),
+            pleo: self.base.cfg.global.pleo,
+            params: overrides.or(&self.base.cfg.global.params),
+            persistence: self.base.cfg.stafd.zeroconf_persistence,
         }
     }
 
     fn owned_devices(&self) -> BTreeSet<String> {
-        self.ctrls
+        self.base
+            .ctrls
             .all()
             .filter_map(|(_, dc)| dc.device().map(str::to_owned))
             .chain(self.claimed.values().cloned())
             .collect()
-    }
-
-    fn set_tron(&mut self, on: bool) {
-        self.tron = on;
-        (self.on_tron)(on);
-        tracing::info!(tron = on, "debug logging {}", if on { "on" } else { "off" });
     }
 
     /// Uevents were lost: `topo` is the re-scanned topology. What the lost events would
@@ -362,18 +271,19 @@ impl Core {
     /// meanwhile (new controller ID, or not live before). A controller not connected
     /// finds a matching kernel controller at its next connect (adoption).
     fn on_resync(&mut self, topo: Topology) {
-        let old = std::mem::replace(&mut self.topo, topo);
+        let old = std::mem::replace(&mut self.base.topo, topo);
         // A `connected` echo expected may have been lost: a later one is a reconnect.
         self.echo_expected.clear();
-        let topo = &self.topo;
+        let topo = &self.base.topo;
         self.connected_seen.retain(|d| topo.by_name(d).is_some());
         let todo: Vec<(u64, Event)> = self
+            .base
             .ctrls
             .all()
             .filter_map(|(id, dc)| {
                 let dev = dc.device()?;
-                let ev = match self.topo.by_name(dev) {
-                    Some(c) if cid_matches_tid(&c.existing_id(), dc.tid(), &self.ifaddrs) => {
+                let ev = match self.base.topo.by_name(dev) {
+                    Some(c) if cid_matches_tid(&c.existing_id(), dc.tid(), &self.base.ifaddrs) => {
                         // Not live: its `connected` comes once it is.
                         if c.state != CtrlState::Live {
                             return None;
@@ -399,12 +309,12 @@ impl Core {
 
     /// Gives `ev` to controller `id` and performs the actions.
     fn feed(&mut self, id: u64, ev: Event) {
-        let Some(dc) = self.ctrls.get_mut(id) else {
+        let Some(dc) = self.base.ctrls.get_mut(id) else {
             return;
         };
         let actions = dc.handle(ev, SystemTime::now());
         let device = dc.device().map(str::to_owned);
-        self.ctrls.set_device(id, device.as_deref());
+        self.base.ctrls.set_device(id, device.as_deref());
         for a in actions {
             self.perform(id, a);
         }
@@ -418,15 +328,15 @@ impl Actor for Core {
     const GRACE_EXPIRED: &'static str = "giving up waiting for controllers to disconnect";
 
     fn watchdog(&self) -> &Watchdog {
-        &self.watchdog
+        &self.base.watchdog
     }
 
     fn snapshot(&self) -> watch::Receiver<Snapshot> {
-        self.snapshot_tx.subscribe()
+        self.base.snapshot_tx.subscribe()
     }
 
     fn start(&mut self) {
-        let ids: Vec<u64> = self.ctrls.live().values().map(|s| s.id).collect();
+        let ids: Vec<u64> = self.base.ctrls.live().values().map(|s| s.id).collect();
         for id in ids {
             self.feed(id, Event::Start);
         }
@@ -437,11 +347,12 @@ impl Actor for Core {
     fn reload(&mut self, cfg: ServiceConfig) {
         tracing::info!("reloading configuration");
         let tron = cfg.global.tron;
-        self.cfg = cfg;
-        self.cfg_generation += 1;
-        self.set_tron(tron);
-        let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
+        self.base.cfg = cfg;
+        self.base.cfg_generation += 1;
+        self.base.set_tron(tron);
+        let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
         let updates: Vec<(u64, DcSettings)> = self
+            .base
             .ctrls
             .live()
             .iter()
@@ -465,7 +376,7 @@ impl Actor for Core {
             Input::Done { id, event, ctrl } => {
                 self.claimed.remove(&id);
                 if let Some(c) = ctrl {
-                    self.topo.insert(*c);
+                    self.base.topo.insert(*c);
                 }
                 if let Event::ConnectDone { device, .. } = &event {
                     // The kernel sends `connected` while creating the controller: if it has
@@ -487,12 +398,12 @@ impl Actor for Core {
             UeventMsg::Failed(_) => {}
             UeventMsg::Event { event, update } => {
                 let dev = event.device.clone();
-                self.topo.apply_update(event.instance, update);
+                self.base.topo.apply_update(event.instance, update);
                 if event.kind == NvmeEventKind::Removed {
                     self.connected_seen.remove(&dev);
                     self.echo_expected.remove(&dev);
                 }
-                let owner = self.ctrls.owner_of(&dev);
+                let owner = self.base.ctrls.owner_of(&dev);
                 if event.kind == NvmeEventKind::Connected {
                     match owner {
                         None => {
@@ -507,7 +418,7 @@ impl Actor for Core {
                     self.feed(id, Event::Uevent(event.kind));
                 } else if let Some(systemctl) = &self.nvmf_connect {
                     if nvmecli::wants_nvmf_connect(&event)
-                        && self.topo.by_name(&dev).is_some_and(Controller::is_dc)
+                        && self.base.topo.by_name(&dev).is_some_and(Controller::is_dc)
                     {
                         let systemctl = systemctl.clone();
                         tokio::task::spawn_blocking(move || {
@@ -521,7 +432,7 @@ impl Actor for Core {
 
     fn on_command(&mut self, command: CoreCommand) {
         match command {
-            CoreCommand::SetTron(on) => self.set_tron(on),
+            CoreCommand::SetTron(on) => self.base.set_tron(on),
         }
     }
 
@@ -534,7 +445,10 @@ impl Actor for Core {
     }
 
     fn deadline(&self, _publish_due: bool) -> Option<Instant> {
-        match (self.timers.next_deadline(), self.debounce.deadline()) {
+        match (
+            self.base.timers.next_deadline(),
+            self.base.debounce.deadline(),
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -542,10 +456,10 @@ impl Actor for Core {
 
     fn on_deadline(&mut self) {
         let now = Instant::now();
-        for (id, kind) in self.timers.expire(now) {
+        for (id, kind) in self.base.timers.expire(now) {
             self.feed(id, Event::TimerFired(kind));
         }
-        if self.debounce.poll(now) {
+        if self.base.debounce.poll(now) {
             self.start_pass();
         }
     }
@@ -562,13 +476,13 @@ impl Actor for Core {
     /// Keeps or drops the connections per `persistent-connections` (`keep_all`: keeps
     /// them whatever it says).
     fn begin_shutdown(&mut self, keep_all: bool) {
-        let keep = keep_all || self.cfg.stafd.persistent_connections;
+        let keep = keep_all || self.base.cfg.stafd.persistent_connections;
         tracing::info!(keep_connections = keep, "stopping");
         self.save_state();
-        self.shutting_down = true;
-        let tids: Vec<TransportId> = self.ctrls.live().keys().cloned().collect();
+        self.base.shutting_down = true;
+        let tids: Vec<TransportId> = self.base.ctrls.live().keys().cloned().collect();
         for tid in tids {
-            if let Some(id) = self.ctrls.retire(&tid) {
+            if let Some(id) = self.base.ctrls.retire(&tid) {
                 self.feed(id, Event::Shutdown { keep });
             }
         }
@@ -576,11 +490,11 @@ impl Actor for Core {
     }
 
     fn dying(&self) -> usize {
-        self.ctrls.dying()
+        self.base.ctrls.dying()
     }
 
     fn end_shutdown(&mut self) {
-        self.state_tx = None;
+        self.base.state_tx = None;
     }
 }
 

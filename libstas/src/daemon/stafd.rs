@@ -37,6 +37,7 @@ use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_staf, state_path};
 use crate::runtime::{logging, notify};
 
+use super::actor::CoreSetup;
 use super::common::{
     block_on, first_answers, open_uevents, serve_until_stopped, start, FirstAnswers, Started,
 };
@@ -136,16 +137,18 @@ pub async fn serve(
     let zc_initial = zc_config(&cfg);
     let tp8013 = options.discovery();
     let setup = StafSetup {
-        config: cfg,
-        host: host.clone(),
-        tron,
-        kernel_options: options,
-        topology,
-        ifaddrs,
-        state_path: path,
-        initial_state,
-        save_state: true,
-        watchdog: notify::Watchdog::systemd(),
+        core: CoreSetup {
+            config: cfg,
+            host: host.clone(),
+            tron,
+            kernel_options: options,
+            topology,
+            ifaddrs,
+            state_path: path,
+            initial_state,
+            save_state: true,
+            watchdog: notify::Watchdog::systemd(),
+        },
         nvmf_connect: if env.nvmecli_interop {
             find_systemctl()
         } else {

@@ -149,7 +149,7 @@ pub struct IocPart {
 }
 
 /// Process-wide state for `process_info`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProcessView {
     /// Debug logging on.
     pub tron: bool,
@@ -222,7 +222,7 @@ pub struct AvahiServiceView {
 }
 
 /// A daemon's published state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// Controllers, in a stable order (by TID).
     pub ctrls: Vec<CtrlView>,

@@ -16,8 +16,8 @@ impl Core {
         match action {
             Action::Connect { token, params } => self.connect(id, token, *params),
             Action::Disconnect { token, device } => {
-                let k = Arc::clone(&self.kernel);
-                let tx = self.input_tx.clone();
+                let k = Arc::clone(&self.base.kernel);
+                let tx = self.base.input_tx.clone();
                 tokio::spawn(async move {
                     let d = device.clone();
                     let r = tokio::task::spawn_blocking(move || k.delete_controller(&d)).await;
@@ -39,27 +39,27 @@ impl Core {
                         .await;
                 });
             }
-            Action::StartTimer(kind, d) => self.timers.start((id, kind), Instant::now() + d),
-            Action::CancelTimer(kind) => self.timers.cancel(&(id, kind)),
+            Action::StartTimer(kind, d) => self.base.timers.start((id, kind), Instant::now() + d),
+            Action::CancelTimer(kind) => self.base.timers.cancel(&(id, kind)),
             Action::Disposed => {
-                self.ctrls.forget(id);
-                self.timers.cancel_where(|(i, _)| *i == id);
+                self.base.ctrls.forget(id);
+                self.base.timers.cancel_where(|(i, _)| *i == id);
             }
         }
     }
 
     /// Adopts a matching kernel controller nobody of ours holds, or connects.
     fn connect(&mut self, id: u64, token: Token, params: ConnectParams) {
-        let Some(tid) = self.ctrls.get(id).map(|i| i.tid().clone()) else {
+        let Some(tid) = self.base.ctrls.get(id).map(|i| i.tid().clone()) else {
             return;
         };
         if let Some(device) = self.find_existing(&tid).map(|c| c.device.clone()) {
             self.feed(id, Event::Adopted { token, device });
             return;
         }
-        let k = Arc::clone(&self.kernel);
-        let options = self.options.clone();
-        let tx = self.input_tx.clone();
+        let k = Arc::clone(&self.base.kernel);
+        let options = self.base.options.clone();
+        let tx = self.base.input_tx.clone();
         let permits = Arc::clone(&self.connects);
         tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
@@ -104,9 +104,9 @@ impl Core {
     /// (an event not seen yet). Refresh the topology from the scan and adopt.
     pub(super) fn on_duplicate(&mut self, id: u64, token: Token, scan: Vec<Controller>) {
         for c in scan {
-            self.topo.insert(c);
+            self.base.topo.insert(c);
         }
-        let Some(tid) = self.ctrls.get(id).map(|i| i.tid().clone()) else {
+        let Some(tid) = self.base.ctrls.get(id).map(|i| i.tid().clone()) else {
             return;
         };
         let event = match self.find_existing(&tid) {

@@ -14,7 +14,7 @@ use super::{Core, Input};
 use crate::ctrl::debounce::Trigger;
 use crate::ctrl::ioc::{Event, Ioc};
 use crate::ctrl::stac_reconcile::{
-    self, Disposal, IocDropReason, IocInputs, IocPlan, KernelView, Running, StafdView,
+    self, Disposal, IocInputs, IocPlan, KernelView, Running, StafdView,
 };
 use crate::daemon::actor::strip_secrets;
 use crate::daemon::resolve::{Finished, PassInputs};
@@ -55,7 +55,8 @@ impl Core {
         !plan.add.is_empty()
             || !plan.remove.is_empty()
             || plan.wanted.iter().any(|(t, c)| {
-                self.ctrls
+                self.base
+                    .ctrls
                     .live()
                     .get(t)
                     .is_some_and(|s| s.ctrl.dlpe() != c.dlpe.as_ref())
@@ -63,11 +64,11 @@ impl Core {
     }
 
     pub(super) fn trigger_reconcile(&mut self) {
-        if self.shutting_down || self.first_view.is_some() {
+        if self.base.shutting_down || self.first_view.is_some() {
             return;
         }
         self.dirty = true;
-        if self.debounce.trigger(Instant::now()) == Trigger::RunNow {
+        if self.base.debounce.trigger(Instant::now()) == Trigger::RunNow {
             self.start_pass();
         }
     }
@@ -75,33 +76,35 @@ impl Core {
     /// Resolves host names and reads the interface addresses off the core, then comes back
     /// with [`Input::PassReady`] (or later, when a pass is running: see [`crate::daemon::resolve::Pass`]).
     pub(super) fn start_pass(&mut self) {
-        if self.shutting_down {
+        if self.base.shutting_down {
             return;
         }
-        let (cands, _) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
-        let names = stac_reconcile::names_to_resolve(&cands, &self.cfg.excludes);
-        self.pass.start(
-            Arc::clone(&self.kernel),
+        let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
+        let names = stac_reconcile::names_to_resolve(&cands, &self.base.cfg.excludes);
+        self.base.pass.start(
+            Arc::clone(&self.base.kernel),
             names,
-            self.cfg.global.ip_family,
-            self.cfg_generation,
-            self.input_tx.clone(),
+            self.base.cfg.global.ip_family,
+            self.base.cfg_generation,
+            self.base.input_tx.clone(),
             Input::PassReady,
         );
     }
 
     pub(super) fn finish_pass(&mut self, inputs: PassInputs) {
-        let generation = self.cfg_generation;
-        match self
-            .pass
-            .finish(inputs, generation, self.shutting_down, &mut self.ifaddrs)
-        {
+        let generation = self.base.cfg_generation;
+        match self.base.pass.finish(
+            inputs,
+            generation,
+            self.base.shutting_down,
+            &mut self.base.ifaddrs,
+        ) {
             Finished::Ignore => {}
             Finished::Restart => self.start_pass(),
             Finished::Apply(resolved) => {
                 self.resolved = resolved;
                 self.apply_reconcile();
-                if self.pass.again() {
+                if self.base.pass.again() {
                     self.start_pass();
                 }
             }
@@ -110,8 +113,9 @@ impl Core {
 
     /// The pure reconcile over the current state.
     fn plan(&self, resolved: &BTreeMap<String, Option<IpAddr>>, with_audit: bool) -> IocPlan {
-        let (configured, _) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
+        let (configured, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
         let current: BTreeMap<TransportId, Running> = self
+            .base
             .ctrls
             .live()
             .iter()
@@ -119,7 +123,7 @@ impl Core {
             .collect();
         let policy = self.policy();
         let ctrls: Vec<&Controller> = if with_audit && policy.audits() {
-            self.topo.iter().collect()
+            self.base.topo.iter().collect()
         } else {
             Vec::new()
         };
@@ -131,14 +135,14 @@ impl Core {
         stac_reconcile::reconcile(&IocInputs {
             configured: &configured,
             stafd: &self.stafd,
-            excludes: &self.cfg.excludes,
-            ip_family: self.cfg.global.ip_family,
+            excludes: &self.base.cfg.excludes,
+            ip_family: self.base.cfg.global.ip_family,
             resolved,
             current: &current,
             kernel: KernelView {
                 ctrls: &ctrls,
                 owned: &owned,
-                ifaddrs: &self.ifaddrs,
+                ifaddrs: &self.base.ifaddrs,
             },
             policy: &policy,
         })
@@ -146,16 +150,18 @@ impl Core {
 
     pub(super) fn apply_reconcile(&mut self) {
         let plan = self.plan(&self.resolved, true);
-        let (_, mut dropped) = stac_reconcile::configured(&self.cfg, &self.tid_defaults());
+        let (_, mut dropped) =
+            stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
         dropped.extend(plan.dropped.iter().cloned());
-        self.log_dropped(&dropped);
+        self.base
+            .log_dropped(dropped.iter().map(|(t, r)| (t.clone(), r.to_string())));
 
         for (tid, disposal) in &plan.remove {
-            let Some(id) = self.ctrls.retire(tid) else {
+            let Some(id) = self.base.ctrls.retire(tid) else {
                 continue;
             };
             let keep = *disposal == Disposal::Forget;
-            let device = self.ctrls.get(id).and_then(Ioc::device);
+            let device = self.base.ctrls.get(id).and_then(Ioc::device);
             tracing::info!(tid = %tid, device = ?device, keep_connection = keep, "I/O controller no longer wanted");
             self.feed(id, Event::Remove { keep });
         }
@@ -163,13 +169,13 @@ impl Core {
             tracing::info!(tid = %tid, %device, "audit: disconnecting a connection no source wants");
             let settings = self.settings_for(&BTreeMap::new(), &Default::default());
             let ioc = Ioc::existing(tid.clone(), device.clone(), settings);
-            let id = self.ctrls.insert_dying(ioc);
+            let id = self.base.ctrls.insert_dying(ioc);
             self.feed(id, Event::Remove { keep: false });
         }
         for (tid, cand) in &plan.wanted {
             let settings = self.settings_for(&cand.cfg, &cand.overrides);
             let cfg = strip_secrets(&cand.cfg);
-            match self.ctrls.slot_mut(tid) {
+            match self.base.ctrls.slot_mut(tid) {
                 Some(slot) => {
                     slot.extra = true;
                     if slot.ctrl.cfg() != &cfg {
@@ -202,20 +208,5 @@ impl Core {
         }
         self.dirty = true;
         self.save_state();
-    }
-
-    fn log_dropped(&mut self, dropped: &[(TransportId, IocDropReason)]) {
-        let now: BTreeSet<(TransportId, String)> = dropped
-            .iter()
-            .map(|(t, r)| (t.clone(), r.to_string()))
-            .collect();
-        for (tid, reason) in now.difference(&self.last_dropped) {
-            if reason == "excluded" {
-                tracing::info!(tid = %tid, "controller excluded by configuration");
-            } else {
-                tracing::warn!(tid = %tid, %reason, "controller skipped");
-            }
-        }
-        self.last_dropped = now;
     }
 }

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::*;
 use crate::config::Daemon;
 use crate::ctrl::stac_reconcile::DcLog;
+use crate::daemon::actor::CoreSetup;
 use crate::daemon::testkit::{self, Kit, HOSTID, HOSTNQN};
 use crate::daemon::uevents::Follow;
 use crate::kernel::fake::tests::{connect as fake_connect, tid as fake_tid};
@@ -94,17 +95,19 @@ fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool
     let (kernel_options, topology, ifaddrs) = kit.first_answers();
     let state_path = kit.state_path();
     let setup = StacSetup {
-        config: conf(text),
-        host: testkit::host(None, host_key),
+        core: CoreSetup {
+            config: conf(text),
+            host: testkit::host(None, host_key),
+            tron: false,
+            kernel_options,
+            topology,
+            ifaddrs,
+            initial_state: load_stac(&state_path),
+            state_path,
+            save_state: true,
+            watchdog: Watchdog::default(),
+        },
         host_key: host_key.then(|| Secret::new(HOST_KEY.into())),
-        tron: false,
-        kernel_options,
-        topology,
-        ifaddrs,
-        initial_state: load_stac(&state_path),
-        state_path,
-        save_state: true,
-        watchdog: Watchdog::default(),
     };
     let core = StacCore::spawn(kit.kernel(), setup, rx, kit.tron_hook());
     Rig {

@@ -5,25 +5,24 @@ use tokio::time::Instant;
 
 use super::Core;
 use crate::ctrl::ioc::{Ioc, TimerKind};
-use crate::ctrl::timers::CONF_SOAK;
 use crate::kernel::CtrlState;
-use crate::model::snapshot::{CtrlAttrs, CtrlView, IocPart, ProcessView, Snapshot, TimerView};
+use crate::model::snapshot::{CtrlAttrs, CtrlView, IocPart, Snapshot};
 use crate::runtime::state::StacState;
 
 impl Core {
     pub(super) fn state(&self) -> StacState {
         StacState {
-            iocs: self.ctrls.live().keys().cloned().collect(),
+            iocs: self.base.ctrls.live().keys().cloned().collect(),
             ..StacState::default()
         }
     }
 
     /// Hands the state to the writer when it changed.
     pub(super) fn save_state(&self) {
-        if self.shutting_down {
+        if self.base.shutting_down {
             return;
         }
-        if let Some(tx) = &self.state_tx {
+        if let Some(tx) = &self.base.state_tx {
             let st = self.state();
             tx.send_if_modified(|s| {
                 if *s == st {
@@ -37,8 +36,11 @@ impl Core {
     }
 
     fn view(&self, ioc: &Ioc, id: u64, now: Instant) -> CtrlView {
-        let rem = self.timers.remaining(&(id, TimerKind::ConnectRetry), now);
-        let ctrl = ioc.device().and_then(|d| self.topo.by_name(d));
+        let rem = self
+            .base
+            .timers
+            .remaining(&(id, TimerKind::ConnectRetry), now);
+        let ctrl = ioc.device().and_then(|d| self.base.topo.by_name(d));
         let attrs = ctrl.map_or_else(CtrlAttrs::default, |c| CtrlAttrs {
             hostid: c.hostid.clone(),
             hostnqn: c.hostnqn.clone(),
@@ -70,30 +72,13 @@ impl Core {
         let now = Instant::now();
         Snapshot {
             ctrls: self
+                .base
                 .ctrls
                 .live()
                 .values()
                 .map(|s| self.view(&s.ctrl, s.id, now))
                 .collect(),
-            process: ProcessView {
-                tron: self.tron,
-                hostnqn: self.host.nqn.clone(),
-                hostid: self.host.id.clone(),
-                hostkey_set: self.host.key_set,
-                symname: self.host.symname.clone().unwrap_or_default(),
-                last_known_config_file: self.state_path.clone(),
-                config_soak_timer: TimerView {
-                    period: CONF_SOAK,
-                    remaining: self
-                        .debounce
-                        .deadline()
-                        .map(|d| d.saturating_duration_since(now)),
-                },
-                kernel_tp8013: self.options.discovery(),
-                kernel_host_iface: self.options.host_iface(),
-                ignore_iface: self.cfg.global.ignore_iface,
-                avahi: None,
-            },
+            process: self.base.process_view(now, None),
         }
     }
 
@@ -102,15 +87,7 @@ impl Core {
     pub(super) fn publish(&mut self) {
         self.dirty = false;
         let started = std::time::Instant::now();
-        let snap = self.build_snapshot();
-        self.snapshot_tx.send_if_modified(|s| {
-            if *s == snap {
-                false
-            } else {
-                *s = snap;
-                true
-            }
-        });
+        self.base.send_snapshot(self.build_snapshot());
         let cost = started.elapsed() * super::PUBLISH_COST_RATIO;
         self.next_publish = Some(Instant::now() + cost.max(super::PUBLISH_MIN_INTERVAL));
     }

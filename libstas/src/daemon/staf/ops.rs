@@ -90,10 +90,10 @@ impl Core {
                     (Event::Disconnected { token }, None)
                 });
             }
-            Action::StartTimer(kind, d) => self.timers.start((id, kind), Instant::now() + d),
-            Action::CancelTimer(kind) => self.timers.cancel(&(id, kind)),
+            Action::StartTimer(kind, d) => self.base.timers.start((id, kind), Instant::now() + d),
+            Action::CancelTimer(kind) => self.base.timers.cancel(&(id, kind)),
             Action::LogPagesChanged { device } => {
-                let Some(tid) = self.ctrls.get(id).map(|dc| dc.tid().clone()) else {
+                let Some(tid) = self.base.ctrls.get(id).map(|dc| dc.tid().clone()) else {
                     return;
                 };
                 self.publish();
@@ -102,21 +102,22 @@ impl Core {
             }
             Action::ReferralsChanged | Action::RequestReconcile => self.trigger_reconcile(),
             Action::Disposed => {
-                self.ctrls.forget(id);
+                self.base.ctrls.forget(id);
                 self.claimed.remove(&id);
-                self.timers.cancel_where(|(i, _)| *i == id);
+                self.base.timers.cancel_where(|(i, _)| *i == id);
             }
         }
     }
 
     pub(super) fn connect(&mut self, id: u64, token: Token, params: ConnectParams) {
-        let Some(tid) = self.ctrls.get(id).map(|d| d.tid().clone()) else {
+        let Some(tid) = self.base.ctrls.get(id).map(|d| d.tid().clone()) else {
             return;
         };
         let owned = self.owned_devices();
         let existing = self
+            .base
             .topo
-            .find_match(&tid, CtrlKind::Discovery, &self.ifaddrs)
+            .find_match(&tid, CtrlKind::Discovery, &self.base.ifaddrs)
             .filter(|c| !owned.contains(&c.device))
             .cloned();
         let fallback = Event::ConnectFailed {
@@ -140,7 +141,7 @@ impl Core {
             });
             return;
         }
-        let options = self.options.clone();
+        let options = self.base.options.clone();
         self.spawn_op(id, fallback, move |k| {
             let cs = match build_connect_string(&params, &options) {
                 Ok(cs) => cs,
@@ -189,13 +190,13 @@ impl Core {
     }
 
     pub(super) fn dim(&mut self, id: u64, token: Token, device: String, task: DimTask) {
-        let Some(dc) = self.ctrls.get(id) else {
+        let Some(dc) = self.base.ctrls.get(id) else {
             return;
         };
         let host_nqn = dc.tid().host_nqn.clone();
-        let ctrl = self.topo.by_name(&device).cloned();
-        let host_id = self.host.id.clone();
-        let symname = self.host.symname.clone();
+        let ctrl = self.base.topo.by_name(&device).cloned();
+        let host_id = self.base.host.id.clone();
+        let symname = self.base.host.symname.clone();
         let to_event = move |r: Result<(), AdminError>| dim_event(token, task, r);
         let fallback = to_event(Err(AdminError::NotSupported {
             device: device.clone(),
@@ -225,8 +226,8 @@ impl Core {
     where
         F: FnOnce(&dyn Kernel) -> (Event, Option<Controller>) + Send + 'static,
     {
-        let k = Arc::clone(&self.kernel);
-        let tx = self.input_tx.clone();
+        let k = Arc::clone(&self.base.kernel);
+        let tx = self.base.input_tx.clone();
         tokio::spawn(async move {
             let (event, ctrl) = match tokio::task::spawn_blocking(move || f(k.as_ref())).await {
                 Ok(r) => r,

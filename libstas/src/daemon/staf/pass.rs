@@ -2,7 +2,7 @@
 //! list off the core, then the pure [`crate::ctrl::reconcile`] step and its application
 //! (remove first, with deregistration; then add; origins, settings and aging updated).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::{Core, Input};
 use crate::ctrl::dc::{Dc, Event};
 use crate::ctrl::debounce::Trigger;
-use crate::ctrl::reconcile::{self, Current, DropReason, Inputs};
+use crate::ctrl::reconcile::{self, Current, Inputs};
 use crate::daemon::actor::strip_secrets;
 use crate::daemon::resolve::{Finished, PassInputs};
 use crate::model::snapshot::{CoreEvent, Origin};
@@ -19,10 +19,10 @@ use crate::model::trid::TransportId;
 
 impl Core {
     pub(super) fn trigger_reconcile(&mut self) {
-        if self.shutting_down {
+        if self.base.shutting_down {
             return;
         }
-        if self.debounce.trigger(Instant::now()) == Trigger::RunNow {
+        if self.base.debounce.trigger(Instant::now()) == Trigger::RunNow {
             self.start_pass();
         }
     }
@@ -30,32 +30,34 @@ impl Core {
     /// Resolves host names and reads the interface addresses off the core, then comes back
     /// with [`Input::PassReady`] (or later, when a pass is running: see [`crate::daemon::resolve::Pass`]).
     pub(super) fn start_pass(&mut self) {
-        if self.shutting_down {
+        if self.base.shutting_down {
             return;
         }
-        let (cands, _) = reconcile::configured(&self.cfg, &self.tid_defaults());
-        let names = reconcile::names_to_resolve(&cands, &self.cfg.excludes);
-        self.pass.start(
-            Arc::clone(&self.kernel),
+        let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
+        let names = reconcile::names_to_resolve(&cands, &self.base.cfg.excludes);
+        self.base.pass.start(
+            Arc::clone(&self.base.kernel),
             names,
-            self.cfg.global.ip_family,
-            self.cfg_generation,
-            self.input_tx.clone(),
+            self.base.cfg.global.ip_family,
+            self.base.cfg_generation,
+            self.base.input_tx.clone(),
             Input::PassReady,
         );
     }
 
     pub(super) fn finish_pass(&mut self, inputs: PassInputs) {
-        let generation = self.cfg_generation;
-        match self
-            .pass
-            .finish(inputs, generation, self.shutting_down, &mut self.ifaddrs)
-        {
+        let generation = self.base.cfg_generation;
+        match self.base.pass.finish(
+            inputs,
+            generation,
+            self.base.shutting_down,
+            &mut self.base.ifaddrs,
+        ) {
             Finished::Ignore => {}
             Finished::Restart => self.start_pass(),
             Finished::Apply(resolved) => {
                 self.apply_reconcile(&resolved);
-                if self.pass.again() {
+                if self.base.pass.again() {
                     self.start_pass();
                 }
             }
@@ -63,8 +65,10 @@ impl Core {
     }
 
     pub(super) fn apply_reconcile(&mut self, resolved: &BTreeMap<String, Option<IpAddr>>) {
-        let (configured, mut dropped) = reconcile::configured(&self.cfg, &self.tid_defaults());
+        let (configured, mut dropped) =
+            reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
         let current: BTreeMap<TransportId, Current> = self
+            .base
             .ctrls
             .live()
             .iter()
@@ -79,6 +83,7 @@ impl Core {
             })
             .collect();
         let mut referrals: Vec<TransportId> = self
+            .base
             .ctrls
             .live()
             .values()
@@ -90,26 +95,27 @@ impl Core {
             configured: &configured,
             discovered: &self.discovered,
             referrals: &referrals,
-            excludes: &self.cfg.excludes,
-            ip_family: self.cfg.global.ip_family,
+            excludes: &self.base.cfg.excludes,
+            ip_family: self.base.cfg.global.ip_family,
             resolved,
             current: &current,
         });
         dropped.extend(plan.dropped.iter().cloned());
-        self.log_dropped(&dropped);
+        self.base
+            .log_dropped(dropped.iter().map(|(t, r)| (t.clone(), r.to_string())));
 
         for tid in &plan.remove {
-            let Some(id) = self.ctrls.retire(tid) else {
+            let Some(id) = self.base.ctrls.retire(tid) else {
                 continue;
             };
-            let device = self.ctrls.get(id).and_then(Dc::device);
+            let device = self.base.ctrls.get(id).and_then(Dc::device);
             tracing::info!(tid = %tid, device = ?device, "removing discovery controller");
             self.feed(id, Event::Remove);
         }
         for (tid, cand) in &plan.wanted {
             let settings = self.settings_for(&cand.overrides);
             let reported = self.discovered.contains(tid);
-            let id = match self.ctrls.slot_mut(tid) {
+            let id = match self.base.ctrls.slot_mut(tid) {
                 Some(slot) => {
                     slot.ctrl.set_cfg(strip_secrets(&cand.cfg));
                     if *slot.ctrl.settings() != settings {
@@ -126,7 +132,7 @@ impl Core {
                         settings,
                         Vec::new(),
                     );
-                    let id = self.ctrls.insert(dc, ());
+                    let id = self.base.ctrls.insert(dc, ());
                     self.feed(id, Event::Start);
                     id
                 }
@@ -137,7 +143,7 @@ impl Core {
             }
         }
         for tid in &plan.kept {
-            if let Some(id) = self.ctrls.id_of(tid) {
+            if let Some(id) = self.base.ctrls.id_of(tid) {
                 self.feed(id, Event::Reported(false));
             }
         }
@@ -146,20 +152,5 @@ impl Core {
             let _ = self.events.send(CoreEvent::DcRemoved);
         }
         self.save_state();
-    }
-
-    pub(super) fn log_dropped(&mut self, dropped: &[(TransportId, DropReason)]) {
-        let now: BTreeSet<(TransportId, String)> = dropped
-            .iter()
-            .map(|(t, r)| (t.clone(), r.to_string()))
-            .collect();
-        for (tid, reason) in now.difference(&self.last_dropped) {
-            if reason == "excluded" {
-                tracing::info!(tid = %tid, "controller excluded by configuration");
-            } else {
-                tracing::warn!(tid = %tid, %reason, "controller skipped");
-            }
-        }
-        self.last_dropped = now;
     }
 }

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::config::Daemon;
+use crate::daemon::actor::CoreSetup;
 use crate::daemon::testkit::{self, Kit, HOSTID, HOSTNQN};
 use crate::daemon::uevents::Follow;
 use crate::kernel::fake::{tas_of, FakeAdminFailure, FakeKernel, FakeTarget, TargetId};
@@ -85,16 +86,18 @@ fn start_watched(
     let (kernel_options, topology, ifaddrs) = kit.first_answers();
     let state_path = kit.state_path();
     let setup = StafSetup {
-        config: conf(text),
-        host: testkit::host(Some("stas-test"), false),
-        tron: false,
-        kernel_options,
-        topology,
-        ifaddrs,
-        initial_state: load_staf(&state_path),
-        state_path,
-        save_state: true,
-        watchdog,
+        core: CoreSetup {
+            config: conf(text),
+            host: testkit::host(Some("stas-test"), false),
+            tron: false,
+            kernel_options,
+            topology,
+            ifaddrs,
+            initial_state: load_staf(&state_path),
+            state_path,
+            save_state: true,
+            watchdog,
+        },
         nvmf_connect: None,
     };
     let core = StafCore::spawn(kit.kernel(), setup, rx, kit.tron_hook());

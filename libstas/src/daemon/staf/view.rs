@@ -8,18 +8,16 @@ use tokio::time::Instant;
 use super::Core;
 use crate::config::service::Persistence;
 use crate::ctrl::dc::{Dc, TimerKind};
-use crate::ctrl::timers::CONF_SOAK;
 use crate::daemon::actor::strip_secrets;
 use crate::kernel::CtrlState;
-use crate::model::snapshot::{
-    CtrlAttrs, CtrlView, DcPart, Origin, ProcessView, Snapshot, TimerView, UnresponsiveView,
-};
+use crate::model::snapshot::{CtrlAttrs, CtrlView, DcPart, Origin, Snapshot, UnresponsiveView};
 use crate::runtime::state::{StafState, StafStateDc};
 
 impl Core {
     pub(super) fn state(&self) -> StafState {
         StafState {
             dcs: self
+                .base
                 .ctrls
                 .live()
                 .values()
@@ -34,17 +32,17 @@ impl Core {
     }
 
     pub(super) fn save_state(&self) {
-        if self.shutting_down {
+        if self.base.shutting_down {
             return;
         }
-        if let Some(tx) = &self.state_tx {
+        if let Some(tx) = &self.base.state_tx {
             tx.send_replace(self.state());
         }
     }
 
     pub(super) fn view(&self, dc: &Dc, id: u64, now: Instant) -> CtrlView {
-        let rem = |k: TimerKind| self.timers.remaining(&(id, k), now);
-        let ctrl = dc.device().and_then(|d| self.topo.by_name(d));
+        let rem = |k: TimerKind| self.base.timers.remaining(&(id, k), now);
+        let ctrl = dc.device().and_then(|d| self.base.topo.by_name(d));
         let attrs = ctrl.map_or_else(CtrlAttrs::default, |c| CtrlAttrs {
             hostid: c.hostid.clone(),
             hostnqn: c.hostnqn.clone(),
@@ -91,43 +89,18 @@ impl Core {
         let now = Instant::now();
         Snapshot {
             ctrls: self
+                .base
                 .ctrls
                 .live()
                 .values()
                 .map(|s| self.view(&s.ctrl, s.id, now))
                 .collect(),
-            process: ProcessView {
-                tron: self.tron,
-                hostnqn: self.host.nqn.clone(),
-                hostid: self.host.id.clone(),
-                hostkey_set: self.host.key_set,
-                symname: self.host.symname.clone().unwrap_or_default(),
-                last_known_config_file: self.state_path.clone(),
-                config_soak_timer: TimerView {
-                    period: CONF_SOAK,
-                    remaining: self
-                        .debounce
-                        .deadline()
-                        .map(|d| d.saturating_duration_since(now)),
-                },
-                kernel_tp8013: self.options.discovery(),
-                kernel_host_iface: self.options.host_iface(),
-                ignore_iface: self.cfg.global.ignore_iface,
-                avahi: Some(self.avahi.clone()),
-            },
+            process: self.base.process_view(now, Some(self.avahi.clone())),
         }
     }
 
     /// Publishes the state when it changed.
     pub(super) fn publish(&self) {
-        let snap = self.build_snapshot();
-        self.snapshot_tx.send_if_modified(|s| {
-            if *s == snap {
-                false
-            } else {
-                *s = snap;
-                true
-            }
-        });
+        self.base.send_snapshot(self.build_snapshot());
     }
 }
