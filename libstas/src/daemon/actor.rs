@@ -39,9 +39,12 @@ use crate::config::service::ServiceConfig;
 use crate::ctrl::debounce::Debouncer;
 use crate::ctrl::timers::CONF_SOAK;
 use crate::fsutil::FsError;
-use crate::kernel::fabrics::SupportedOptions;
-use crate::kernel::{IfAddr, Kernel, Topology};
-use crate::model::snapshot::{AvahiView, ProcessView, TimerView};
+use crate::kernel::error::BuildError;
+use crate::kernel::fabrics::{
+    build_connect_string, ConnectParams, ConnectString, SupportedOptions,
+};
+use crate::kernel::{CtrlState, IfAddr, Kernel, Topology};
+use crate::model::snapshot::{AvahiView, CtrlAttrs, ProcessView, TimerView};
 use crate::model::snapshot::{CoreCommand, Snapshot};
 use crate::model::trid::TidDefaults;
 use crate::model::trid::TransportId;
@@ -226,57 +229,29 @@ pub struct CoreHandle<F> {
     task: JoinHandle<Result<(), UeventsUnavailable>>,
 }
 
-/// The core's end of the channels, before the core exists (it keeps `input` to send
-/// itself results).
-pub struct Wiring<I, F> {
-    /// Where the core's tasks send their results.
-    pub input: mpsc::Sender<I>,
-    rx: Rx<I, F>,
-    commands: mpsc::Sender<CoreCommand>,
-    control: mpsc::Sender<Control>,
-    feed: mpsc::Sender<F>,
-}
-
-impl<I, F> Wiring<I, F> {
-    /// Bounded channels for a core reading `uevents`, with a feed of `feed_queue`.
-    #[must_use]
-    pub fn new(uevents: mpsc::Receiver<UeventMsg>, feed_queue: usize) -> Self {
+impl<F: Send + 'static> CoreHandle<F> {
+    /// Makes the core (`make` gets the sender of its own inputs) and runs it on the
+    /// current tokio runtime, reading `uevents` and a feed of `feed_queue` messages; the
+    /// state writer (if any) is awaited after the core ends.
+    pub fn spawn<A: Actor<Feed = F>>(
+        uevents: mpsc::Receiver<UeventMsg>,
+        feed_queue: usize,
+        state_writer: Option<JoinHandle<()>>,
+        make: impl FnOnce(mpsc::Sender<A::Input>) -> A,
+    ) -> Self {
         let (input, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (commands, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (control, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
         let (feed, feed_rx) = mpsc::channel(feed_queue);
-        Self {
-            input,
-            rx: Rx {
-                input: input_rx,
-                uevents,
-                commands: cmd_rx,
-                control: ctl_rx,
-                feed: feed_rx,
-            },
-            commands,
-            control,
-            feed,
-        }
-    }
-}
-
-impl<F: Send + 'static> CoreHandle<F> {
-    /// Runs `core` on the current tokio runtime with the channels of `wiring`; the state
-    /// writer (if any) is awaited after the core ends.
-    pub fn spawn<A: Actor<Feed = F>>(
-        mut core: A,
-        wiring: Wiring<A::Input, F>,
-        state_writer: Option<JoinHandle<()>>,
-    ) -> Self {
+        let mut core = make(input);
         let snapshot = core.snapshot();
-        let Wiring {
-            rx,
-            commands,
-            control,
-            feed,
-            ..
-        } = wiring;
+        let rx = Rx {
+            input: input_rx,
+            uevents,
+            commands: cmd_rx,
+            control: ctl_rx,
+            feed: feed_rx,
+        };
         let task = tokio::spawn(async move {
             let r = drive(&mut core, rx).await;
             drop(core);
@@ -383,6 +358,32 @@ async fn write_state<S>(
             Err(e) => tracing::error!(error = %e, "state writer failed"),
         }
     }
+}
+
+/// Deletes the kernel controller `device` (on a blocking thread); one already gone is not
+/// an error, another failure is logged.
+pub fn delete_controller(k: &dyn Kernel, device: &str) {
+    match k.delete_controller(device) {
+        Ok(()) => tracing::debug!(%device, "controller deleted"),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => tracing::warn!(%device, error = %e, "cannot delete controller"),
+    }
+}
+
+/// The `/dev/nvme-fabrics` string of `params` (options the kernel lacks left out, logged).
+///
+/// # Errors
+/// A value the kernel would reject.
+pub fn connect_string(
+    params: &ConnectParams,
+    options: &SupportedOptions,
+) -> Result<ConnectString, BuildError> {
+    let cs = build_connect_string(params, options)?;
+    if !cs.dropped().is_empty() {
+        tracing::debug!(dropped = ?cs.dropped(), "options not supported by the kernel left out");
+    }
+    tracing::debug!(options = %cs, "writing to /dev/nvme-fabrics");
+    Ok(cs)
 }
 
 /// A configuration map without its secrets (what a controller machine keeps and shows).
@@ -712,6 +713,26 @@ impl<M: Machine, X, K: Ord + Clone, I, S> Base<M, X, K, I, S> {
         }
     }
 
+    /// The sysfs attributes of the kernel controller `device` names, as published, and
+    /// whether it counts as connected (held, and live or not in the topology yet).
+    #[must_use]
+    pub fn kernel_view(&self, device: Option<&str>) -> (CtrlAttrs, bool) {
+        let ctrl = device.and_then(|d| self.topo.by_name(d));
+        let attrs = ctrl.map_or_else(CtrlAttrs::default, |c| CtrlAttrs {
+            hostid: c.hostid.clone(),
+            hostnqn: c.hostnqn.clone(),
+            model: c.model.clone(),
+            serial: c.serial.clone(),
+            dctype: c.dctype.map(|d| d.as_str().to_owned()).unwrap_or_default(),
+            cntrltype: c
+                .cntrltype
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+        });
+        let connected = device.is_some() && ctrl.is_none_or(|c| c.state == CtrlState::Live);
+        (attrs, connected)
+    }
+
     /// Publishes `snap` when it differs from the last one.
     pub fn send_snapshot(&self, snap: Snapshot) {
         self.snapshot_tx.send_if_modified(|s| {
@@ -721,6 +742,27 @@ impl<M: Machine, X, K: Ord + Clone, I, S> Base<M, X, K, I, S> {
                 *s = snap;
                 true
             }
+        });
+    }
+
+    /// Runs `op` on a blocking thread (a kernel call may block for a minute under a kernel
+    /// mutex) and sends the core what `done` makes of its result (`None`: the thread
+    /// failed, logged).
+    pub fn spawn_op<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&dyn Kernel) -> T + Send + 'static,
+        done: impl FnOnce(Option<T>) -> I + Send + 'static,
+    ) where
+        I: Send + 'static,
+    {
+        let k = Arc::clone(&self.kernel);
+        let tx = self.input_tx.clone();
+        tokio::spawn(async move {
+            let r = tokio::task::spawn_blocking(move || op(k.as_ref())).await;
+            if let Err(e) = &r {
+                tracing::error!(error = %e, "kernel operation failed");
+            }
+            let _ = tx.send(done(r.ok())).await;
         });
     }
 

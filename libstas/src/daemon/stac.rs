@@ -37,7 +37,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 
-use super::actor::{state_writer, strip_secrets, Actor, Base, CoreHandle, CoreSetup, Wiring};
+use super::actor::{state_writer, strip_secrets, Actor, Base, CoreHandle, CoreSetup};
 use super::resolve::PassInputs;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::ioc::{Event, Ioc, IocSettings, TimerKind, Token};
@@ -107,17 +107,16 @@ impl StacCore {
         uevents: mpsc::Receiver<UeventMsg>,
         on_tron: TronHook,
     ) -> Self {
-        let wiring = Wiring::new(uevents, VIEW_QUEUE);
         let (state_tx, writer) = state_writer(
             setup.core.save_state,
             &setup.core.state_path,
             &setup.core.initial_state,
             save_stac,
         );
-        let core = Core::new(kernel, setup, wiring.input.clone(), state_tx, on_tron);
-        Self {
-            handle: CoreHandle::spawn(core, wiring, writer),
-        }
+        let handle = CoreHandle::spawn(uevents, VIEW_QUEUE, writer, |input| {
+            Core::new(kernel, setup, input, state_tx, on_tron)
+        });
+        Self { handle }
     }
 
     /// Where the stafd follower sends what it learns.

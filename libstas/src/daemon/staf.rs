@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
-use super::actor::{state_writer, strip_secrets, Actor, Base, CoreHandle, CoreSetup, Wiring};
+use super::actor::{state_writer, strip_secrets, Actor, Base, CoreHandle, CoreSetup};
 use super::resolve::PassInputs;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::dc::{Dc, DcSettings, Event, TimerKind};
@@ -128,7 +128,6 @@ impl StafCore {
         uevents: mpsc::Receiver<UeventMsg>,
         on_tron: TronHook,
     ) -> Self {
-        let wiring = Wiring::new(uevents, DISCOVERY_QUEUE);
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let (state_tx, writer) = state_writer(
             setup.core.save_state,
@@ -136,12 +135,11 @@ impl StafCore {
             &setup.core.initial_state,
             save_staf,
         );
-        let input = wiring.input.clone();
-        let core = Core::new(kernel, setup, input, events.clone(), state_tx, on_tron);
-        Self {
-            handle: CoreHandle::spawn(core, wiring, writer),
-            events,
-        }
+        let ev = events.clone();
+        let handle = CoreHandle::spawn(uevents, DISCOVERY_QUEUE, writer, |input| {
+            Core::new(kernel, setup, input, ev, state_tx, on_tron)
+        });
+        Self { handle, events }
     }
 
     /// A new subscription to the change events.

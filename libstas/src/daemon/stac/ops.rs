@@ -8,37 +8,22 @@ use tokio::time::Instant;
 
 use super::{Core, Input};
 use crate::ctrl::ioc::{Action, Event, Token};
-use crate::kernel::fabrics::{build_connect_string, ConnectParams, CtrlKind};
+use crate::daemon::actor::{connect_string, delete_controller};
+use crate::kernel::fabrics::{ConnectParams, CtrlKind};
 use crate::kernel::{ConnectError, Controller, Kernel, SupportedOptions};
 
 impl Core {
     pub(super) fn perform(&mut self, id: u64, action: Action) {
         match action {
             Action::Connect { token, params } => self.connect(id, token, *params),
-            Action::Disconnect { token, device } => {
-                let k = Arc::clone(&self.base.kernel);
-                let tx = self.base.input_tx.clone();
-                tokio::spawn(async move {
-                    let d = device.clone();
-                    let r = tokio::task::spawn_blocking(move || k.delete_controller(&d)).await;
-                    match r {
-                        Ok(Ok(())) => tracing::debug!(%device, "controller deleted"),
-                        Ok(Err(e)) if e.is_not_found() => {}
-                        Ok(Err(e)) => {
-                            tracing::warn!(%device, error = %e, "cannot delete controller");
-                        }
-                        Err(e) => tracing::error!(error = %e, "kernel operation failed"),
-                    }
-                    let event = Event::Disconnected { token };
-                    let _ = tx
-                        .send(Input::Done {
-                            id,
-                            event,
-                            ctrl: None,
-                        })
-                        .await;
-                });
-            }
+            Action::Disconnect { token, device } => self.base.spawn_op(
+                move |k| delete_controller(k, &device),
+                move |_| Input::Done {
+                    id,
+                    event: Event::Disconnected { token },
+                    ctrl: None,
+                },
+            ),
             Action::StartTimer(kind, d) => self.base.timers.start((id, kind), Instant::now() + d),
             Action::CancelTimer(kind) => self.base.timers.cancel(&(id, kind)),
             Action::Disposed => {
@@ -138,7 +123,7 @@ enum Outcome {
 }
 
 fn connect_blocking(k: &dyn Kernel, params: &ConnectParams, options: &SupportedOptions) -> Outcome {
-    let cs = match build_connect_string(params, options) {
+    let cs = match connect_string(params, options) {
         Ok(cs) => cs,
         Err(e) => {
             return Outcome::Failed {
@@ -147,10 +132,6 @@ fn connect_blocking(k: &dyn Kernel, params: &ConnectParams, options: &SupportedO
             }
         }
     };
-    if !cs.dropped().is_empty() {
-        tracing::debug!(dropped = ?cs.dropped(), "options not supported by the kernel left out");
-    }
-    tracing::debug!(options = %cs, "writing to /dev/nvme-fabrics");
     match k.connect(&cs) {
         Ok(reply) => {
             let device = reply.device();

@@ -5,8 +5,7 @@ use tokio::time::Instant;
 
 use super::Core;
 use crate::ctrl::ioc::{Ioc, TimerKind};
-use crate::kernel::CtrlState;
-use crate::model::snapshot::{CtrlAttrs, CtrlView, IocPart, Snapshot};
+use crate::model::snapshot::{CtrlView, IocPart, Snapshot};
 use crate::runtime::state::StacState;
 
 impl Core {
@@ -40,23 +39,12 @@ impl Core {
             .base
             .timers
             .remaining(&(id, TimerKind::ConnectRetry), now);
-        let ctrl = ioc.device().and_then(|d| self.base.topo.by_name(d));
-        let attrs = ctrl.map_or_else(CtrlAttrs::default, |c| CtrlAttrs {
-            hostid: c.hostid.clone(),
-            hostnqn: c.hostnqn.clone(),
-            model: c.model.clone(),
-            serial: c.serial.clone(),
-            dctype: c.dctype.map(|d| d.as_str().to_owned()).unwrap_or_default(),
-            cntrltype: c
-                .cntrltype
-                .map(|t| t.as_str().to_owned())
-                .unwrap_or_default(),
-        });
+        let (attrs, connected) = self.base.kernel_view(ioc.device());
         CtrlView {
             tid: ioc.tid().clone(),
             cfg: ioc.cfg().clone(),
             device: ioc.device().map(str::to_owned),
-            connected: ioc.device().is_some() && ctrl.is_none_or(|c| c.state == CtrlState::Live),
+            connected,
             connect_attempts: ioc.connect_attempts(),
             retry_connect_timer: ioc.timer_view(rem),
             connect_op: ioc.connect_view(rem),

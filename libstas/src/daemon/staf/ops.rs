@@ -2,16 +2,15 @@
 //! result sent back to the core as an [`Input::Done`]; timers into the wheel; change events
 //! out.
 
-use std::sync::Arc;
-
 use tokio::time::Instant;
 
 use super::{Core, Input};
 use crate::ctrl::dc::{Action, Event, RegisterFailure, Token};
+use crate::daemon::actor::{connect_string, delete_controller};
 use crate::kernel::admin::{
     ctrl_types, dim_send, get_discovery_log, supported_log_pages, DlpOptions, Registrant,
 };
-use crate::kernel::fabrics::{build_connect_string, ConnectParams, CtrlKind};
+use crate::kernel::fabrics::{ConnectParams, CtrlKind};
 use crate::kernel::{AdminError, Controller, Kernel};
 use crate::model::snapshot::CoreEvent;
 use crate::proto::consts::DimTask;
@@ -82,11 +81,7 @@ impl Core {
             }
             Action::Disconnect { token, device } => {
                 self.spawn_op(id, Event::Disconnected { token }, move |k| {
-                    match k.delete_controller(&device) {
-                        Ok(()) => tracing::debug!(%device, "controller deleted"),
-                        Err(e) if e.is_not_found() => {}
-                        Err(e) => tracing::warn!(%device, error = %e, "cannot delete controller"),
-                    }
+                    delete_controller(k, &device);
                     (Event::Disconnected { token }, None)
                 });
             }
@@ -143,7 +138,7 @@ impl Core {
         }
         let options = self.base.options.clone();
         self.spawn_op(id, fallback, move |k| {
-            let cs = match build_connect_string(&params, &options) {
+            let cs = match connect_string(&params, &options) {
                 Ok(cs) => cs,
                 Err(e) => {
                     return (
@@ -156,10 +151,6 @@ impl Core {
                     )
                 }
             };
-            if !cs.dropped().is_empty() {
-                tracing::debug!(dropped = ?cs.dropped(), "options not supported by the kernel left out");
-            }
-            tracing::debug!(options = %cs, "writing to /dev/nvme-fabrics");
             match k.connect(&cs) {
                 Ok(reply) => {
                     let device = reply.device();
@@ -222,27 +213,19 @@ impl Core {
         });
     }
 
+    /// Runs `f` on a blocking thread; its event (or `fallback` if the thread failed) and
+    /// the controller it read go back to the core.
     pub(super) fn spawn_op<F>(&self, id: u64, fallback: Event, f: F)
     where
         F: FnOnce(&dyn Kernel) -> (Event, Option<Controller>) + Send + 'static,
     {
-        let k = Arc::clone(&self.base.kernel);
-        let tx = self.base.input_tx.clone();
-        tokio::spawn(async move {
-            let (event, ctrl) = match tokio::task::spawn_blocking(move || f(k.as_ref())).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "kernel operation failed");
-                    (fallback, None)
-                }
-            };
-            let _ = tx
-                .send(Input::Done {
-                    id,
-                    event,
-                    ctrl: ctrl.map(Box::new),
-                })
-                .await;
+        self.base.spawn_op(f, move |r| {
+            let (event, ctrl) = r.unwrap_or((fallback, None));
+            Input::Done {
+                id,
+                event,
+                ctrl: ctrl.map(Box::new),
+            }
         });
     }
 }

@@ -9,8 +9,7 @@ use super::Core;
 use crate::config::service::Persistence;
 use crate::ctrl::dc::{Dc, TimerKind};
 use crate::daemon::actor::strip_secrets;
-use crate::kernel::CtrlState;
-use crate::model::snapshot::{CtrlAttrs, CtrlView, DcPart, Origin, Snapshot, UnresponsiveView};
+use crate::model::snapshot::{CtrlView, DcPart, Origin, Snapshot, UnresponsiveView};
 use crate::runtime::state::{StafState, StafStateDc};
 
 impl Core {
@@ -42,19 +41,7 @@ impl Core {
 
     pub(super) fn view(&self, dc: &Dc, id: u64, now: Instant) -> CtrlView {
         let rem = |k: TimerKind| self.base.timers.remaining(&(id, k), now);
-        let ctrl = dc.device().and_then(|d| self.base.topo.by_name(d));
-        let attrs = ctrl.map_or_else(CtrlAttrs::default, |c| CtrlAttrs {
-            hostid: c.hostid.clone(),
-            hostnqn: c.hostnqn.clone(),
-            model: c.model.clone(),
-            serial: c.serial.clone(),
-            dctype: c.dctype.map(|d| d.as_str().to_owned()).unwrap_or_default(),
-            cntrltype: c
-                .cntrltype
-                .map(|t| t.as_str().to_owned())
-                .unwrap_or_default(),
-        });
-        let connected = dc.device().is_some() && ctrl.is_none_or(|c| c.state == CtrlState::Live);
+        let (attrs, connected) = self.base.kernel_view(dc.device());
         let unresponsive = (dc.origin() == Origin::Discovered).then(|| UnresponsiveView {
             timeout: match dc.settings().persistence {
                 Persistence::For(d) => Some(d),
