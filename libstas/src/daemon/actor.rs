@@ -20,6 +20,7 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::index::Index;
-use super::resolve::Pass;
+use super::resolve::{Finished, Pass, PassInputs};
 use super::staf::{Host, TronHook};
 use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
 use super::wheel::sleep_until_opt;
@@ -90,7 +91,15 @@ pub struct Rx<I, F> {
 }
 
 /// What a core is to the skeleton. Every method runs on the core task and never blocks.
-pub trait Actor: Send + 'static {
+pub trait Actor: Send + Sized + 'static {
+    /// The controller state machine.
+    type Machine: Machine + Send;
+    /// What a live controller's slot keeps beside it.
+    type Extra: Send;
+    /// The machine's timer kinds.
+    type Timer: Ord + Clone + Send;
+    /// The warm-restart state.
+    type State: Send + Sync;
     /// Results the core's spawned tasks send back.
     type Input: Send + 'static;
     /// The daemon's own feed.
@@ -100,10 +109,10 @@ pub trait Actor: Send + 'static {
     /// Logged when that wait runs out.
     const GRACE_EXPIRED: &'static str;
 
-    /// The watchdog the loop pings.
-    fn watchdog(&self) -> &Watchdog;
-    /// The published snapshot.
-    fn snapshot(&self) -> watch::Receiver<Snapshot>;
+    /// What every core holds.
+    fn base(&self) -> &CoreBase<Self>;
+    /// The same, to change.
+    fn base_mut(&mut self) -> &mut CoreBase<Self>;
     /// Once, before the loop: start the warm-restart controllers.
     fn start(&mut self);
     /// A reloaded configuration.
@@ -132,11 +141,70 @@ pub trait Actor: Send + 'static {
     /// Saves the state and asks every controller to let go (keeping or dropping its
     /// connection).
     fn begin_shutdown(&mut self, keep_all: bool);
-    /// Controllers still letting go.
-    fn dying(&self) -> usize;
-    /// The shutdown is over: close the state writer.
-    fn end_shutdown(&mut self);
+
+    /// The host names a reconcile pass resolves first.
+    fn names_to_resolve(&self) -> BTreeSet<String>;
+    /// Runs the reconcile with the names' addresses.
+    fn reconcile(&mut self, resolved: BTreeMap<String, Option<IpAddr>>);
+    /// The input that carries a pass's inputs back.
+    fn pass_ready(inputs: PassInputs) -> Self::Input;
+
+    /// Resolves host names and reads the interface addresses off the core, then comes back
+    /// with [`Actor::pass_ready`] (later when a pass is running: see [`Pass`]).
+    fn start_pass(&mut self) {
+        if self.base().shutting_down {
+            return;
+        }
+        let names = self.names_to_resolve();
+        let b = self.base_mut();
+        b.pass.start(
+            Arc::clone(&b.kernel),
+            names,
+            b.cfg.global.ip_family,
+            b.cfg_generation,
+            b.input_tx.clone(),
+            Self::pass_ready,
+        );
+    }
+
+    /// A pass's inputs came back: reconcile, or start again if the configuration changed.
+    fn finish_pass(&mut self, inputs: PassInputs) {
+        let b = self.base_mut();
+        match b
+            .pass
+            .finish(inputs, b.cfg_generation, b.shutting_down, &mut b.ifaddrs)
+        {
+            Finished::Ignore => {}
+            Finished::Restart => self.start_pass(),
+            Finished::Apply(resolved) => {
+                self.reconcile(resolved);
+                if self.base_mut().pass.again() {
+                    self.start_pass();
+                }
+            }
+        }
+    }
+
+    /// A reloaded configuration replaces the current one (a pass under way is then stale);
+    /// returns its debug switch.
+    fn take_config(&mut self, config: ServiceConfig) -> bool {
+        tracing::info!("reloading configuration");
+        let tron = config.global.tron;
+        let b = self.base_mut();
+        b.cfg = config;
+        b.cfg_generation += 1;
+        tron
+    }
 }
+
+/// The [`Base`] of actor `A`.
+pub type CoreBase<A> = Base<
+    <A as Actor>::Machine,
+    <A as Actor>::Extra,
+    <A as Actor>::Timer,
+    <A as Actor>::Input,
+    <A as Actor>::State,
+>;
 
 /// The core task: the loop until a shutdown, or until the uevent source fails or ends
 /// (then every connection is kept, the daemon is restarted and adopts them, and the
@@ -148,7 +216,7 @@ pub async fn drive<A: Actor>(
     core.start();
     let mut commands_open = true;
     let mut feed_open = true;
-    let mut watchdog = core.watchdog().timer();
+    let mut watchdog = core.base().watchdog.timer();
     let mut keep_all = false;
     let mut failed = None;
     loop {
@@ -157,7 +225,7 @@ pub async fn drive<A: Actor>(
         tokio::select! {
             biased;
             // First, so a busy core still pings; a stuck one does not.
-            () = notify::tick(watchdog.as_mut()) => core.watchdog().ping(),
+            () = notify::tick(watchdog.as_mut()) => core.base().watchdog.ping(),
             c = rx.control.recv() => match c {
                 Some(Control::Reload { config, done }) => {
                     core.reload(*config);
@@ -202,7 +270,7 @@ pub async fn drive<A: Actor>(
     }
     core.begin_shutdown(keep_all || failed.is_some());
     let deadline = Instant::now() + A::SHUTDOWN_GRACE;
-    while core.dying() > 0 {
+    while core.base().ctrls.dying() > 0 {
         tokio::select! {
             i = rx.input.recv() => match i {
                 Some(i) => core.on_input(i),
@@ -210,12 +278,13 @@ pub async fn drive<A: Actor>(
             },
             Some(u) = rx.uevents.recv() => core.on_uevent(u),
             () = tokio::time::sleep_until(deadline) => {
-                tracing::warn!(left = core.dying(), "{}", A::GRACE_EXPIRED);
+                tracing::warn!(left = core.base().ctrls.dying(), "{}", A::GRACE_EXPIRED);
                 break;
             }
         }
     }
-    core.end_shutdown();
+    // The shutdown saved the state: the writer ends with its sender.
+    core.base_mut().state_tx = None;
     failed.map_or(Ok(()), Err)
 }
 
@@ -244,7 +313,7 @@ impl<F: Send + 'static> CoreHandle<F> {
         let (control, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
         let (feed, feed_rx) = mpsc::channel(feed_queue);
         let mut core = make(input);
-        let snapshot = core.snapshot();
+        let snapshot = core.base().snapshot_tx.subscribe();
         let rx = Rx {
             input: input_rx,
             uevents,
@@ -595,7 +664,7 @@ pub struct CoreSetup<S> {
 /// the host, the topology, the controllers (machine `M`, slot extra `X`), the timers
 /// (kind `K`), the reconcile pacing, and the senders of its own inputs (`I`), snapshots
 /// and state (`S`).
-pub(crate) struct Base<M, X, K: Ord + Clone, I, S> {
+pub struct Base<M, X, K: Ord + Clone, I, S> {
     pub(crate) kernel: Arc<dyn Kernel>,
     pub(crate) watchdog: Watchdog,
     pub(crate) cfg: ServiceConfig,

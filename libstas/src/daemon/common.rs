@@ -107,6 +107,36 @@ pub enum RunError {
     Uevents(#[from] UeventsUnavailable),
 }
 
+/// Runs `serving` (the signal loop) until it ends, or until the bus connection is lost
+/// first (`Some`).
+pub async fn serve_or_lose(
+    serving: impl Future<Output = ()>,
+    lost: impl Future<Output = ConnectionLost>,
+) -> Option<ConnectionLost> {
+    tokio::select! {
+        () = serving => None,
+        lost = lost => Some(lost),
+    }
+}
+
+/// How a daemon's `serve` ends once everything is shut down: the bus loss, else the
+/// uevent source's failure, else a clean stop (logged).
+///
+/// # Errors
+/// The bus was lost, or the uevent source failed.
+pub fn ended(
+    prog: &str,
+    lost: Option<ConnectionLost>,
+    core: Result<(), UeventsUnavailable>,
+) -> Result<(), RunError> {
+    if let Some(lost) = lost {
+        return Err(lost.into());
+    }
+    core?;
+    tracing::info!("{prog} stopped");
+    Ok(())
+}
+
 /// Why the kernel's first answers could not be had.
 #[derive(Debug, Error)]
 pub enum FirstAnswersError {

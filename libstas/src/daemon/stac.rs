@@ -37,7 +37,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 
-use super::actor::{state_writer, strip_secrets, Actor, Base, CoreHandle, CoreSetup};
+use super::actor::{state_writer, strip_secrets, Actor, Base, CoreBase, CoreHandle, CoreSetup};
 use super::resolve::PassInputs;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::ioc::{Event, Ioc, IocSettings, TimerKind, Token};
@@ -45,10 +45,9 @@ use crate::ctrl::stac_reconcile::{self, DisconnectPolicy, StafdMemory, StafdView
 use crate::identity::Secret;
 use crate::kernel::matching::cid_matches_tid;
 use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, Kernel};
-use crate::model::snapshot::{CoreCommand, Snapshot};
+use crate::model::snapshot::CoreCommand;
 use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
-use crate::runtime::notify::Watchdog;
 use crate::runtime::state::{save_stac, StacState};
 
 use super::staf::TronHook;
@@ -312,17 +311,35 @@ impl Core {
 }
 
 impl Actor for Core {
+    type Machine = Ioc;
+    type Extra = bool;
+    type Timer = TimerKind;
+    type State = StacState;
     type Input = Input;
     type Feed = StafdView;
     const SHUTDOWN_GRACE: Duration = SHUTDOWN_GRACE;
     const GRACE_EXPIRED: &'static str = "giving up waiting for disconnects under way";
 
-    fn watchdog(&self) -> &Watchdog {
-        &self.base.watchdog
+    fn base(&self) -> &CoreBase<Self> {
+        &self.base
     }
 
-    fn snapshot(&self) -> watch::Receiver<Snapshot> {
-        self.base.snapshot_tx.subscribe()
+    fn base_mut(&mut self) -> &mut CoreBase<Self> {
+        &mut self.base
+    }
+
+    fn names_to_resolve(&self) -> BTreeSet<String> {
+        let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
+        stac_reconcile::names_to_resolve(&cands, &self.base.cfg.excludes)
+    }
+
+    fn reconcile(&mut self, resolved: BTreeMap<String, Option<IpAddr>>) {
+        self.resolved = resolved;
+        self.apply_reconcile();
+    }
+
+    fn pass_ready(inputs: PassInputs) -> Input {
+        Input::PassReady(inputs)
     }
 
     fn start(&mut self) {
@@ -334,10 +351,7 @@ impl Actor for Core {
     }
 
     fn reload(&mut self, cfg: ServiceConfig) {
-        tracing::info!("reloading configuration");
-        let tron = cfg.global.tron;
-        self.base.cfg = cfg;
-        self.base.cfg_generation += 1;
+        let tron = self.take_config(cfg);
         self.set_tron(tron);
         let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
         let updates: Vec<(u64, IocSettings)> = self
@@ -496,14 +510,6 @@ impl Actor for Core {
             }
         }
         Core::publish(self);
-    }
-
-    fn dying(&self) -> usize {
-        self.base.ctrls.dying()
-    }
-
-    fn end_shutdown(&mut self) {
-        self.base.state_tx = None;
     }
 }
 

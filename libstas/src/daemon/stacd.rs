@@ -36,7 +36,8 @@ use crate::runtime::{logging, notify};
 
 use super::actor::CoreSetup;
 use super::common::{
-    block_on, first_answers, open_uevents, serve_until_stopped, start, FirstAnswers, Started,
+    block_on, ended, first_answers, open_uevents, serve_or_lose, serve_until_stopped, start,
+    FirstAnswers, Started,
 };
 use super::stac::{StacCore, StacSetup};
 use super::staf::Host;
@@ -120,9 +121,9 @@ async fn serve(
     let follower = match follow_stafd(server.connection(), core.stafd_feed()).await {
         Ok(f) => f,
         Err(e) => {
-            let ended = core.shutdown().await;
+            let core_ended = core.shutdown().await;
             server.shutdown().await;
-            ended?;
+            core_ended?;
             return Err(e.into());
         }
     };
@@ -137,17 +138,9 @@ async fn serve(
         status_line,
         |cfg| core.reload(cfg),
     );
-    let lost = tokio::select! {
-        () = serving => None,
-        lost = server.lost() => Some(lost),
-    };
+    let lost = serve_or_lose(serving, server.lost()).await;
     follower.stop().await;
-    let ended = core.shutdown().await;
+    let core_ended = core.shutdown().await;
     server.shutdown().await;
-    if let Some(lost) = lost {
-        return Err(lost.into());
-    }
-    ended?;
-    tracing::info!("{PROG} stopped");
-    Ok(())
+    ended(PROG, lost, core_ended)
 }

@@ -24,6 +24,7 @@
 //! so a restarted stafd takes over its persistent connections without creating new ones.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -31,7 +32,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
-use super::actor::{state_writer, strip_secrets, Actor, Base, CoreHandle, CoreSetup};
+use super::actor::{state_writer, strip_secrets, Actor, Base, CoreBase, CoreHandle, CoreSetup};
 use super::resolve::PassInputs;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::dc::{Dc, DcSettings, Event, TimerKind};
@@ -39,10 +40,9 @@ use crate::ctrl::reconcile;
 use crate::identity::HostIdentity;
 use crate::kernel::matching::cid_matches_tid;
 use crate::kernel::{Controller, CtrlState, Kernel, Topology};
-use crate::model::snapshot::{AvahiView, CoreCommand, CoreEvent, Snapshot};
+use crate::model::snapshot::{AvahiView, CoreCommand, CoreEvent};
 use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
-use crate::runtime::notify::Watchdog;
 use crate::runtime::state::{save_staf, StafState};
 
 use super::nvmecli;
@@ -320,17 +320,34 @@ impl Core {
 }
 
 impl Actor for Core {
+    type Machine = Dc;
+    type Extra = ();
+    type Timer = TimerKind;
+    type State = StafState;
     type Input = Input;
     type Feed = DiscoveryReport;
     const SHUTDOWN_GRACE: Duration = SHUTDOWN_GRACE;
     const GRACE_EXPIRED: &'static str = "giving up waiting for controllers to disconnect";
 
-    fn watchdog(&self) -> &Watchdog {
-        &self.base.watchdog
+    fn base(&self) -> &CoreBase<Self> {
+        &self.base
     }
 
-    fn snapshot(&self) -> watch::Receiver<Snapshot> {
-        self.base.snapshot_tx.subscribe()
+    fn base_mut(&mut self) -> &mut CoreBase<Self> {
+        &mut self.base
+    }
+
+    fn names_to_resolve(&self) -> BTreeSet<String> {
+        let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
+        reconcile::names_to_resolve(&cands, &self.base.cfg.excludes)
+    }
+
+    fn reconcile(&mut self, resolved: BTreeMap<String, Option<IpAddr>>) {
+        self.apply_reconcile(&resolved);
+    }
+
+    fn pass_ready(inputs: PassInputs) -> Input {
+        Input::PassReady(inputs)
     }
 
     fn start(&mut self) {
@@ -343,10 +360,7 @@ impl Actor for Core {
     }
 
     fn reload(&mut self, cfg: ServiceConfig) {
-        tracing::info!("reloading configuration");
-        let tron = cfg.global.tron;
-        self.base.cfg = cfg;
-        self.base.cfg_generation += 1;
+        let tron = self.take_config(cfg);
         self.base.set_tron(tron);
         let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
         let updates: Vec<(u64, DcSettings)> = self
@@ -485,14 +499,6 @@ impl Actor for Core {
             }
         }
         Core::publish(self);
-    }
-
-    fn dying(&self) -> usize {
-        self.base.ctrls.dying()
-    }
-
-    fn end_shutdown(&mut self) {
-        self.base.state_tx = None;
     }
 }
 

@@ -39,7 +39,8 @@ use crate::runtime::{logging, notify};
 
 use super::actor::CoreSetup;
 use super::common::{
-    block_on, first_answers, open_uevents, serve_until_stopped, start, FirstAnswers, Started,
+    block_on, ended, first_answers, open_uevents, serve_or_lose, serve_until_stopped, start,
+    FirstAnswers, Started,
 };
 use super::nvmecli::{self, find_systemctl, RuleShadow};
 use super::staf::{Host, StafCore, StafSetup};
@@ -197,12 +198,9 @@ pub async fn serve(
             }
         },
     );
-    let lost = tokio::select! {
-        () = serving => None,
-        lost = server.lost() => Some(lost),
-    };
+    let lost = serve_or_lose(serving, server.lost()).await;
     zeroconf.stop().await;
-    let ended = if lost.is_some() {
+    let core_ended = if lost.is_some() {
         core.shutdown_keeping_connections().await
     } else {
         core.shutdown().await
@@ -211,10 +209,5 @@ pub async fn serve(
         shadow.remove();
     }
     server.shutdown().await;
-    if let Some(lost) = lost {
-        return Err(lost.into());
-    }
-    ended?;
-    tracing::info!("{PROG} stopped");
-    Ok(())
+    ended(PROG, lost, core_ended)
 }

@@ -6,18 +6,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{Core, Input};
+use super::Core;
 use crate::ctrl::debounce::Trigger;
 use crate::ctrl::ioc::{Event, Ioc};
 use crate::ctrl::stac_reconcile::{
     self, Disposal, IocInputs, IocPlan, KernelView, Running, StafdView,
 };
 use crate::daemon::actor::strip_secrets;
-use crate::daemon::resolve::{Finished, PassInputs};
+use crate::daemon::actor::Actor;
 use crate::kernel::Controller;
 use crate::model::trid::TransportId;
 
@@ -70,44 +69,6 @@ impl Core {
         self.dirty = true;
         if self.base.debounce.trigger(Instant::now()) == Trigger::RunNow {
             self.start_pass();
-        }
-    }
-
-    /// Resolves host names and reads the interface addresses off the core, then comes back
-    /// with [`Input::PassReady`] (or later, when a pass is running: see [`crate::daemon::resolve::Pass`]).
-    pub(super) fn start_pass(&mut self) {
-        if self.base.shutting_down {
-            return;
-        }
-        let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
-        let names = stac_reconcile::names_to_resolve(&cands, &self.base.cfg.excludes);
-        self.base.pass.start(
-            Arc::clone(&self.base.kernel),
-            names,
-            self.base.cfg.global.ip_family,
-            self.base.cfg_generation,
-            self.base.input_tx.clone(),
-            Input::PassReady,
-        );
-    }
-
-    pub(super) fn finish_pass(&mut self, inputs: PassInputs) {
-        let generation = self.base.cfg_generation;
-        match self.base.pass.finish(
-            inputs,
-            generation,
-            self.base.shutting_down,
-            &mut self.base.ifaddrs,
-        ) {
-            Finished::Ignore => {}
-            Finished::Restart => self.start_pass(),
-            Finished::Apply(resolved) => {
-                self.resolved = resolved;
-                self.apply_reconcile();
-                if self.base.pass.again() {
-                    self.start_pass();
-                }
-            }
         }
     }
 

@@ -18,11 +18,13 @@ use crate::daemon::testkit::{self, Kit, HOSTID, HOSTNQN};
 use crate::daemon::uevents::Follow;
 use crate::kernel::fake::tests::{connect as fake_connect, tid as fake_tid};
 use crate::kernel::fake::{FakeKernel, FakeTarget, TargetId};
+use crate::model::snapshot::Snapshot;
 use crate::model::snapshot::{CtrlView, DlpeDict};
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
 use crate::proto::consts::{subtype, trtype};
 use crate::proto::dlp::{LogEntry, Tsas};
 use crate::proto::identify::CntrlType;
+use crate::runtime::notify::Watchdog;
 use crate::runtime::state::load_stac;
 
 const SUB: &str = "nqn.2024-01.io.example:sub";

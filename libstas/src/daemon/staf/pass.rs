@@ -4,16 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{Core, Input};
+use super::Core;
 use crate::ctrl::dc::{Dc, Event};
 use crate::ctrl::debounce::Trigger;
 use crate::ctrl::reconcile::{self, Current, Inputs};
 use crate::daemon::actor::strip_secrets;
-use crate::daemon::resolve::{Finished, PassInputs};
+use crate::daemon::actor::Actor;
 use crate::model::snapshot::{CoreEvent, Origin};
 use crate::model::trid::TransportId;
 
@@ -24,43 +23,6 @@ impl Core {
         }
         if self.base.debounce.trigger(Instant::now()) == Trigger::RunNow {
             self.start_pass();
-        }
-    }
-
-    /// Resolves host names and reads the interface addresses off the core, then comes back
-    /// with [`Input::PassReady`] (or later, when a pass is running: see [`crate::daemon::resolve::Pass`]).
-    pub(super) fn start_pass(&mut self) {
-        if self.base.shutting_down {
-            return;
-        }
-        let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
-        let names = reconcile::names_to_resolve(&cands, &self.base.cfg.excludes);
-        self.base.pass.start(
-            Arc::clone(&self.base.kernel),
-            names,
-            self.base.cfg.global.ip_family,
-            self.base.cfg_generation,
-            self.base.input_tx.clone(),
-            Input::PassReady,
-        );
-    }
-
-    pub(super) fn finish_pass(&mut self, inputs: PassInputs) {
-        let generation = self.base.cfg_generation;
-        match self.base.pass.finish(
-            inputs,
-            generation,
-            self.base.shutting_down,
-            &mut self.base.ifaddrs,
-        ) {
-            Finished::Ignore => {}
-            Finished::Restart => self.start_pass(),
-            Finished::Apply(resolved) => {
-                self.apply_reconcile(&resolved);
-                if self.base.pass.again() {
-                    self.start_pass();
-                }
-            }
         }
     }
 

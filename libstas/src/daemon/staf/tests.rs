@@ -17,12 +17,14 @@ use crate::daemon::testkit::{self, Kit, HOSTID, HOSTNQN};
 use crate::daemon::uevents::Follow;
 use crate::kernel::fake::{tas_of, FakeAdminFailure, FakeKernel, FakeTarget, TargetId};
 use crate::kernel::CtrlState;
+use crate::model::snapshot::Snapshot;
 use crate::model::snapshot::{CtrlView, Origin};
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
 use crate::proto::consts::DimTask;
 use crate::proto::consts::{subtype, trtype, LID_DISCOVERY, LSP_PLEO};
 use crate::proto::dlp::{LogEntry, Tsas};
 use crate::proto::identify::DcType;
+use crate::runtime::notify::Watchdog;
 use crate::runtime::state::load_staf;
 
 fn conf(text: &str) -> ServiceConfig {
