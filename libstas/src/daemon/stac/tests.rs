@@ -726,10 +726,15 @@ async fn an_overflow_hiding_a_removal_and_a_reused_instance_reconnects() {
     let mut r = Rig::new(k, "");
     r.view(known([1, 2])).await;
     r.connected(2).await;
-    let d1 = r.ctrl(1).unwrap().device.unwrap();
-    let d2 = r.ctrl(2).unwrap().device.unwrap();
+    // The two connects ran concurrently: d1 is the lower instance, whichever got it.
+    let mut devs = [
+        r.ctrl(1).unwrap().device.unwrap(),
+        r.ctrl(2).unwrap().device.unwrap(),
+    ];
+    devs.sort_by_key(|d| d.trim_start_matches("nvme").parse::<u32>().unwrap());
+    let [d1, d2] = devs;
     // Both controllers go away; a foreign controller (subsystem 3, nvme-cli) takes the
-    // first one's instance. None of it is seen.
+    // lower instance, d1. None of it is seen.
     r.kit
         .overflow(|k| {
             k.lose_controller(&d1);
