@@ -1,6 +1,7 @@
 //! Controller logic without I/O: the discovery-controller state machine ([`dc`]) and
 //! stafd's reconcile step ([`mod@reconcile`]); the I/O-controller state machine ([`ioc`]) and
 //! stacd's reconcile step with its disconnect policy and audit ([`stac_reconcile`]); the
+//! connect side both state machines share (tokens, backoff, connect outcome: [`connect`]); the
 //! leading-edge debouncer that paces both daemons' passes ([`debounce`]); stafd's mDNS
 //! browser state ([`zeroconf`]); and nvme-stas's timer values ([`timers`]).
 //!
@@ -8,6 +9,7 @@
 //! and the channels (the core actors in [`crate::daemon`]). That keeps every timing rule
 //! testable without a kernel and without waiting.
 
+pub mod connect;
 pub mod dc;
 pub mod debounce;
 pub mod ioc;
