@@ -3,8 +3,8 @@
 //! the dropping of stale completions (`InFlight`), the connect attempt counter with
 //! nvme-stas's backoff (3 s after the first failure, 60 s after the others, 3 s after a
 //! kernel `remove`) and the outcome of a connect (`Link`), the counters an operation shows
-//! on D-Bus (`OpStat`), the timer bookkeeping (`Timers`), and the connection parameters
-//! both kinds of controller send (`base_params`).
+//! on D-Bus (`OpStat`), the timer bookkeeping (`Timers`), removal (`Disposal`), and the
+//! connection parameters both kinds of controller send (`base_params`).
 //!
 //! What differs stays in the machines: a discovery controller retries forever and runs the
 //! register → supported → get-log chain once connected; an I/O controller stops retrying
@@ -135,10 +135,56 @@ impl OpStat {
     }
 }
 
-/// An action type that can start and stop timers of kind `K`.
-pub(crate) trait TimerAction<K> {
+/// The actions of a machine that the shared parts emit: starting and stopping timers of
+/// kind `K`, and the end of the controller.
+pub(crate) trait MachineAction<K> {
     fn start_timer(kind: K, d: Duration) -> Self;
     fn cancel_timer(kind: K) -> Self;
+    fn disposed() -> Self;
+}
+
+/// Removal of a controller. It is asked for once (later requests are ignored); the machine
+/// is done once it emitted `Disposed`, and ignores every event after that.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Disposal {
+    asked: bool,
+    done: bool,
+}
+
+impl Disposal {
+    /// Whether removal was asked for.
+    pub(crate) fn asked(&self) -> bool {
+        self.asked
+    }
+
+    /// Whether `Disposed` was emitted.
+    pub(crate) fn done(&self) -> bool {
+        self.done
+    }
+
+    /// Asks for removal. False when it already was: nothing to do.
+    pub(crate) fn ask(&mut self) -> bool {
+        !std::mem::replace(&mut self.asked, true)
+    }
+
+    /// Done: emit `Disposed`.
+    pub(crate) fn finish<K, A: MachineAction<K>>(&mut self, out: &mut Vec<A>) {
+        self.done = true;
+        out.push(A::disposed());
+    }
+
+    /// Done at once, the kernel connection (if any) stays.
+    pub(crate) fn keep<K, A: MachineAction<K>>(
+        &mut self,
+        tid: &TransportId,
+        device: Option<&str>,
+        out: &mut Vec<A>,
+    ) {
+        if let Some(d) = device {
+            tracing::debug!(%tid, device = %d, "keeping the connection");
+        }
+        self.finish(out);
+    }
 }
 
 /// The running timers and their periods. Starting or cancelling one also emits the action
@@ -158,20 +204,20 @@ impl<K> Default for Timers<K> {
 
 impl<K: Ord + Copy> Timers<K> {
     /// (Re)starts `kind`.
-    pub(crate) fn start<A: TimerAction<K>>(&mut self, kind: K, d: Duration, out: &mut Vec<A>) {
+    pub(crate) fn start<A: MachineAction<K>>(&mut self, kind: K, d: Duration, out: &mut Vec<A>) {
         self.running.insert(kind, d);
         out.push(A::start_timer(kind, d));
     }
 
     /// Stops `kind` if it runs.
-    pub(crate) fn cancel<A: TimerAction<K>>(&mut self, kind: K, out: &mut Vec<A>) {
+    pub(crate) fn cancel<A: MachineAction<K>>(&mut self, kind: K, out: &mut Vec<A>) {
         if self.running.remove(&kind).is_some() {
             out.push(A::cancel_timer(kind));
         }
     }
 
     /// Stops every running timer.
-    pub(crate) fn cancel_all<A: TimerAction<K>>(&mut self, out: &mut Vec<A>) {
+    pub(crate) fn cancel_all<A: MachineAction<K>>(&mut self, out: &mut Vec<A>) {
         let kinds: Vec<K> = self.running.keys().copied().collect();
         for k in kinds {
             self.cancel(k, out);

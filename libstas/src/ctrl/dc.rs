@@ -35,7 +35,9 @@ use crate::proto::dlp::LogEntry;
 use crate::proto::identify::DcType;
 use crate::proto::uevent::NvmeEventKind;
 
-use super::connect::{base_params, ConnectFailure, InFlight, Link, OpStat, TimerAction, Timers};
+use super::connect::{
+    base_params, ConnectFailure, Disposal, InFlight, Link, MachineAction, OpStat, Timers,
+};
 use super::timers::{GET_LOG_PAGE_RETRY, GET_SUPPORTED_RETRY, REGISTRATION_RETRY};
 
 pub use super::connect::Token;
@@ -273,12 +275,15 @@ enum Op {
     Disconnect,
 }
 
-impl TimerAction<TimerKind> for Action {
+impl MachineAction<TimerKind> for Action {
     fn start_timer(kind: TimerKind, d: Duration) -> Self {
         Self::StartTimer(kind, d)
     }
     fn cancel_timer(kind: TimerKind) -> Self {
         Self::CancelTimer(kind)
+    }
+    fn disposed() -> Self {
+        Self::Disposed
     }
 }
 
@@ -313,8 +318,7 @@ pub struct Dc {
     referrals: Vec<TransportId>,
     aging: Aging,
     timers: Timers<TimerKind>,
-    disposing: Option<bool>,
-    disposed: bool,
+    disposal: Disposal,
 }
 
 /// Referral entries of a discovery log (nvme-stas dictionaries) as controller identities
@@ -385,8 +389,7 @@ impl Dc {
             referrals,
             aging: Aging::default(),
             timers: Timers::default(),
-            disposing: None,
-            disposed: false,
+            disposal: Disposal::default(),
         }
     }
 
@@ -452,13 +455,13 @@ impl Dc {
     /// Whether a disconnect or a connect-and-forget is under way.
     #[must_use]
     pub fn is_disposing(&self) -> bool {
-        self.disposing.is_some()
+        self.disposal.asked()
     }
 
     /// Whether [`Action::Disposed`] was returned.
     #[must_use]
     pub fn is_disposed(&self) -> bool {
-        self.disposed
+        self.disposal.done()
     }
 
     /// nvme-stas `is_unresponsive()`: a `discovered` controller that mDNS no longer reports,
@@ -530,7 +533,7 @@ impl Dc {
     ) -> Option<OpView> {
         stat.view(
             self.ops.is(op),
-            !self.disposed,
+            !self.disposal.done(),
             self.retry_view(retry, remaining),
         )
     }
@@ -540,7 +543,7 @@ impl Dc {
     pub fn connect_view(&self, retry_remaining: Option<Duration>) -> Option<OpView> {
         self.link.view(
             self.ops.is(Op::Connect),
-            !self.disposed,
+            !self.disposal.done(),
             self.retry_view(TimerKind::ConnectRetry, retry_remaining),
         )
     }
@@ -609,12 +612,12 @@ impl Dc {
     /// Handles one event; returns what to do, in order.
     pub fn handle(&mut self, ev: Event, now: SystemTime) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.disposed {
+        if self.disposal.done() {
             return out;
         }
         match ev {
             Event::Start => {
-                if self.disposing.is_none() && self.ops.is_idle() && self.link.device().is_none() {
+                if !self.disposal.asked() && self.ops.is_idle() && self.link.device().is_none() {
                     self.try_connect(&mut out);
                 }
             }
@@ -697,12 +700,12 @@ impl Dc {
             Event::Disconnected { token } => {
                 if self.ops.complete(token, Op::Disconnect, &self.tid) {
                     self.link.set_device(None);
-                    self.finish(&mut out);
+                    self.disposal.finish(&mut out);
                 }
             }
             Event::Uevent(kind) => self.on_uevent(kind, now, &mut out),
             Event::EventsLost { reconnected } => {
-                if self.disposing.is_some() || self.link.device().is_none() {
+                if self.disposal.asked() || self.link.device().is_none() {
                     return out;
                 }
                 if reconnected {
@@ -720,7 +723,7 @@ impl Dc {
                 // A DC reconnects on reload only after a permanent failure: otherwise its
                 // retry timer runs (it retries forever). An IOC also restarts after its NCC
                 // gate stopped it.
-                if self.disposing.is_none() {
+                if !self.disposal.asked() {
                     if self.link.device().is_some() {
                         self.resync(&mut out);
                     } else if self.permanent_failure && self.ops.is_idle() {
@@ -782,7 +785,7 @@ impl Dc {
         self.dctype = dctype;
         self.registered = false;
         self.check_aging(now, out);
-        if self.disposing.is_some() {
+        if self.disposal.asked() {
             self.continue_dispose(out);
             return;
         }
@@ -802,10 +805,10 @@ impl Dc {
         }
         match self
             .link
-            .failed(&self.tid, error, permanent, self.disposing.is_some())
+            .failed(&self.tid, error, permanent, self.disposal.asked())
         {
             ConnectFailure::Disposing => {
-                self.finish(out);
+                self.disposal.finish(out);
                 return;
             }
             ConnectFailure::Permanent => self.permanent_failure = true,
@@ -879,7 +882,7 @@ impl Dc {
     /// After a step, whatever its outcome: dispose if asked meanwhile, restart the chain
     /// if a resync came in. Returns whether it did either.
     fn step_preempted(&mut self, out: &mut Vec<Action>) -> bool {
-        if self.disposing.is_some() {
+        if self.disposal.asked() {
             self.continue_dispose(out);
             true
         } else if self.resync_pending {
@@ -972,7 +975,7 @@ impl Dc {
         match kind {
             NvmeEventKind::Aen(AEN_DISC_LOG_CHANGED) => {
                 tracing::info!(tid = %self.tid, device = self.dev(), "Received AEN: Change of Discovery Log Page (0x70f002)");
-                if self.disposing.is_some() || self.link.device().is_none() {
+                if self.disposal.asked() || self.link.device().is_none() {
                     return;
                 }
                 self.reread(out);
@@ -981,7 +984,7 @@ impl Dc {
                 tracing::debug!(tid = %self.tid, device = self.dev(), aen = %format_args!("{aen:#08x}"), "AEN ignored");
             }
             NvmeEventKind::Rediscover | NvmeEventKind::Connected => {
-                if self.link.device().is_none() || self.disposing.is_some() {
+                if self.link.device().is_none() || self.disposal.asked() {
                     return;
                 }
                 // 6.1 sends `rediscover` then `connected` for one reconnect: the second
@@ -1037,14 +1040,14 @@ impl Dc {
             Some(Op::Step(_)) => self.ops.clear(),
             Some(Op::Deregister | Op::Disconnect) => {
                 self.ops.clear();
-                self.finish(out);
+                self.disposal.finish(out);
                 return;
             }
             _ => {}
         }
-        if self.disposing.is_some() {
+        if self.disposal.asked() {
             if self.ops.is_idle() {
-                self.finish(out);
+                self.disposal.finish(out);
             }
             return;
         }
@@ -1060,7 +1063,7 @@ impl Dc {
         if !self.timers.fired(kind) {
             return;
         }
-        if self.disposing.is_some() {
+        if self.disposal.asked() {
             return;
         }
         match kind {
@@ -1115,18 +1118,14 @@ impl Dc {
     }
 
     fn dispose(&mut self, keep: bool, out: &mut Vec<Action>) {
-        if self.disposing.is_some() {
+        if !self.disposal.ask() {
             return;
         }
-        self.disposing = Some(keep);
         self.timers.cancel_all(out);
         // stafd keeps a DC's connection only at shutdown with `persistent-connections`;
         // stacd keeps I/O connections at every shutdown (see ioc.rs).
         if keep {
-            if let Some(d) = self.link.device() {
-                tracing::debug!(tid = %self.tid, device = %d, "keeping the connection");
-            }
-            self.finish(out);
+            self.disposal.keep(&self.tid, self.link.device(), out);
             return;
         }
         if self.ops.is_idle() {
@@ -1139,7 +1138,7 @@ impl Dc {
             return;
         }
         let Some(device) = self.device_owned() else {
-            self.finish(out);
+            self.disposal.finish(out);
             return;
         };
         // TP8010: deregister before disconnecting (an I/O controller just disconnects).
@@ -1151,11 +1150,6 @@ impl Dc {
             let token = self.ops.begin(Op::Disconnect);
             out.push(Action::Disconnect { token, device });
         }
-    }
-
-    fn finish(&mut self, out: &mut Vec<Action>) {
-        self.disposed = true;
-        out.push(Action::Disposed);
     }
 }
 

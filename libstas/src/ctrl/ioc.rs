@@ -37,7 +37,9 @@ use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
 
 pub use super::connect::Token;
-use super::connect::{base_params, ConnectFailure, InFlight, Link, TimerAction, Timers};
+use super::connect::{
+    base_params, ConnectFailure, Disposal, InFlight, Link, MachineAction, Timers,
+};
 
 /// The EFLAGS bit "not connected to CDC" (NCC) of a discovery log page entry.
 pub const EFLAGS_NCC: u64 = 1 << 2;
@@ -158,12 +160,15 @@ enum Op {
     Disconnect,
 }
 
-impl TimerAction<TimerKind> for Action {
+impl MachineAction<TimerKind> for Action {
     fn start_timer(kind: TimerKind, d: Duration) -> Self {
         Self::StartTimer(kind, d)
     }
     fn cancel_timer(kind: TimerKind) -> Self {
         Self::CancelTimer(kind)
+    }
+    fn disposed() -> Self {
+        Self::Disposed
     }
 }
 
@@ -188,8 +193,7 @@ pub struct Ioc {
     ops: InFlight<Op>,
     stalled: Option<Stalled>,
     timers: Timers<TimerKind>,
-    disposing: Option<bool>,
-    disposed: bool,
+    disposal: Disposal,
 }
 
 impl Ioc {
@@ -212,8 +216,7 @@ impl Ioc {
             ops: InFlight::default(),
             stalled: None,
             timers: Timers::default(),
-            disposing: None,
-            disposed: false,
+            disposal: Disposal::default(),
         }
     }
 
@@ -306,13 +309,13 @@ impl Ioc {
     /// Whether a removal is under way.
     #[must_use]
     pub fn is_disposing(&self) -> bool {
-        self.disposing.is_some()
+        self.disposal.asked()
     }
 
     /// Whether [`Action::Disposed`] was returned.
     #[must_use]
     pub fn is_disposed(&self) -> bool {
-        self.disposed
+        self.disposal.done()
     }
 
     /// Whether timer `kind` is running.
@@ -336,7 +339,7 @@ impl Ioc {
     pub fn connect_view(&self, retry_remaining: Option<Duration>) -> Option<OpView> {
         self.link.view(
             self.connecting(),
-            !self.disposed,
+            !self.disposal.done(),
             self.timer_running(TimerKind::ConnectRetry)
                 .then(|| self.timer_view(retry_remaining)),
         )
@@ -345,7 +348,7 @@ impl Ioc {
     /// Handles one event; returns what to do, in order.
     pub fn handle(&mut self, ev: Event) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.disposed {
+        if self.disposal.done() {
             return out;
         }
         match ev {
@@ -366,7 +369,7 @@ impl Ioc {
             Event::Disconnected { token } => {
                 if self.ops.complete(token, Op::Disconnect, &self.tid) {
                     self.link.set_device(None);
-                    self.finish(&mut out);
+                    self.disposal.finish(&mut out);
                 }
             }
             Event::Uevent(NvmeEventKind::Removed) => self.on_removed(&mut out),
@@ -397,7 +400,7 @@ impl Ioc {
 
     /// Not connected, nothing in flight, not being removed.
     fn idle(&self) -> bool {
-        self.disposing.is_none() && self.ops.is_idle() && self.link.device().is_none()
+        !self.disposal.asked() && self.ops.is_idle() && self.link.device().is_none()
     }
 
     /// nvme-stas `_should_try_to_reconnect`. Only I/O controllers have this gate: a
@@ -462,7 +465,7 @@ impl Ioc {
         self.stalled = None;
         self.cancel_timer(out);
         self.link.connected(&self.tid, device, adopted);
-        if self.disposing.is_some() {
+        if self.disposal.asked() {
             self.continue_dispose(out);
         }
     }
@@ -479,10 +482,10 @@ impl Ioc {
         }
         match self
             .link
-            .failed(&self.tid, error, permanent, self.disposing.is_some())
+            .failed(&self.tid, error, permanent, self.disposal.asked())
         {
             ConnectFailure::Disposing => {
-                self.finish(out);
+                self.disposal.finish(out);
                 return;
             }
             ConnectFailure::Permanent => {
@@ -506,12 +509,12 @@ impl Ioc {
         };
         if self.ops.is(Op::Disconnect) {
             self.ops.clear();
-            self.finish(out);
+            self.disposal.finish(out);
             return;
         }
-        if self.disposing.is_some() {
+        if self.disposal.asked() {
             if self.ops.is_idle() {
-                self.finish(out);
+                self.disposal.finish(out);
             }
             return;
         }
@@ -529,20 +532,16 @@ impl Ioc {
     }
 
     fn dispose(&mut self, keep: bool, out: &mut Vec<Action>) {
-        if self.disposing.is_some() {
+        if !self.disposal.ask() {
             return;
         }
-        self.disposing = Some(keep);
         self.cancel_timer(out);
         // Differs from a DC on purpose: stacd keeps every I/O connection at shutdown
         // (§5.13) and `disconnect-scope` decides whether a removed one is disconnected or
         // only forgotten; stafd keeps a DC's connection only at shutdown with
         // `persistent-connections`. A DC also deregisters (TP8010) before it disconnects.
         if keep {
-            if let Some(d) = self.link.device() {
-                tracing::debug!(tid = %self.tid, device = %d, "keeping the connection");
-            }
-            self.finish(out);
+            self.disposal.keep(&self.tid, self.link.device(), out);
             return;
         }
         self.continue_dispose(out);
@@ -553,17 +552,12 @@ impl Ioc {
             return;
         }
         let Some(device) = self.link.device().map(str::to_owned) else {
-            self.finish(out);
+            self.disposal.finish(out);
             return;
         };
         tracing::info!(tid = %self.tid, %device, "Disconnect initiated");
         let token = self.ops.begin(Op::Disconnect);
         out.push(Action::Disconnect { token, device });
-    }
-
-    fn finish(&mut self, out: &mut Vec<Action>) {
-        self.disposed = true;
-        out.push(Action::Disposed);
     }
 
     fn start_timer(&mut self, d: Duration, out: &mut Vec<Action>) {
