@@ -295,6 +295,28 @@ impl Core {
         }
     }
 
+    /// A connect that returns after another controller took its kernel controller: the
+    /// controller was removed while its connect blocked in the kernel, re-added (same
+    /// transport id) meanwhile, and the new one adopted what the old connect created. The
+    /// device is the new one's: to the old one the connect failed, so it lets go without
+    /// deleting it (seen in the uevent-storm scenario: the old one deleted it, and the new
+    /// one, no longer told about its device, stayed "connected" to nothing).
+    fn unless_taken(&self, id: u64, event: Event) -> Event {
+        match event {
+            Event::ConnectDone { token, device }
+                if self.base.ctrls.owner_of(&device).is_some_and(|o| o != id) =>
+            {
+                tracing::info!(%device, "connect finished after another controller adopted its device: leaving it to that one");
+                Event::ConnectFailed {
+                    token,
+                    error: format!("{device} was adopted by another controller"),
+                    permanent: false,
+                }
+            }
+            e => e,
+        }
+    }
+
     /// Gives `ev` to controller `id` and performs the actions.
     fn feed(&mut self, id: u64, ev: Event) {
         let Some(ioc) = self.base.ctrls.get_mut(id) else {
@@ -380,6 +402,7 @@ impl Actor for Core {
                 if let Some(c) = ctrl {
                     self.base.topo.insert(*c);
                 }
+                let event = self.unless_taken(id, event);
                 self.feed(id, event);
             }
             Input::Duplicate { id, token, scan } => self.on_duplicate(id, token, scan),
