@@ -25,6 +25,7 @@ use crate::runtime::logging::{self, LogHandle};
 use crate::runtime::notify;
 use crate::runtime::signals::{Signal, Signals};
 
+use super::actor::CoreSetup;
 use super::staf::Host;
 use super::uevents::{spawn_netlink, Follow, UeventMsg, UeventsUnavailable, UEVENT_QUEUE};
 
@@ -158,6 +159,32 @@ pub struct FirstAnswers<S> {
     pub ifaddrs: Vec<IfAddr>,
     /// The warm-restart state.
     pub state: S,
+}
+
+impl<S> FirstAnswers<S> {
+    /// What a core starts from on the real host: these answers, the configuration, the
+    /// host and the state file (written), with systemd's watchdog.
+    #[must_use]
+    pub fn into_setup(
+        self,
+        config: ServiceConfig,
+        host: Host,
+        tron: bool,
+        state_path: PathBuf,
+    ) -> CoreSetup<S> {
+        CoreSetup {
+            config,
+            host,
+            tron,
+            kernel_options: self.options,
+            topology: self.topology,
+            ifaddrs: self.ifaddrs,
+            state_path,
+            initial_state: self.state,
+            save_state: true,
+            watchdog: notify::Watchdog::systemd(),
+        }
+    }
 }
 
 /// The kernel's options (with nvme-stas's warning when `enough` says they fall short), one

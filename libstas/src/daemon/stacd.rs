@@ -34,10 +34,9 @@ use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_stac, state_path};
 use crate::runtime::{logging, notify};
 
-use super::actor::CoreSetup;
 use super::common::{
     block_on, ended, first_answers, open_uevents, serve_or_lose, serve_until_stopped, start,
-    FirstAnswers, Started,
+    Started,
 };
 use super::stac::{StacCore, StacSetup};
 use super::staf::Host;
@@ -83,25 +82,9 @@ async fn serve(
     let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
     let urx = open_uevents(&kernel, Follow::Io)?;
     let path = state_path(PROG);
-    let FirstAnswers {
-        options,
-        topology,
-        ifaddrs,
-        state: initial_state,
-    } = first_answers(&kernel, &path, load_stac, SupportedOptions::host_iface).await?;
+    let answers = first_answers(&kernel, &path, load_stac, SupportedOptions::host_iface).await?;
     let setup = StacSetup {
-        core: CoreSetup {
-            config: cfg,
-            host,
-            tron,
-            kernel_options: options,
-            topology,
-            ifaddrs,
-            state_path: path,
-            initial_state,
-            save_state: true,
-            watchdog: notify::Watchdog::systemd(),
-        },
+        core: answers.into_setup(cfg, host, tron, path),
         host_key,
     };
     let hook = log.clone();

@@ -37,10 +37,9 @@ use crate::runtime::signals::Signals;
 use crate::runtime::state::{load_staf, state_path};
 use crate::runtime::{logging, notify};
 
-use super::actor::CoreSetup;
 use super::common::{
     block_on, ended, first_answers, open_uevents, serve_or_lose, serve_until_stopped, start,
-    FirstAnswers, Started,
+    Started,
 };
 use super::nvmecli::{self, find_systemctl, RuleShadow};
 use super::staf::{Host, StafCore, StafSetup};
@@ -119,12 +118,7 @@ pub async fn serve(
         None => open_uevents(&kernel, Follow::Discovery)?,
     };
     let path = env.state_path;
-    let FirstAnswers {
-        options,
-        topology,
-        ifaddrs,
-        state: initial_state,
-    } = first_answers(&kernel, &path, load_staf, |o| {
+    let answers = first_answers(&kernel, &path, load_staf, |o| {
         o.host_iface() && o.discovery()
     })
     .await?;
@@ -136,20 +130,9 @@ pub async fn serve(
         },
     };
     let zc_initial = zc_config(&cfg);
-    let tp8013 = options.discovery();
+    let tp8013 = answers.options.discovery();
     let setup = StafSetup {
-        core: CoreSetup {
-            config: cfg,
-            host: host.clone(),
-            tron,
-            kernel_options: options,
-            topology,
-            ifaddrs,
-            state_path: path,
-            initial_state,
-            save_state: true,
-            watchdog: notify::Watchdog::systemd(),
-        },
+        core: answers.into_setup(cfg, host.clone(), tron, path),
         nvmf_connect: if env.nvmecli_interop {
             find_systemctl()
         } else {
