@@ -12,7 +12,7 @@ use dbus_fixture::{has_owner, require, Bus, FakeCore};
 use libstas::config::Daemon;
 use libstas::daemon::common::load_config;
 use libstas::daemon::staf::Host;
-use libstas::daemon::stafd::{serve, RunError, StafdEnv};
+use libstas::daemon::stafd::{serve, RunError, StafdEnv, Started};
 use libstas::daemon::uevents::{fake_feed, UEVENT_QUEUE};
 use libstas::dbus::{bus_connection, sample, serve_stac_on};
 use libstas::kernel::fake::FakeTarget;
@@ -94,7 +94,17 @@ async fn a_killed_bus_ends_serving_and_keeps_every_connection() {
         symname: None,
         key_set: false,
     };
-    let mut stafd = tokio::spawn(serve(env, cfg, host, false, LogHandle::detached(), conf));
+    let mut stafd = tokio::spawn(serve(
+        env,
+        Started {
+            log: LogHandle::detached(),
+            conf_file: conf,
+            config: cfg,
+            tron: false,
+            host,
+            host_key: None,
+        },
+    ));
     wait_for("the DC connected", || !k.connect_log().is_empty()).await;
     let t0 = tokio::time::Instant::now();
     while !has_owner(&bus, "org.nvmexpress.staf").await {

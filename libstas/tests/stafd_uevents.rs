@@ -11,7 +11,7 @@ use std::time::Duration;
 use dbus_fixture::{require, Bus};
 use libstas::config::Daemon;
 use libstas::daemon::staf::Host;
-use libstas::daemon::stafd::{serve, RunError, StafdEnv};
+use libstas::daemon::stafd::{serve, RunError, StafdEnv, Started};
 use libstas::daemon::uevents::{fake_feed, UEVENT_QUEUE};
 use libstas::kernel::fake::FakeTarget;
 use libstas::kernel::FakeKernel;
@@ -54,7 +54,17 @@ async fn stafd_serve_fails_when_the_uevent_source_ends() {
         key_set: false,
     };
     let log = logging::init("stafd", false, false);
-    let served = tokio::spawn(serve(env, cfg, host, false, log, conf_file));
+    let served = tokio::spawn(serve(
+        env,
+        Started {
+            log,
+            conf_file,
+            config: cfg,
+            tron: false,
+            host,
+            host_key: None,
+        },
+    ));
     // Once stafd connected its DC, the uevent source ends (the sender is dropped).
     let connected = tokio::time::timeout(Duration::from_secs(30), async {
         while k.connect_log().is_empty() {

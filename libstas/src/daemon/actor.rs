@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -36,16 +36,16 @@ use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
 use super::wheel::sleep_until_opt;
 use super::wheel::Wheel;
 use crate::config::controller::SECRET_KEYS;
-use crate::config::service::ServiceConfig;
-use crate::ctrl::debounce::Debouncer;
+use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
+use crate::ctrl::debounce::{Debouncer, Trigger};
 use crate::ctrl::timers::CONF_SOAK;
 use crate::fsutil::FsError;
 use crate::kernel::error::BuildError;
 use crate::kernel::fabrics::{
     build_connect_string, ConnectParams, ConnectString, SupportedOptions,
 };
-use crate::kernel::{CtrlState, IfAddr, Kernel, Topology};
-use crate::model::snapshot::{AvahiView, CtrlAttrs, ProcessView, TimerView};
+use crate::kernel::{Controller, CtrlState, IfAddr, Kernel, Topology};
+use crate::model::snapshot::{AvahiView, CtrlAttrs, CtrlView, ProcessView, TimerView};
 use crate::model::snapshot::{CoreCommand, Snapshot};
 use crate::model::trid::TidDefaults;
 use crate::model::trid::TransportId;
@@ -90,47 +90,107 @@ pub struct Rx<I, F> {
     pub feed: mpsc::Receiver<F>,
 }
 
+/// The event of actor `A`'s controller machine.
+pub type EventOf<A> = <<A as Actor>::Machine as Machine>::Event;
+/// The action of actor `A`'s controller machine.
+pub type ActionOf<A> = <<A as Actor>::Machine as Machine>::Action;
+/// The settings of actor `A`'s controller machine.
+pub type SettingsOf<A> = <<A as Actor>::Machine as Machine>::Settings;
+
+/// The inputs of actor `A`.
+pub type InputOf<A> = Input<EventOf<A>, <A as Actor>::OwnInput>;
+
+/// What a core's spawned tasks send it back (`E`: its machine's events; `O`: the daemon's
+/// own).
+pub enum Input<E, O> {
+    /// A kernel operation of controller `id` finished, with the controller it created or
+    /// read (for the topology).
+    Done {
+        /// The controller.
+        id: u64,
+        /// What to feed it.
+        event: E,
+        /// The kernel controller.
+        ctrl: Option<Box<Controller>>,
+    },
+    /// Names resolved and interfaces read: run the reconcile.
+    PassReady(PassInputs),
+    /// The daemon's own.
+    Own(O),
+}
+
+/// A `controller=` entry as a core's reconcile reads it: transport id, keys (secrets
+/// included), and valid connection overrides.
+pub type Configured = (TransportId, BTreeMap<String, String>, CfgParams);
+
 /// What a core is to the skeleton. Every method runs on the core task and never blocks.
 pub trait Actor: Send + Sized + 'static {
     /// The controller state machine.
     type Machine: Machine + Send;
     /// What a live controller's slot keeps beside it.
     type Extra: Send;
-    /// The machine's timer kinds.
-    type Timer: Ord + Clone + Send;
     /// The warm-restart state.
-    type State: Send + Sync;
-    /// Results the core's spawned tasks send back.
-    type Input: Send + 'static;
+    type State: Clone + PartialEq + Send + Sync + 'static;
+    /// The daemon's own results of its spawned tasks ([`Input::Own`]).
+    type OwnInput: Send + 'static;
     /// The daemon's own feed.
     type Feed: Send + 'static;
+    /// What the daemon's setup gives its core beside the [`CoreSetup`].
+    type Own;
+    /// Capacity of the feed channel.
+    const FEED_QUEUE: usize;
     /// How long a shutdown waits for controllers that are letting go.
     const SHUTDOWN_GRACE: Duration;
     /// Logged when that wait runs out.
     const GRACE_EXPIRED: &'static str;
+    /// Writes the state file (atomically).
+    const SAVE: fn(&Path, &Self::State) -> Result<(), FsError>;
 
+    /// The core around `base`, with its controllers taken from the warm-restart `state`.
+    fn new(base: CoreBase<Self>, state: Self::State, own: Self::Own) -> Self;
     /// What every core holds.
     fn base(&self) -> &CoreBase<Self>;
     /// The same, to change.
     fn base_mut(&mut self) -> &mut CoreBase<Self>;
     /// Once, before the loop: start the warm-restart controllers.
     fn start(&mut self);
-    /// A reloaded configuration.
-    fn reload(&mut self, config: ServiceConfig);
-    /// A result from one of the core's tasks.
-    fn on_input(&mut self, input: Self::Input);
+    /// Controller `id`'s kernel operation finished with `event` (the controller it created
+    /// or read is in the topology already).
+    fn on_done(&mut self, id: u64, event: EventOf<Self>);
+    /// One of the daemon's own results.
+    fn on_own_input(&mut self, input: Self::OwnInput);
     /// A uevent (or a resync after an overflow).
     fn on_uevent(&mut self, msg: UeventMsg);
-    /// A D-Bus command.
-    fn on_command(&mut self, command: CoreCommand);
     /// A message of the feed.
     fn on_feed(&mut self, msg: Self::Feed);
-    /// The next timer deadline; `publish_due` is what [`Actor::publish_due`] said this turn.
-    fn deadline(&self, publish_due: bool) -> Option<Instant>;
-    /// The deadline passed.
-    fn on_deadline(&mut self);
+    /// Performs what controller `id` asked for.
+    fn perform(&mut self, id: u64, action: ActionOf<Self>);
     /// Publishes the snapshot (and state) now.
     fn publish(&mut self);
+    /// Saves the state and asks every controller to let go (keeping or dropping its
+    /// connection: see [`Actor::retire_all`]).
+    fn begin_shutdown(&mut self, keep_all: bool);
+    /// The warm-restart state now.
+    fn state(&self) -> Self::State;
+    /// How controller `id` is published.
+    fn view(&self, ctrl: &Self::Machine, id: u64, now: Instant) -> CtrlView;
+    /// The `controller=` entries of the current configuration.
+    fn configured(&self) -> Vec<Configured>;
+    /// A controller's settings from its entry's keys and overrides.
+    fn settings_for(&self, cfg: &BTreeMap<String, String>, o: &CfgParams) -> SettingsOf<Self>;
+    /// The host names a reconcile pass resolves first.
+    fn names_to_resolve(&self) -> BTreeSet<String>;
+    /// Runs the reconcile with the names' addresses.
+    fn reconcile(&mut self, resolved: BTreeMap<String, Option<IpAddr>>);
+
+    /// The core's own deadline beside the timers and the debouncer; `publish_due` is what
+    /// [`Actor::publish_due`] said this turn.
+    fn own_deadline(&self, _publish_due: bool) -> Option<Instant> {
+        None
+    }
+    /// What the core does when its own deadline may have passed (after the timers, before
+    /// the debouncer).
+    fn on_own_deadline(&mut self, _now: Instant) {}
     /// Whether a held-back publication is due (then it runs when nothing else is ready).
     /// stafd publishes after every message instead ([`Actor::settle`]).
     fn publish_due(&self) -> bool {
@@ -138,19 +198,176 @@ pub trait Actor: Send + Sized + 'static {
     }
     /// After each message of the loop.
     fn settle(&mut self) {}
-    /// Saves the state and asks every controller to let go (keeping or dropping its
-    /// connection).
-    fn begin_shutdown(&mut self, keep_all: bool);
+    /// Something the snapshot shows changed (stacd publishes later; stafd after every
+    /// message anyway).
+    fn touch(&mut self) {}
+    /// Whether a reconcile may run now (stacd waits for the first view of stafd).
+    fn may_reconcile(&self) -> bool {
+        true
+    }
+    /// The mDNS browser's state for `process_info` (stafd).
+    fn avahi(&self) -> Option<AvahiView> {
+        None
+    }
 
-    /// The host names a reconcile pass resolves first.
-    fn names_to_resolve(&self) -> BTreeSet<String>;
-    /// Runs the reconcile with the names' addresses.
-    fn reconcile(&mut self, resolved: BTreeMap<String, Option<IpAddr>>);
-    /// The input that carries a pass's inputs back.
-    fn pass_ready(inputs: PassInputs) -> Self::Input;
+    /// A result from one of the core's tasks.
+    fn on_input(&mut self, input: InputOf<Self>) {
+        match input {
+            Input::Done { id, event, ctrl } => {
+                if let Some(c) = ctrl {
+                    self.base_mut().topo.insert(*c);
+                }
+                self.on_done(id, event);
+            }
+            Input::PassReady(inputs) => self.finish_pass(inputs),
+            Input::Own(input) => self.on_own_input(input),
+        }
+    }
+
+    /// Gives `ev` to controller `id` (live or dying) and performs the actions.
+    fn feed(&mut self, id: u64, ev: EventOf<Self>) {
+        let ctrls = &mut self.base_mut().ctrls;
+        let Some(m) = ctrls.get_mut(id) else {
+            return;
+        };
+        let actions = m.handle(ev, SystemTime::now());
+        let device = m.device().map(str::to_owned);
+        ctrls.set_device(id, device.as_deref());
+        self.touch();
+        for a in actions {
+            self.perform(id, a);
+        }
+    }
+
+    /// Feeds every live controller what `ev` makes for it.
+    fn feed_live(&mut self, ev: impl Fn(&Self, &TransportId) -> EventOf<Self>) {
+        let todo: Vec<(u64, EventOf<Self>)> = (self.base().ctrls.live().iter())
+            .map(|(tid, s)| (s.id, ev(self, tid)))
+            .collect();
+        for (id, e) in todo {
+            self.feed(id, e);
+        }
+    }
+
+    /// Each configured transport id's keys and overrides (the first entry of an id wins).
+    fn configured_by_tid(&self) -> BTreeMap<TransportId, (BTreeMap<String, String>, CfgParams)> {
+        let mut by_tid = BTreeMap::new();
+        for (tid, cfg, o) in self.configured() {
+            by_tid.entry(tid).or_insert((cfg, o));
+        }
+        by_tid
+    }
+
+    /// A reloaded configuration: the debug switch, every live controller's new settings,
+    /// then a reconcile.
+    fn reload(&mut self, config: ServiceConfig) {
+        let tron = self.take_config(config);
+        self.set_tron(tron);
+        let configured = self.configured_by_tid();
+        self.feed_live(|core, tid| {
+            let (cfg, o) = configured.get(tid).cloned().unwrap_or_default();
+            Self::Machine::reload(core.settings_for(&cfg, &o))
+        });
+        self.trigger_reconcile();
+    }
+
+    /// Turns debug logging on or off.
+    fn set_tron(&mut self, on: bool) {
+        self.base_mut().set_tron(on);
+        self.touch();
+    }
+
+    /// A D-Bus command.
+    fn on_command(&mut self, command: CoreCommand) {
+        match command {
+            CoreCommand::SetTron(on) => self.set_tron(on),
+        }
+    }
+
+    /// The next deadline: the timers, the debouncer, the core's own.
+    fn deadline(&self, publish_due: bool) -> Option<Instant> {
+        let b = self.base();
+        [
+            b.timers.next_deadline(),
+            b.debounce.deadline(),
+            self.own_deadline(publish_due),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The deadline passed: the timers that fired, the core's own, then the debouncer.
+    fn on_deadline(&mut self) {
+        let now = Instant::now();
+        for (id, kind) in self.base_mut().timers.expire(now) {
+            self.feed(id, Self::Machine::timer_fired(kind));
+        }
+        self.on_own_deadline(now);
+        if self.base_mut().debounce.poll(now) {
+            self.start_pass();
+        }
+        self.touch();
+    }
+
+    /// Asks for a reconcile pass: at once on the debouncer's leading edge, else at the end
+    /// of its soak.
+    fn trigger_reconcile(&mut self) {
+        if self.base().shutting_down || !self.may_reconcile() {
+            return;
+        }
+        self.touch();
+        if self.base_mut().debounce.trigger(Instant::now()) == Trigger::RunNow {
+            self.start_pass();
+        }
+    }
+
+    /// The snapshot of every live controller.
+    fn build_snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        let b = self.base();
+        Snapshot {
+            ctrls: (b.ctrls.live().values())
+                .map(|s| self.view(&s.ctrl, s.id, now))
+                .collect(),
+            process: b.process_view(now, self.avahi()),
+        }
+    }
+
+    /// Hands the state to the writer when it changed (not once shutting down: the
+    /// shutdown saved the last one).
+    fn save_state(&self) {
+        let b = self.base();
+        if b.shutting_down {
+            return;
+        }
+        if let Some(tx) = &b.state_tx {
+            let st = self.state();
+            tx.send_if_modified(|s| {
+                let changed = *s != st;
+                if changed {
+                    *s = st;
+                }
+                changed
+            });
+        }
+    }
+
+    /// The shutdown: saves the state, retires every live controller with `ev`, publishes.
+    fn retire_all(&mut self, ev: impl Fn() -> EventOf<Self>) {
+        self.save_state();
+        self.base_mut().shutting_down = true;
+        let tids: Vec<TransportId> = self.base().ctrls.live().keys().cloned().collect();
+        for tid in tids {
+            if let Some(id) = self.base_mut().ctrls.retire(&tid) {
+                self.feed(id, ev());
+            }
+        }
+        self.publish();
+    }
 
     /// Resolves host names and reads the interface addresses off the core, then comes back
-    /// with [`Actor::pass_ready`] (later when a pass is running: see [`Pass`]).
+    /// with [`Input::PassReady`] (later when a pass is running: see [`Pass`]).
     fn start_pass(&mut self) {
         if self.base().shutting_down {
             return;
@@ -163,7 +380,7 @@ pub trait Actor: Send + Sized + 'static {
             b.cfg.global.ip_family,
             b.cfg_generation,
             b.input_tx.clone(),
-            Self::pass_ready,
+            Input::PassReady,
         );
     }
 
@@ -198,20 +415,15 @@ pub trait Actor: Send + Sized + 'static {
 }
 
 /// The [`Base`] of actor `A`.
-pub type CoreBase<A> = Base<
-    <A as Actor>::Machine,
-    <A as Actor>::Extra,
-    <A as Actor>::Timer,
-    <A as Actor>::Input,
-    <A as Actor>::State,
->;
+pub type CoreBase<A> =
+    Base<<A as Actor>::Machine, <A as Actor>::Extra, <A as Actor>::OwnInput, <A as Actor>::State>;
 
 /// The core task: the loop until a shutdown, or until the uevent source fails or ends
 /// (then every connection is kept, the daemon is restarted and adopts them, and the
 /// reason is returned).
 pub async fn drive<A: Actor>(
     core: &mut A,
-    mut rx: Rx<A::Input, A::Feed>,
+    mut rx: Rx<InputOf<A>, A::Feed>,
 ) -> Result<(), UeventsUnavailable> {
     core.start();
     let mut commands_open = true;
@@ -299,20 +511,29 @@ pub struct CoreHandle<F> {
 }
 
 impl<F: Send + 'static> CoreHandle<F> {
-    /// Makes the core (`make` gets the sender of its own inputs) and runs it on the
-    /// current tokio runtime, reading `uevents` and a feed of `feed_queue` messages; the
-    /// state writer (if any) is awaited after the core ends.
-    pub fn spawn<A: Actor<Feed = F>>(
+    /// Starts core `A` from `setup` and the daemon's `own` part on the current tokio
+    /// runtime, reading `uevents`; its state writer (when `setup.save_state`) is awaited
+    /// after the core ends.
+    pub fn start<A: Actor<Feed = F>>(
+        kernel: Arc<dyn Kernel>,
+        setup: CoreSetup<A::State>,
+        own: A::Own,
         uevents: mpsc::Receiver<UeventMsg>,
-        feed_queue: usize,
-        state_writer: Option<JoinHandle<()>>,
-        make: impl FnOnce(mpsc::Sender<A::Input>) -> A,
+        on_tron: TronHook,
     ) -> Self {
+        let (state_tx, state_writer) = if setup.save_state {
+            let (tx, rx) = watch::channel(setup.initial_state.clone());
+            let path = setup.state_path.clone();
+            (Some(tx), Some(tokio::spawn(write_state(path, rx, A::SAVE))))
+        } else {
+            (None, None)
+        };
         let (input, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (commands, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (control, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
-        let (feed, feed_rx) = mpsc::channel(feed_queue);
-        let mut core = make(input);
+        let (feed, feed_rx) = mpsc::channel(A::FEED_QUEUE);
+        let (base, state) = Base::new(kernel, setup, input, state_tx, on_tron);
+        let mut core = A::new(base, state, own);
         let snapshot = core.base().snapshot_tx.subscribe();
         let rx = Rx {
             input: input_rx,
@@ -390,25 +611,8 @@ impl<F: Send + 'static> CoreHandle<F> {
     }
 }
 
-/// The warm-restart state writer: a task saving each new state with `save` (atomically,
-/// off the core), and the sender the core publishes to. `None` when `enabled` is false.
-pub fn state_writer<S>(
-    enabled: bool,
-    path: &Path,
-    initial: &S,
-    save: fn(&Path, &S) -> Result<(), FsError>,
-) -> (Option<watch::Sender<S>>, Option<JoinHandle<()>>)
-where
-    S: Clone + Send + Sync + 'static,
-{
-    if !enabled {
-        return (None, None);
-    }
-    let (tx, rx) = watch::channel(initial.clone());
-    let task = tokio::spawn(write_state(path.to_owned(), rx, save));
-    (Some(tx), Some(task))
-}
-
+/// The warm-restart state writer: saves each new state with `save` (atomically, off the
+/// core) until the core drops its sender.
 async fn write_state<S>(
     path: PathBuf,
     mut rx: watch::Receiver<S>,
@@ -464,12 +668,28 @@ pub fn strip_secrets(cfg: &BTreeMap<String, String>) -> BTreeMap<String, String>
         .collect()
 }
 
-/// A controller state machine as the table sees it.
+/// A controller state machine as the table and the skeleton see it.
 pub trait Machine {
+    /// What it is fed.
+    type Event: Send + 'static;
+    /// What it asks the core to perform.
+    type Action;
+    /// Its timer kinds.
+    type Timer: Ord + Clone + Send;
+    /// Its settings (what a reload changes).
+    type Settings;
     /// Its transport id (the table's key).
     fn tid(&self) -> &TransportId;
     /// The kernel device it holds, if any.
     fn device(&self) -> Option<&str>;
+    /// The event that starts it.
+    fn start() -> Self::Event;
+    /// The event of a timer that fired.
+    fn timer_fired(kind: Self::Timer) -> Self::Event;
+    /// The event of a reload.
+    fn reload(settings: Self::Settings) -> Self::Event;
+    /// Takes `ev` (at wall-clock time `now`); what to perform.
+    fn handle(&mut self, ev: Self::Event, now: SystemTime) -> Vec<Self::Action>;
 }
 
 /// One live controller of the table.
@@ -616,23 +836,40 @@ impl<M: Machine, X> Table<M, X> {
     }
 }
 
-impl Machine for crate::ctrl::dc::Dc {
-    fn tid(&self) -> &TransportId {
-        Self::tid(self)
-    }
-    fn device(&self) -> Option<&str> {
-        Self::device(self)
-    }
+/// [`Machine`] for a state machine of `ctrl/` (module `$m`), whose events share these
+/// variants; `$handle` calls its `handle` (stafd's DCs take the wall-clock time: they age).
+macro_rules! machine {
+    ($m:ident, $ty:ident, $settings:ident, $handle:expr) => {
+        impl Machine for crate::ctrl::$m::$ty {
+            type Event = crate::ctrl::$m::Event;
+            type Action = crate::ctrl::$m::Action;
+            type Timer = crate::ctrl::$m::TimerKind;
+            type Settings = crate::ctrl::$m::$settings;
+            fn tid(&self) -> &TransportId {
+                Self::tid(self)
+            }
+            fn device(&self) -> Option<&str> {
+                Self::device(self)
+            }
+            fn start() -> Self::Event {
+                crate::ctrl::$m::Event::Start
+            }
+            fn timer_fired(kind: Self::Timer) -> Self::Event {
+                crate::ctrl::$m::Event::TimerFired(kind)
+            }
+            fn reload(settings: Self::Settings) -> Self::Event {
+                crate::ctrl::$m::Event::Reload(settings)
+            }
+            fn handle(&mut self, ev: Self::Event, now: SystemTime) -> Vec<Self::Action> {
+                ($handle)(self, ev, now)
+            }
+        }
+    };
 }
-
-impl Machine for crate::ctrl::ioc::Ioc {
-    fn tid(&self) -> &TransportId {
-        Self::tid(self)
-    }
-    fn device(&self) -> Option<&str> {
-        Self::device(self)
-    }
-}
+machine!(dc, Dc, DcSettings, Self::handle);
+machine!(ioc, Ioc, IocSettings, |m: &mut Self, ev, _| Self::handle(
+    m, ev
+));
 
 /// What either core starts from (stafd and stacd add their own: see `StafSetup`,
 /// `StacSetup`).
@@ -661,10 +898,10 @@ pub struct CoreSetup<S> {
 }
 
 /// What every core holds besides what is its own: the kernel seam, the configuration,
-/// the host, the topology, the controllers (machine `M`, slot extra `X`), the timers
-/// (kind `K`), the reconcile pacing, and the senders of its own inputs (`I`), snapshots
+/// the host, the topology, the controllers (machine `M`, slot extra `X`), the timers,
+/// the reconcile pacing, and the senders of its inputs (the daemon's own: `O`), snapshots
 /// and state (`S`).
-pub struct Base<M, X, K: Ord + Clone, I, S> {
+pub struct Base<M: Machine, X, O, S> {
     pub(crate) kernel: Arc<dyn Kernel>,
     pub(crate) watchdog: Watchdog,
     pub(crate) cfg: ServiceConfig,
@@ -678,24 +915,24 @@ pub struct Base<M, X, K: Ord + Clone, I, S> {
     pub(crate) ifaddrs: Vec<IfAddr>,
     pub(crate) state_path: PathBuf,
     pub(crate) ctrls: Table<M, X>,
-    pub(crate) timers: Wheel<(u64, K)>,
+    pub(crate) timers: Wheel<(u64, M::Timer)>,
     pub(crate) debounce: Debouncer<Instant>,
     pub(crate) pass: Pass,
     /// The controllers the last pass skipped, and why (each is logged once).
     pub(crate) last_dropped: BTreeSet<(TransportId, String)>,
-    pub(crate) input_tx: mpsc::Sender<I>,
+    pub(crate) input_tx: mpsc::Sender<Input<M::Event, O>>,
     pub(crate) snapshot_tx: watch::Sender<Snapshot>,
     pub(crate) state_tx: Option<watch::Sender<S>>,
     pub(crate) shutting_down: bool,
 }
 
-impl<M: Machine, X, K: Ord + Clone, I, S> Base<M, X, K, I, S> {
+impl<M: Machine, X, O, S> Base<M, X, O, S> {
     /// The base of a core starting from `setup` (its state writer is `state_tx`); returns
     /// the initial state for the core to take its controllers from.
     pub fn new<T>(
         kernel: Arc<dyn Kernel>,
         setup: CoreSetup<T>,
-        input_tx: mpsc::Sender<I>,
+        input_tx: mpsc::Sender<Input<M::Event, O>>,
         state_tx: Option<watch::Sender<S>>,
         on_tron: TronHook,
     ) -> (Self, T) {
@@ -815,14 +1052,15 @@ impl<M: Machine, X, K: Ord + Clone, I, S> Base<M, X, K, I, S> {
     }
 
     /// Runs `op` on a blocking thread (a kernel call may block for a minute under a kernel
-    /// mutex) and sends the core what `done` makes of its result (`None`: the thread
-    /// failed, logged).
-    pub fn spawn_op<T: Send + 'static>(
+    /// mutex) and sends controller `id` the event it returns (`fallback` if the thread
+    /// failed, logged), with the kernel controller it created or read.
+    pub fn spawn_op(
         &self,
-        op: impl FnOnce(&dyn Kernel) -> T + Send + 'static,
-        done: impl FnOnce(Option<T>) -> I + Send + 'static,
+        id: u64,
+        fallback: M::Event,
+        op: impl FnOnce(&dyn Kernel) -> (M::Event, Option<Controller>) + Send + 'static,
     ) where
-        I: Send + 'static,
+        O: Send + 'static,
     {
         let k = Arc::clone(&self.kernel);
         let tx = self.input_tx.clone();
@@ -831,7 +1069,9 @@ impl<M: Machine, X, K: Ord + Clone, I, S> Base<M, X, K, I, S> {
             if let Err(e) = &r {
                 tracing::error!(error = %e, "kernel operation failed");
             }
-            let _ = tx.send(done(r.ok())).await;
+            let (event, ctrl) = r.unwrap_or((fallback, None));
+            let ctrl = ctrl.map(Box::new);
+            let _ = tx.send(Input::Done { id, event, ctrl }).await;
         });
     }
 

@@ -1,7 +1,7 @@
 //! What stafd's and stacd's `run` share: the nvme-stas startup checks, loading the service
 //! configuration and the host identity with their diagnostics logged ([`start`]), the
-//! uevent source, the kernel's first answers ([`first_answers`]), the current-thread
-//! runtime with its exit mapping, and the signal / status loop.
+//! uevent source and the kernel's first answers ([`Env::prepare`]), the current-thread
+//! runtime with its exit mapping ([`run`]), and the signal / status loop ([`Serving`]).
 
 use std::fmt::Display;
 use std::future::Future;
@@ -19,14 +19,15 @@ use crate::dbus::stafd_follow::FollowError;
 use crate::dbus::{ConnectionLost, DbusError};
 use crate::identity::{HostConfig, HostIdentity, IdentityError, IdentityPaths, Secret};
 use crate::kernel::fabrics::SupportedOptions;
-use crate::kernel::{IfAddr, Kernel, KernelError, Topology};
+use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
 use crate::model::snapshot::Snapshot;
 use crate::runtime::logging::{self, LogHandle};
 use crate::runtime::notify;
 use crate::runtime::signals::{Signal, Signals};
+use crate::runtime::state::state_path;
 
 use super::actor::CoreSetup;
-use super::staf::Host;
+use super::staf::{Host, TronHook};
 use super::uevents::{spawn_netlink, Follow, UeventMsg, UeventsUnavailable, UEVENT_QUEUE};
 
 /// The kernel's fabrics device.
@@ -48,6 +49,147 @@ pub struct Started {
     pub host: Host,
     /// The host's DH-HMAC-CHAP key.
     pub host_key: Option<Secret>,
+}
+
+/// What a daemon runs against: the real host (from its `run`) or, in tests, the in-memory
+/// kernel.
+pub struct Env {
+    /// The kernel seam.
+    pub kernel: Arc<dyn Kernel>,
+    /// Where uevents come from: `None` for the kernel's netlink socket, or a channel fed by
+    /// the in-memory kernel ([`super::uevents::fake_feed`]).
+    pub uevents: Option<mpsc::Receiver<UeventMsg>>,
+    /// The warm-restart state file.
+    pub state_path: PathBuf,
+    /// stafd's nvme-cli interplay (§5.14): the udev rule shadow and `nvmf-connect@` for
+    /// unmanaged DCs.
+    pub nvmecli_interop: bool,
+}
+
+impl Env {
+    /// The real host of daemon `prog`.
+    #[must_use]
+    pub fn system(prog: &str) -> Self {
+        Self {
+            kernel: Arc::new(SysKernel::new(KernelPaths::default())),
+            uevents: None,
+            state_path: state_path(prog),
+            nvmecli_interop: true,
+        }
+    }
+
+    /// The start of `daemon`'s `serve`: the signal handlers first, the uevent source
+    /// (following its controllers), the kernel's first answers (`enough`: see [`first_answers`])
+    /// with the state file as `load` reads it, and the core's setup from them and `started`.
+    ///
+    /// # Errors
+    /// The signal handlers, the uevent socket or the kernel's option list.
+    pub async fn prepare<S: Send + 'static>(
+        &mut self,
+        daemon: Daemon,
+        started: Started,
+        load: fn(&Path) -> S,
+        enough: fn(&SupportedOptions) -> bool,
+    ) -> Result<(Serving, Prepared<S>), RunError> {
+        let signals = Signals::new()?;
+        let uevents = match self.uevents.take() {
+            Some(rx) => rx,
+            None => {
+                let follow = match daemon {
+                    Daemon::Stafd => Follow::Discovery,
+                    Daemon::Stacd => Follow::Io,
+                };
+                open_uevents(&self.kernel, follow)?
+            }
+        };
+        let (k, path) = (Arc::clone(&self.kernel), self.state_path.clone());
+        let (options, topology, ifaddrs, state) = tokio::task::spawn_blocking(move || {
+            let topology = Topology::scan(k.as_ref()).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot read the NVMe controllers");
+                Topology::default()
+            });
+            let ifaddrs = k.interface_addresses().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot list interface addresses");
+                Vec::new()
+            });
+            (k.supported_options(), topology, ifaddrs, load(&path))
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        let options = options?;
+        tracing::debug!("{options}");
+        if !enough(&options) {
+            tracing::warn!("Kernel does not appear to support all the options needed to run this program. Consider updating to a later kernel version.");
+        }
+        let Started {
+            log,
+            conf_file,
+            config,
+            tron,
+            host,
+            host_key,
+        } = started;
+        let setup = CoreSetup {
+            config,
+            host,
+            tron,
+            kernel_options: options,
+            topology,
+            ifaddrs,
+            state_path: self.state_path.clone(),
+            initial_state: state,
+            save_state: true,
+            watchdog: notify::Watchdog::systemd(),
+        };
+        let serving = Serving {
+            daemon,
+            signals,
+            conf_file,
+        };
+        let prepared = Prepared {
+            uevents,
+            setup,
+            host_key,
+            on_tron: Box::new(move |on| log.set_tron(on)),
+        };
+        Ok((serving, prepared))
+    }
+}
+
+/// What a daemon's core starts from once [`Env::prepare`] is done.
+pub struct Prepared<S> {
+    /// The uevent source.
+    pub uevents: mpsc::Receiver<UeventMsg>,
+    /// What the core starts from.
+    pub setup: CoreSetup<S>,
+    /// The host's DH-HMAC-CHAP key (stacd).
+    pub host_key: Option<Secret>,
+    /// Follows the core's debug switch with the logger's.
+    pub on_tron: TronHook,
+}
+
+/// Either daemon's `run`: [`start`], then `serve` on a current-thread runtime
+/// ([`block_on`]). Returns the process exit status.
+pub fn run<Fut>(daemon: Daemon, args: &DaemonArgs, serve: impl FnOnce(Started) -> Fut) -> ExitCode
+where
+    Fut: Future<Output = Result<(), RunError>>,
+{
+    match start(daemon.name(), daemon, args) {
+        Ok(started) => block_on(daemon.name(), serve(started)),
+        Err(code) => code,
+    }
+}
+
+/// What `serve` returns when a step after the core's start fails: the core stopped first
+/// (`stop`), and its own failure (the uevent source) wins over the step's error `e`.
+pub async fn abandon(
+    stop: impl Future<Output = Result<(), UeventsUnavailable>>,
+    e: impl Into<RunError>,
+) -> RunError {
+    match stop.await {
+        Err(u) => u.into(),
+        Ok(()) => e.into(),
+    }
 }
 
 /// The start of either daemon's `run`: the nvme-stas startup checks, logging, the
@@ -89,9 +231,9 @@ pub enum RunError {
     /// The tokio runtime or the signal handlers could not be set up.
     #[error("cannot start: {0}")]
     Setup(#[from] std::io::Error),
-    /// The kernel's first answers could not be had (the option list is unreadable).
-    #[error(transparent)]
-    Kernel(#[from] FirstAnswersError),
+    /// The kernel's option list cannot be read (not root?).
+    #[error("cannot read the supported NVMe-oF options: {0}")]
+    Kernel(#[from] KernelError),
     /// The D-Bus name or objects could not be set up.
     #[error("cannot serve on D-Bus: {0}")]
     Dbus(#[from] DbusError),
@@ -108,15 +250,76 @@ pub enum RunError {
     Uevents(#[from] UeventsUnavailable),
 }
 
-/// Runs `serving` (the signal loop) until it ends, or until the bus connection is lost
-/// first (`Some`).
-pub async fn serve_or_lose(
-    serving: impl Future<Output = ()>,
-    lost: impl Future<Output = ConnectionLost>,
-) -> Option<ConnectionLost> {
-    tokio::select! {
-        () = serving => None,
-        lost = lost => Some(lost),
+/// A daemon's signals and configuration file, once it serves.
+pub struct Serving {
+    daemon: Daemon,
+    signals: Signals,
+    conf_file: PathBuf,
+}
+
+impl Serving {
+    /// `READY=1`, then the signal loop ([`Self::signal_loop`]: `reload` on SIGHUP) until
+    /// SIGTERM/SIGINT, or until the bus connection is `lost` first (`Some`).
+    pub async fn until_stopped<F, Fut>(
+        &mut self,
+        snapshot: watch::Receiver<Snapshot>,
+        reload: F,
+        lost: impl Future<Output = ConnectionLost>,
+    ) -> Option<ConnectionLost>
+    where
+        F: FnMut(ServiceConfig) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        notify::ready("Ready");
+        tracing::info!("{} ready", self.daemon.name());
+        tokio::select! {
+            () = self.signal_loop(snapshot, reload) => None,
+            lost = lost => Some(lost),
+        }
+    }
+
+    /// SIGHUP re-reads the configuration file (`RELOADING=1`, `reload`, `READY=1`),
+    /// snapshot changes update `STATUS=` (the controller count). `WATCHDOG=1` is not sent
+    /// here but by the core's own loop ([`notify::Watchdog`]). Returns on SIGTERM/SIGINT
+    /// (after `STOPPING=1`) or when the core is gone.
+    async fn signal_loop<F, Fut>(&mut self, mut snap: watch::Receiver<Snapshot>, mut reload: F)
+    where
+        F: FnMut(ServiceConfig) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let daemon = self.daemon;
+        let mut last_status = String::new();
+        loop {
+            tokio::select! {
+                s = self.signals.recv() => match s {
+                    Signal::Reload => {
+                        notify::reloading();
+                        let f = self.conf_file.clone();
+                        let cfg = tokio::task::spawn_blocking(move || load_config(daemon, &f))
+                            .await
+                            .unwrap_or_else(|_| ServiceConfig::defaults(daemon));
+                        reload(cfg).await;
+                        // READY=1 with the controller summary again: `Ready` alone would
+                        // stay the status until the snapshot next changes.
+                        last_status = status_line(daemon, &snap.borrow_and_update());
+                        notify::ready(&last_status);
+                    }
+                    Signal::Terminate => break,
+                },
+                r = snap.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                    let line = status_line(daemon, &snap.borrow_and_update());
+                    if line != last_status {
+                        notify::status(&line);
+                        last_status = line;
+                    }
+                }
+            }
+        }
+        notify::stopping();
+        notify::status("Stopping");
     }
 }
 
@@ -136,100 +339,6 @@ pub fn ended(
     core?;
     tracing::info!("{prog} stopped");
     Ok(())
-}
-
-/// Why the kernel's first answers could not be had.
-#[derive(Debug, Error)]
-pub enum FirstAnswersError {
-    /// The blocking task failed.
-    #[error("cannot start: {0}")]
-    Setup(std::io::Error),
-    /// The kernel's option list cannot be read (not root?).
-    #[error("cannot read the supported NVMe-oF options: {0}")]
-    Kernel(#[from] KernelError),
-}
-
-/// What a core starts from, read once off the runtime.
-pub struct FirstAnswers<S> {
-    /// `/dev/nvme-fabrics` options.
-    pub options: SupportedOptions,
-    /// The controllers that exist now (empty, logged, when unreadable).
-    pub topology: Topology,
-    /// Interface addresses (empty, logged, when unreadable).
-    pub ifaddrs: Vec<IfAddr>,
-    /// The warm-restart state.
-    pub state: S,
-}
-
-impl<S> FirstAnswers<S> {
-    /// What a core starts from on the real host: these answers, the configuration, the
-    /// host and the state file (written), with systemd's watchdog.
-    #[must_use]
-    pub fn into_setup(
-        self,
-        config: ServiceConfig,
-        host: Host,
-        tron: bool,
-        state_path: PathBuf,
-    ) -> CoreSetup<S> {
-        CoreSetup {
-            config,
-            host,
-            tron,
-            kernel_options: self.options,
-            topology: self.topology,
-            ifaddrs: self.ifaddrs,
-            state_path,
-            initial_state: self.state,
-            save_state: true,
-            watchdog: notify::Watchdog::systemd(),
-        }
-    }
-}
-
-/// The kernel's options (with nvme-stas's warning when `enough` says they fall short), one
-/// scan of the controllers, the interface addresses and the state file read by `load`, all
-/// on a blocking thread.
-///
-/// # Errors
-/// The option list cannot be read.
-pub async fn first_answers<S: Send + 'static>(
-    kernel: &Arc<dyn Kernel>,
-    state_path: &Path,
-    load: fn(&Path) -> S,
-    enough: fn(&SupportedOptions) -> bool,
-) -> Result<FirstAnswers<S>, FirstAnswersError> {
-    let k = Arc::clone(kernel);
-    let p = state_path.to_owned();
-    let (options, topology, ifaddrs, state) = tokio::task::spawn_blocking(move || {
-        (
-            k.supported_options(),
-            Topology::scan(k.as_ref()),
-            k.interface_addresses(),
-            load(&p),
-        )
-    })
-    .await
-    .map_err(|e| FirstAnswersError::Setup(std::io::Error::other(e)))?;
-    let options = options?;
-    tracing::debug!("{options}");
-    if !enough(&options) {
-        tracing::warn!("Kernel does not appear to support all the options needed to run this program. Consider updating to a later kernel version.");
-    }
-    let topology = topology.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot read the NVMe controllers");
-        Topology::default()
-    });
-    let ifaddrs = ifaddrs.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot list interface addresses");
-        Vec::new()
-    });
-    Ok(FirstAnswers {
-        options,
-        topology,
-        ifaddrs,
-        state,
-    })
 }
 
 /// The configuration file of `daemon`: `-f` or the default.
@@ -350,51 +459,15 @@ pub fn block_on<E: Display>(prog: &str, serve: impl Future<Output = Result<(), E
     }
 }
 
-/// The daemon's life after `READY=1`: SIGHUP re-reads `conf_file` (`RELOADING=1`, `reload`,
-/// `READY=1`), snapshot changes update `STATUS=` (through `status_line`). `WATCHDOG=1` is
-/// not sent here but by the core's own loop ([`notify::Watchdog`]). Returns on SIGTERM/SIGINT (after `STOPPING=1`) or when the
-/// core is gone.
-pub async fn serve_until_stopped<F, Fut>(
-    daemon: Daemon,
-    conf_file: &Path,
-    signals: &mut Signals,
-    mut snap: watch::Receiver<Snapshot>,
-    status_line: fn(&Snapshot) -> String,
-    mut reload: F,
-) where
-    F: FnMut(ServiceConfig) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let mut last_status = String::new();
-    loop {
-        tokio::select! {
-            s = signals.recv() => match s {
-                Signal::Reload => {
-                    notify::reloading();
-                    let f = conf_file.to_owned();
-                    let cfg = tokio::task::spawn_blocking(move || load_config(daemon, &f))
-                        .await
-                        .unwrap_or_else(|_| ServiceConfig::defaults(daemon));
-                    reload(cfg).await;
-                    // READY=1 with the controller summary again: `Ready` alone would stay
-                    // the status until the snapshot next changes.
-                    last_status = status_line(&snap.borrow_and_update());
-                    notify::ready(&last_status);
-                }
-                Signal::Terminate => break,
-            },
-            r = snap.changed() => {
-                if r.is_err() {
-                    break;
-                }
-                let line = status_line(&snap.borrow_and_update());
-                if line != last_status {
-                    notify::status(&line);
-                    last_status = line;
-                }
-            }
-        }
-    }
-    notify::stopping();
-    notify::status("Stopping");
+/// `STATUS=`: how many controllers the daemon holds, and how many are connected.
+fn status_line(daemon: Daemon, s: &Snapshot) -> String {
+    let what = match daemon {
+        Daemon::Stafd => "discovery",
+        Daemon::Stacd => "I/O",
+    };
+    let connected = s.ctrls.iter().filter(|c| c.connected).count();
+    format!(
+        "{} {what} controller(s), {connected} connected",
+        s.ctrls.len()
+    )
 }

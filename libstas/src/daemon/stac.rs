@@ -1,22 +1,12 @@
-//! The stacd core actor: one task that owns every I/O controller ([`Ioc`] state machines),
-//! the shared kernel [`Topology`], stacd's memory of stafd's log pages, the timers and the
-//! reconcile debouncer, and performs what the state machines ask for.
-//!
-//! ```text
-//!  uevent thread ──UeventMsg (bounded)──┐
-//!  D-Bus adapter ──CoreCommand (bounded)─┤
-//!  run() signals ──Control (bounded)─────┼──▶ core task ──watch<Snapshot>──▶ D-Bus readers
-//!  stafd follower ──StafdView (bounded)──┤          └──watch<StacState>──▶ state writer
-//!  op tasks ──Input (bounded)────────────┘
-//!                ▲                                   │
-//!                └── spawn_blocking(Kernel call) ◀───┘ (connect, delete)
-//! ```
+//! The stacd core: the [`Actor`] that owns every I/O controller ([`Ioc`] state machines)
+//! and stacd's memory of stafd's log pages, on the one skeleton of [`super::actor`] (the
+//! task, channels, topology, timers, debouncer, table and state writer).
 //!
 //! Every [`Kernel`] call runs on a blocking thread; the core never blocks. Connects of many
 //! controllers are all issued at once, without any delay of ours: they run concurrently on
 //! blocking threads (at most [`CONNECT_CONCURRENCY`] at a time; the kernel serializes them
 //! under its own mutex anyway). The core wakes only on a message or the next deadline.
-//! Its topology leaves discovery controllers out ([`uevents::Follow::Io`]).
+//! Its topology leaves discovery controllers out ([`super::uevents::Follow::Io`]).
 //!
 //! Startup (warm restart, §5.12): controllers of the state file that a kernel controller
 //! matches are adopted at once; nothing is created or removed until the first answer about
@@ -31,27 +21,28 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
-use super::actor::{state_writer, strip_secrets, Actor, Base, CoreBase, CoreHandle, CoreSetup};
-use super::resolve::PassInputs;
-use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
-use crate::ctrl::ioc::{Event, Ioc, IocSettings, TimerKind, Token};
+use super::actor::{strip_secrets, Actor, Base, Configured, CoreBase, CoreHandle, CoreSetup};
+use crate::config::service::ConnectParams as CfgParams;
+use crate::ctrl::ioc::{Action, Event, Ioc, IocSettings, TimerKind, Token};
 use crate::ctrl::stac_reconcile::{self, DisconnectPolicy, StafdMemory, StafdView};
+use crate::fsutil::FsError;
 use crate::identity::Secret;
 use crate::kernel::matching::cid_matches_tid;
 use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, Kernel};
-use crate::model::snapshot::CoreCommand;
+use crate::model::snapshot::{CtrlView, IocPart};
 use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_stac, StacState};
 
 use super::staf::TronHook;
-use super::uevents::{UeventMsg, UeventsUnavailable};
+use super::uevents::UeventMsg;
 
 /// Capacity of the stafd view channel.
 pub const VIEW_QUEUE: usize = 16;
@@ -83,79 +74,33 @@ pub struct StacSetup {
     pub host_key: Option<Secret>,
 }
 
-/// Handles on a running core ([`CoreHandle`]: snapshot, commands, reload).
-#[derive(Debug)]
-pub struct StacCore {
-    handle: CoreHandle<StafdView>,
+/// Handles on a running core ([`CoreHandle`]: snapshot, commands, the feed of stafd's
+/// views, reload, stop). A stop keeps every connection, whatever it is told.
+pub type StacCore = CoreHandle<StafdView>;
+
+/// Starts the core on the current tokio runtime: warm-restart controllers are adopted at
+/// once; the first reconcile runs when the first view of stafd arrives.
+#[must_use]
+pub fn spawn(
+    kernel: Arc<dyn Kernel>,
+    setup: StacSetup,
+    uevents: mpsc::Receiver<UeventMsg>,
+    on_tron: TronHook,
+) -> StacCore {
+    CoreHandle::start::<Core>(kernel, setup.core, setup.host_key, uevents, on_tron)
 }
 
-impl std::ops::Deref for StacCore {
-    type Target = CoreHandle<StafdView>;
-    fn deref(&self) -> &Self::Target {
-        &self.handle
-    }
-}
-
-impl StacCore {
-    /// Starts the core on the current tokio runtime: warm-restart controllers are adopted
-    /// at once; the first reconcile runs when the first view of stafd arrives.
-    #[must_use]
-    pub fn spawn(
-        kernel: Arc<dyn Kernel>,
-        setup: StacSetup,
-        uevents: mpsc::Receiver<UeventMsg>,
-        on_tron: TronHook,
-    ) -> Self {
-        let (state_tx, writer) = state_writer(
-            setup.core.save_state,
-            &setup.core.state_path,
-            &setup.core.initial_state,
-            save_stac,
-        );
-        let handle = CoreHandle::spawn(uevents, VIEW_QUEUE, writer, |input| {
-            Core::new(kernel, setup, input, state_tx, on_tron)
-        });
-        Self { handle }
-    }
-
-    /// Where the stafd follower sends what it learns.
-    #[must_use]
-    pub fn stafd_feed(&self) -> mpsc::Sender<StafdView> {
-        self.handle.feed()
-    }
-
-    /// Shuts the core down (every connection kept) and waits for it and the state write.
-    ///
-    /// # Errors
-    /// The core had stopped by itself because the uevent source failed or ended (every
-    /// connection kept, as always): the daemon must exit non-zero.
-    pub async fn shutdown(self) -> Result<(), UeventsUnavailable> {
-        self.handle.stop(false).await
-    }
-}
-
-/// Messages the core sends itself through spawned tasks.
-enum Input {
-    /// A kernel operation finished.
-    Done {
-        id: u64,
-        event: Event,
-        ctrl: Option<Box<Controller>>,
-    },
-    /// The kernel refused a connect as a duplicate (EALREADY): here is a fresh scan to find
-    /// the existing controller in.
-    Duplicate {
-        id: u64,
-        token: Token,
-        scan: Vec<Controller>,
-    },
-    /// Names resolved and interfaces read: run the reconcile.
-    PassReady(PassInputs),
+/// The kernel refused a connect as a duplicate (EALREADY): here is a fresh scan to find
+/// the existing controller in.
+struct Duplicate {
+    id: u64,
+    token: Token,
+    scan: Vec<Controller>,
 }
 
 struct Core {
     /// The controllers' slot `extra` says a source wanted it during this run.
-    base: Base<Ioc, bool, TimerKind, Input, StacState>,
+    base: Base<Ioc, bool, Duplicate, StacState>,
     host_key: Option<Secret>,
     resolved: BTreeMap<String, Option<IpAddr>>,
     stafd: StafdMemory,
@@ -168,44 +113,15 @@ struct Core {
 }
 
 impl Core {
-    fn new(
-        kernel: Arc<dyn Kernel>,
-        setup: StacSetup,
-        input_tx: mpsc::Sender<Input>,
-        state_tx: Option<watch::Sender<StacState>>,
-        on_tron: TronHook,
-    ) -> Self {
-        let (base, state) = Base::new(kernel, setup.core, input_tx, state_tx, on_tron);
-        let mut core = Self {
-            base,
-            host_key: setup.host_key,
-            resolved: BTreeMap::new(),
-            stafd: StafdMemory::default(),
-            first_view: None,
-            audit_at: None,
-            waiting_logged: 0,
-            connects: Arc::new(Semaphore::new(CONNECT_CONCURRENCY)),
-            dirty: true,
-            next_publish: None,
-        };
-        core.warm_restart(state);
-        core.publish();
-        core
-    }
-
     /// §5.12: a controller of the state file is recreated only when a kernel controller
     /// matches it (it is then adopted when the core starts); nothing is connected.
     fn warm_restart(&mut self, state: StacState) {
-        let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
+        let configured = self.configured_by_tid();
         for tid in state.iocs {
             if self.base.ctrls.live().contains_key(&tid) || self.find_existing(&tid).is_none() {
                 continue;
             }
-            let (cfg, overrides) = cands
-                .iter()
-                .find(|c| c.tid == tid)
-                .map(|c| (c.cfg.clone(), c.overrides.clone()))
-                .unwrap_or_default();
+            let (cfg, overrides) = configured.get(&tid).cloned().unwrap_or_default();
             let settings = self.settings_for(&cfg, &overrides);
             let ioc = Ioc::new(tid, strip_secrets(&cfg), settings, None);
             self.insert(ioc, false);
@@ -214,23 +130,6 @@ impl Core {
 
     fn policy(&self) -> DisconnectPolicy {
         DisconnectPolicy::from_config(&self.base.cfg)
-    }
-
-    /// Settings of one controller: its overrides over `[Global]`; its own DH-HMAC-CHAP
-    /// secret, else the host key (DECISIONS.md item 7).
-    fn settings_for(&self, cfg: &BTreeMap<String, String>, overrides: &CfgParams) -> IocSettings {
-        let secret = |k: &str| {
-            cfg.get(k)
-                .filter(|v| !v.is_empty())
-                .map(|v| Secret::new(v.clone()))
-        };
-        IocSettings {
-            host_id: self.base.host.id.clone(),
-            params: overrides.or(&self.base.cfg.global.params),
-            dhchap_secret: secret("dhchap-secret").or_else(|| self.host_key.clone()),
-            dhchap_ctrl_secret: secret("dhchap-ctrl-secret"),
-            attempts_on_ncc: self.base.cfg.stacd.connect_attempts_on_ncc,
-        }
     }
 
     /// Adds a controller to the map (not started).
@@ -268,11 +167,6 @@ impl Core {
             found = found.or(Some(c));
         }
         found
-    }
-
-    fn set_tron(&mut self, on: bool) {
-        self.base.set_tron(on);
-        self.dirty = true;
     }
 
     /// A controller appeared that no controller of ours holds: with the audit on, and when
@@ -316,31 +210,37 @@ impl Core {
             e => e,
         }
     }
-
-    /// Gives `ev` to controller `id` and performs the actions.
-    fn feed(&mut self, id: u64, ev: Event) {
-        let Some(ioc) = self.base.ctrls.get_mut(id) else {
-            return;
-        };
-        let actions = ioc.handle(ev);
-        let device = ioc.device().map(str::to_owned);
-        self.base.ctrls.set_device(id, device.as_deref());
-        self.dirty = true;
-        for a in actions {
-            self.perform(id, a);
-        }
-    }
 }
 
 impl Actor for Core {
     type Machine = Ioc;
     type Extra = bool;
-    type Timer = TimerKind;
     type State = StacState;
-    type Input = Input;
+    type OwnInput = Duplicate;
     type Feed = StafdView;
+    type Own = Option<Secret>;
+    const FEED_QUEUE: usize = VIEW_QUEUE;
     const SHUTDOWN_GRACE: Duration = SHUTDOWN_GRACE;
     const GRACE_EXPIRED: &'static str = "giving up waiting for disconnects under way";
+    const SAVE: fn(&Path, &StacState) -> Result<(), FsError> = save_stac;
+
+    fn new(base: CoreBase<Self>, state: StacState, host_key: Option<Secret>) -> Self {
+        let mut core = Self {
+            base,
+            host_key,
+            resolved: BTreeMap::new(),
+            stafd: StafdMemory::default(),
+            first_view: None,
+            audit_at: None,
+            waiting_logged: 0,
+            connects: Arc::new(Semaphore::new(CONNECT_CONCURRENCY)),
+            dirty: true,
+            next_publish: None,
+        };
+        core.warm_restart(state);
+        core.publish();
+        core
+    }
 
     fn base(&self) -> &CoreBase<Self> {
         &self.base
@@ -348,6 +248,31 @@ impl Actor for Core {
 
     fn base_mut(&mut self) -> &mut CoreBase<Self> {
         &mut self.base
+    }
+
+    fn configured(&self) -> Vec<Configured> {
+        let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
+        cands
+            .into_iter()
+            .map(|c| (c.tid, c.cfg, c.overrides))
+            .collect()
+    }
+
+    /// Settings of one controller: its overrides over `[Global]`; its own DH-HMAC-CHAP
+    /// secret, else the host key (DECISIONS.md item 7).
+    fn settings_for(&self, cfg: &BTreeMap<String, String>, o: &CfgParams) -> IocSettings {
+        let secret = |k: &str| {
+            cfg.get(k)
+                .filter(|v| !v.is_empty())
+                .map(|v| Secret::new(v.clone()))
+        };
+        IocSettings {
+            host_id: self.base.host.id.clone(),
+            params: o.or(&self.base.cfg.global.params),
+            dhchap_secret: secret("dhchap-secret").or_else(|| self.host_key.clone()),
+            dhchap_ctrl_secret: secret("dhchap-ctrl-secret"),
+            attempts_on_ncc: self.base.cfg.stacd.connect_attempts_on_ncc,
+        }
     }
 
     fn names_to_resolve(&self) -> BTreeSet<String> {
@@ -360,54 +285,18 @@ impl Actor for Core {
         self.apply_reconcile();
     }
 
-    fn pass_ready(inputs: PassInputs) -> Input {
-        Input::PassReady(inputs)
-    }
-
     fn start(&mut self) {
-        let ids: Vec<u64> = self.base.ctrls.live().values().map(|s| s.id).collect();
-        for id in ids {
-            self.feed(id, Event::Start);
-        }
+        self.feed_live(|_, _| Event::Start);
         self.first_view = Some(Instant::now() + FIRST_VIEW_WAIT);
     }
 
-    fn reload(&mut self, cfg: ServiceConfig) {
-        let tron = self.take_config(cfg);
-        self.set_tron(tron);
-        let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
-        let updates: Vec<(u64, IocSettings)> = self
-            .base
-            .ctrls
-            .live()
-            .iter()
-            .map(|(tid, s)| {
-                let (cfg, o) = cands
-                    .iter()
-                    .find(|c| &c.tid == tid)
-                    .map(|c| (c.cfg.clone(), c.overrides.clone()))
-                    .unwrap_or_default();
-                (s.id, self.settings_for(&cfg, &o))
-            })
-            .collect();
-        for (id, settings) in updates {
-            self.feed(id, Event::Reload(settings));
-        }
-        self.trigger_reconcile();
+    fn on_done(&mut self, id: u64, event: Event) {
+        let event = self.unless_taken(id, event);
+        self.feed(id, event);
     }
 
-    fn on_input(&mut self, i: Input) {
-        match i {
-            Input::Done { id, event, ctrl } => {
-                if let Some(c) = ctrl {
-                    self.base.topo.insert(*c);
-                }
-                let event = self.unless_taken(id, event);
-                self.feed(id, event);
-            }
-            Input::Duplicate { id, token, scan } => self.on_duplicate(id, token, scan),
-            Input::PassReady(inputs) => self.finish_pass(inputs),
-        }
+    fn on_own_input(&mut self, Duplicate { id, token, scan }: Duplicate) {
+        self.on_duplicate(id, token, scan);
     }
 
     fn on_uevent(&mut self, msg: UeventMsg) {
@@ -464,21 +353,13 @@ impl Actor for Core {
         }
     }
 
-    fn on_command(&mut self, command: CoreCommand) {
-        match command {
-            CoreCommand::SetTron(on) => self.set_tron(on),
-        }
-    }
-
     fn on_feed(&mut self, view: StafdView) {
         self.on_view(view);
     }
 
-    /// The timers, the first-view wait, the audit, and a publication held back.
-    fn deadline(&self, publish_due: bool) -> Option<Instant> {
+    /// The first-view wait, the audit, and a publication held back.
+    fn own_deadline(&self, publish_due: bool) -> Option<Instant> {
         [
-            self.base.timers.next_deadline(),
-            self.base.debounce.deadline(),
             self.first_view,
             self.audit_at,
             self.next_publish.filter(|_| self.dirty && !publish_due),
@@ -488,11 +369,7 @@ impl Actor for Core {
         .min()
     }
 
-    fn on_deadline(&mut self) {
-        let now = Instant::now();
-        for (id, kind) in self.base.timers.expire(now) {
-            self.feed(id, Event::TimerFired(kind));
-        }
+    fn on_own_deadline(&mut self, now: Instant) {
         if self.first_view.is_some_and(|d| d <= now) {
             self.first_view = None;
             tracing::warn!("no answer about stafd yet; reconciling without its log pages (nothing stafd may want is removed)");
@@ -502,14 +379,54 @@ impl Actor for Core {
             self.audit_at = None;
             self.trigger_reconcile();
         }
-        if self.base.debounce.poll(now) {
-            self.start_pass();
-        }
+    }
+
+    fn touch(&mut self) {
         self.dirty = true;
     }
 
+    fn may_reconcile(&self) -> bool {
+        self.first_view.is_none()
+    }
+
+    fn perform(&mut self, id: u64, action: Action) {
+        self.run_action(id, action);
+    }
+
+    /// Publishes the state when it changed, and sets when the next publication may be
+    /// (see [`PUBLISH_COST_RATIO`]).
     fn publish(&mut self) {
-        Core::publish(self);
+        self.dirty = false;
+        let started = std::time::Instant::now();
+        self.base.send_snapshot(self.build_snapshot());
+        let cost = started.elapsed() * PUBLISH_COST_RATIO;
+        self.next_publish = Some(Instant::now() + cost.max(PUBLISH_MIN_INTERVAL));
+    }
+
+    fn state(&self) -> StacState {
+        StacState {
+            iocs: self.base.ctrls.live().keys().cloned().collect(),
+            ..StacState::default()
+        }
+    }
+
+    fn view(&self, ioc: &Ioc, id: u64, now: Instant) -> CtrlView {
+        let rem = (self.base.timers).remaining(&(id, TimerKind::ConnectRetry), now);
+        let (attrs, connected) = self.base.kernel_view(ioc.device());
+        CtrlView {
+            tid: ioc.tid().clone(),
+            cfg: ioc.cfg().clone(),
+            device: ioc.device().map(str::to_owned),
+            connected,
+            connect_attempts: ioc.connect_attempts(),
+            retry_connect_timer: ioc.timer_view(rem),
+            connect_op: ioc.connect_view(rem),
+            attrs,
+            dc: None,
+            ioc: Some(IocPart {
+                dlpe: ioc.dlpe_shared().cloned(),
+            }),
+        }
     }
 
     /// stacd publishes when nothing else is ready: a burst of a thousand controllers'
@@ -524,21 +441,12 @@ impl Actor for Core {
             controllers = self.base.ctrls.live().len(),
             "stopping; I/O connections are kept"
         );
-        self.save_state();
-        self.base.shutting_down = true;
-        let tids: Vec<TransportId> = self.base.ctrls.live().keys().cloned().collect();
-        for tid in tids {
-            if let Some(id) = self.base.ctrls.retire(&tid) {
-                self.feed(id, Event::Shutdown);
-            }
-        }
-        Core::publish(self);
+        self.retire_all(|| Event::Shutdown);
     }
 }
 
 mod ops;
 mod pass;
-mod view;
 
 #[cfg(test)]
 mod tests;

@@ -19,28 +19,17 @@
 //!    restarts it). `WATCHDOG=1` at half the unit's `WatchdogSec` when set;
 //!    `STATUS=` follows the controller count.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use crate::cli::DaemonArgs;
-use crate::config::{Daemon, ServiceConfig};
+use crate::config::Daemon;
 use crate::dbus::stafd_follow::follow_stafd;
 use crate::dbus::{serve_stac, StacHandle};
-use crate::identity::Secret;
-use crate::kernel::{Kernel, KernelPaths, SupportedOptions, SysKernel};
-use crate::model::snapshot::Snapshot;
-use crate::runtime::signals::Signals;
-use crate::runtime::state::{load_stac, state_path};
-use crate::runtime::{logging, notify};
+use crate::kernel::SupportedOptions;
+use crate::runtime::state::load_stac;
 
-use super::common::{
-    block_on, ended, first_answers, open_uevents, serve_or_lose, serve_until_stopped, start,
-    Started,
-};
-use super::stac::{StacCore, StacSetup};
-use super::staf::Host;
-use super::uevents::Follow;
+use super::common::{abandon, ended, Env, Started};
+use super::stac::StacSetup;
 
 pub use super::common::RunError;
 
@@ -51,79 +40,45 @@ pub const PROG: &str = "stacd";
 /// caller). Returns the process exit status.
 #[must_use]
 pub fn run(args: &DaemonArgs) -> ExitCode {
-    let Started {
-        log,
-        conf_file,
-        config,
-        tron,
-        host,
-        host_key,
-    } = match start(PROG, Daemon::Stacd, args) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    block_on(PROG, serve(config, host, host_key, tron, log, conf_file))
+    super::common::run(Daemon::Stacd, args, |s| serve(Env::system(PROG), s))
 }
 
-fn status_line(s: &Snapshot) -> String {
-    let connected = s.ctrls.iter().filter(|c| c.connected).count();
-    format!("{} I/O controller(s), {connected} connected", s.ctrls.len())
+/// stacd needs `host_iface` (nvme-stas's check).
+fn enough(o: &SupportedOptions) -> bool {
+    o.host_iface()
 }
 
-async fn serve(
-    cfg: ServiceConfig,
-    host: Host,
-    host_key: Option<Secret>,
-    tron: bool,
-    log: logging::LogHandle,
-    conf_file: PathBuf,
-) -> Result<(), RunError> {
-    let mut signals = Signals::new()?;
-    let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
-    let urx = open_uevents(&kernel, Follow::Io)?;
-    let path = state_path(PROG);
-    let answers = first_answers(&kernel, &path, load_stac, SupportedOptions::host_iface).await?;
+async fn serve(mut env: Env, started: Started) -> Result<(), RunError> {
+    let (mut serving, p) = env
+        .prepare(Daemon::Stacd, started, load_stac, enough)
+        .await?;
     let setup = StacSetup {
-        core: answers.into_setup(cfg, host, tron, path),
-        host_key,
+        core: p.setup,
+        host_key: p.host_key,
     };
-    let hook = log.clone();
-    let core = StacCore::spawn(kernel, setup, urx, Box::new(move |on| hook.set_tron(on)));
-    let server = match serve_stac(StacHandle {
+    let core = super::stac::spawn(env.kernel, setup, p.uevents, p.on_tron);
+    let handle = StacHandle {
         snapshot: core.snapshot(),
         commands: core.commands(),
-    })
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            core.shutdown().await?;
-            return Err(e.into());
-        }
     };
-    let follower = match follow_stafd(server.connection(), core.stafd_feed()).await {
+    let server = match serve_stac(handle).await {
+        Ok(s) => s,
+        Err(e) => return Err(abandon(core.stop(false), e).await),
+    };
+    let follower = match follow_stafd(server.connection(), core.feed()).await {
         Ok(f) => f,
         Err(e) => {
-            let core_ended = core.shutdown().await;
+            let e = abandon(core.stop(false), e).await;
             server.shutdown().await;
-            core_ended?;
-            return Err(e.into());
+            return Err(e);
         }
     };
-    notify::ready("Ready");
-    tracing::info!("{PROG} ready");
-
-    let serving = serve_until_stopped(
-        Daemon::Stacd,
-        &conf_file,
-        &mut signals,
-        core.snapshot(),
-        status_line,
-        |cfg| core.reload(cfg),
-    );
-    let lost = serve_or_lose(serving, server.lost()).await;
+    let reload = |cfg| core.reload(cfg);
+    let lost = serving
+        .until_stopped(core.snapshot(), reload, server.lost())
+        .await;
     follower.stop().await;
-    let core_ended = core.shutdown().await;
+    let core_ended = core.stop(false).await;
     server.shutdown().await;
     ended(PROG, lost, core_ended)
 }

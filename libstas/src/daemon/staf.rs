@@ -1,16 +1,6 @@
-//! The stafd core actor: one task that owns every discovery controller ([`Dc`] state
-//! machines), the shared kernel [`Topology`], the timers and the reconcile debouncer, and
-//! performs what the state machines ask for.
-//!
-//! ```text
-//!  uevent thread ──UeventMsg (bounded)──┐
-//!  D-Bus adapter ──CoreCommand (bounded)─┤
-//!  run() signals ──Control (bounded)─────┼──▶ core task ──watch<Snapshot>──▶ D-Bus readers
-//!  mDNS driver ──DiscoveryReport (bnd)───┤          └──broadcast<CoreEvent>──▶ signals
-//!  op tasks ──Input::Done (bounded)──────┘          └──watch<StafState>──▶ state writer
-//!                ▲                                   │
-//!                └── spawn_blocking(Kernel call) ◀───┘ (connect, DIM, log reads, delete)
-//! ```
+//! The stafd core: the [`Actor`] that owns every discovery controller ([`Dc`] state
+//! machines) and what mDNS reports, on the one skeleton of [`super::actor`] (the task,
+//! channels, topology, timers, debouncer, table and state writer).
 //!
 //! Every [`Kernel`] call runs on a blocking thread (a connect can block for a minute under a
 //! kernel mutex); the core itself never blocks. Its only wake-ups are messages and the next
@@ -18,35 +8,36 @@
 //! reads what the event changed about the one controller concerned) and from connect
 //! results, never rescanned. It follows discovery controllers only: once the kernel names a
 //! controller an I/O controller (`cntrltype`), the uevent thread leaves it out
-//! ([`uevents::Follow::Discovery`]).
+//! ([`super::uevents::Follow::Discovery`]).
 //!
 //! A matching existing kernel controller is adopted instead of connecting (nvme-stas §5.10),
 //! so a restarted stafd takes over its persistent connections without creating new ones.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
-use super::actor::{state_writer, strip_secrets, Actor, Base, CoreBase, CoreHandle, CoreSetup};
-use super::resolve::PassInputs;
-use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
-use crate::ctrl::dc::{Dc, DcSettings, Event, TimerKind};
+use super::actor::{strip_secrets, Actor, Base, Configured, CoreBase, CoreHandle, CoreSetup};
+use crate::config::service::{ConnectParams as CfgParams, Persistence};
+use crate::ctrl::dc::{Action, Dc, DcSettings, Event, TimerKind};
 use crate::ctrl::reconcile;
+use crate::fsutil::FsError;
 use crate::identity::HostIdentity;
 use crate::kernel::matching::cid_matches_tid;
 use crate::kernel::{Controller, CtrlState, Kernel, Topology};
-use crate::model::snapshot::{AvahiView, CoreCommand, CoreEvent};
+use crate::model::snapshot::{AvahiView, CoreEvent, CtrlView, DcPart, Origin, UnresponsiveView};
 use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
-use crate::runtime::state::{save_staf, StafState};
+use crate::runtime::state::{save_staf, StafState, StafStateDc};
 
 use super::nvmecli;
-use super::uevents::{UeventMsg, UeventsUnavailable};
+use super::uevents::UeventMsg;
 
 /// Capacity of the change-event broadcast.
 pub const EVENT_QUEUE: usize = 256;
@@ -103,93 +94,27 @@ pub struct DiscoveryReport {
 /// Called when the debug switch changes (SetTron, reload).
 pub type TronHook = Box<dyn Fn(bool) + Send + Sync>;
 
-/// Handles on a running core: [`CoreHandle`]'s (snapshot, commands, reload) and the
-/// change events.
-#[derive(Debug)]
-pub struct StafCore {
-    handle: CoreHandle<DiscoveryReport>,
+/// Handles on a running core ([`CoreHandle`]: snapshot, commands, the mDNS feed, reload,
+/// stop: keeping or dropping connections per `persistent-connections`, or keeping every
+/// one whatever it says when told to, for an exit to be restarted at once).
+pub type StafCore = CoreHandle<DiscoveryReport>;
+
+/// Starts the core on the current tokio runtime: the warm-restart controllers start at
+/// once, then the first reconcile runs. Change events go to `events`.
+#[must_use]
+pub fn spawn(
+    kernel: Arc<dyn Kernel>,
+    setup: StafSetup,
     events: broadcast::Sender<CoreEvent>,
-}
-
-impl std::ops::Deref for StafCore {
-    type Target = CoreHandle<DiscoveryReport>;
-    fn deref(&self) -> &Self::Target {
-        &self.handle
-    }
-}
-
-impl StafCore {
-    /// Starts the core on the current tokio runtime: the warm-restart controllers start at
-    /// once, then the first reconcile runs.
-    #[must_use]
-    pub fn spawn(
-        kernel: Arc<dyn Kernel>,
-        setup: StafSetup,
-        uevents: mpsc::Receiver<UeventMsg>,
-        on_tron: TronHook,
-    ) -> Self {
-        let (events, _) = broadcast::channel(EVENT_QUEUE);
-        let (state_tx, writer) = state_writer(
-            setup.core.save_state,
-            &setup.core.state_path,
-            &setup.core.initial_state,
-            save_staf,
-        );
-        let ev = events.clone();
-        let handle = CoreHandle::spawn(uevents, DISCOVERY_QUEUE, writer, |input| {
-            Core::new(kernel, setup, input, ev, state_tx, on_tron)
-        });
-        Self { handle, events }
-    }
-
-    /// A new subscription to the change events.
-    #[must_use]
-    pub fn subscribe(&self) -> broadcast::Receiver<CoreEvent> {
-        self.events.subscribe()
-    }
-
-    /// Where the mDNS browser sends the full list of reachable controllers it currently
-    /// sees (and its state).
-    #[must_use]
-    pub fn discovery_feed(&self) -> mpsc::Sender<DiscoveryReport> {
-        self.handle.feed()
-    }
-
-    /// Shuts the core down (keeping or dropping connections per `persistent-connections`)
-    /// and waits for it, at most `SHUTDOWN_GRACE` plus the state write.
-    ///
-    /// # Errors
-    /// The core had stopped by itself because the uevent source failed or ended (it kept
-    /// every connection then): the daemon must exit non-zero.
-    pub async fn shutdown(self) -> Result<(), UeventsUnavailable> {
-        self.handle.stop(false).await
-    }
-
-    /// Shuts the core down keeping every connection (no deregistration) whatever
-    /// `persistent-connections` says: stafd exits to be restarted at once (it lost the bus),
-    /// and the next stafd adopts the controllers from the state file and the kernel.
-    ///
-    /// # Errors
-    /// As [`StafCore::shutdown`].
-    pub async fn shutdown_keeping_connections(self) -> Result<(), UeventsUnavailable> {
-        self.handle.stop(true).await
-    }
-}
-
-/// Messages the core sends itself through spawned tasks.
-enum Input {
-    /// A kernel operation finished.
-    Done {
-        id: u64,
-        event: Event,
-        ctrl: Option<Box<Controller>>,
-    },
-    /// Names resolved and interfaces read: run the reconcile.
-    PassReady(PassInputs),
+    uevents: mpsc::Receiver<UeventMsg>,
+    on_tron: TronHook,
+) -> StafCore {
+    let own = (setup.nvmf_connect, events);
+    CoreHandle::start::<Core>(kernel, setup.core, own, uevents, on_tron)
 }
 
 struct Core {
-    base: Base<Dc, (), TimerKind, Input, StafState>,
+    base: Base<Dc, (), Infallible, StafState>,
     nvmf_connect: Option<PathBuf>,
     claimed: BTreeMap<u64, String>,
     connected_seen: BTreeSet<String>,
@@ -200,56 +125,19 @@ struct Core {
 }
 
 impl Core {
-    fn new(
-        kernel: Arc<dyn Kernel>,
-        setup: StafSetup,
-        input_tx: mpsc::Sender<Input>,
-        events: broadcast::Sender<CoreEvent>,
-        state_tx: Option<watch::Sender<StafState>>,
-        on_tron: TronHook,
-    ) -> Self {
-        let (base, state) = Base::new(kernel, setup.core, input_tx, state_tx, on_tron);
-        let mut core = Self {
-            base,
-            nvmf_connect: setup.nvmf_connect,
-            claimed: BTreeMap::new(),
-            connected_seen: BTreeSet::new(),
-            echo_expected: BTreeSet::new(),
-            discovered: Vec::new(),
-            avahi: AvahiView::default(),
-            events,
-        };
-        core.warm_restart(state);
-        core.publish();
-        core
-    }
-
     /// The DCs of the state file, with the configuration and per-controller overrides
     /// stafd.conf gives them now (a warm-restart connect uses the same `kato`,
     /// `reconnect-delay`, … as the first one did).
     fn warm_restart(&mut self, state: StafState) {
-        let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
+        let configured = self.configured_by_tid();
         for s in state.dcs {
             if self.base.ctrls.live().contains_key(&s.tid) {
                 continue;
             }
-            let (cfg, overrides) = cands
-                .iter()
-                .find(|c| c.tid == s.tid)
-                .map(|c| (strip_secrets(&c.cfg), c.overrides.clone()))
-                .unwrap_or_default();
-            let settings = self.settings_for(&overrides);
-            let dc = Dc::new(s.tid, cfg, s.origin, settings, s.log_pages);
+            let (cfg, overrides) = configured.get(&s.tid).cloned().unwrap_or_default();
+            let settings = self.settings_for(&cfg, &overrides);
+            let dc = Dc::new(s.tid, strip_secrets(&cfg), s.origin, settings, s.log_pages);
             self.base.ctrls.insert(dc, ());
-        }
-    }
-
-    fn settings_for(&self, overrides: &CfgParams) -> DcSettings {
-        DcSettings {
-            host_id: self.base.host.id.clone(),
-            pleo: self.base.cfg.global.pleo,
-            params: overrides.or(&self.base.cfg.global.params),
-            persistence: self.base.cfg.stafd.zeroconf_persistence,
         }
     }
 
@@ -304,30 +192,35 @@ impl Core {
             self.feed(id, ev);
         }
     }
-
-    /// Gives `ev` to controller `id` and performs the actions.
-    fn feed(&mut self, id: u64, ev: Event) {
-        let Some(dc) = self.base.ctrls.get_mut(id) else {
-            return;
-        };
-        let actions = dc.handle(ev, SystemTime::now());
-        let device = dc.device().map(str::to_owned);
-        self.base.ctrls.set_device(id, device.as_deref());
-        for a in actions {
-            self.perform(id, a);
-        }
-    }
 }
 
 impl Actor for Core {
     type Machine = Dc;
     type Extra = ();
-    type Timer = TimerKind;
     type State = StafState;
-    type Input = Input;
+    type OwnInput = Infallible;
     type Feed = DiscoveryReport;
+    type Own = (Option<PathBuf>, broadcast::Sender<CoreEvent>);
+    const FEED_QUEUE: usize = DISCOVERY_QUEUE;
     const SHUTDOWN_GRACE: Duration = SHUTDOWN_GRACE;
     const GRACE_EXPIRED: &'static str = "giving up waiting for controllers to disconnect";
+    const SAVE: fn(&Path, &StafState) -> Result<(), FsError> = save_staf;
+
+    fn new(base: CoreBase<Self>, state: StafState, (nvmf_connect, events): Self::Own) -> Self {
+        let mut core = Self {
+            base,
+            nvmf_connect,
+            claimed: BTreeMap::new(),
+            connected_seen: BTreeSet::new(),
+            echo_expected: BTreeSet::new(),
+            discovered: Vec::new(),
+            avahi: AvahiView::default(),
+            events,
+        };
+        core.warm_restart(state);
+        core.publish();
+        core
+    }
 
     fn base(&self) -> &CoreBase<Self> {
         &self.base
@@ -335,6 +228,24 @@ impl Actor for Core {
 
     fn base_mut(&mut self) -> &mut CoreBase<Self> {
         &mut self.base
+    }
+
+    fn configured(&self) -> Vec<Configured> {
+        let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
+        cands
+            .into_iter()
+            .map(|c| (c.tid, c.cfg, c.overrides))
+            .collect()
+    }
+
+    /// A DC's keys other than its overrides are not settings.
+    fn settings_for(&self, _cfg: &BTreeMap<String, String>, o: &CfgParams) -> DcSettings {
+        DcSettings {
+            host_id: self.base.host.id.clone(),
+            pleo: self.base.cfg.global.pleo,
+            params: o.or(&self.base.cfg.global.params),
+            persistence: self.base.cfg.stafd.zeroconf_persistence,
+        }
     }
 
     fn names_to_resolve(&self) -> BTreeSet<String> {
@@ -346,61 +257,26 @@ impl Actor for Core {
         self.apply_reconcile(&resolved);
     }
 
-    fn pass_ready(inputs: PassInputs) -> Input {
-        Input::PassReady(inputs)
-    }
-
     fn start(&mut self) {
-        let ids: Vec<u64> = self.base.ctrls.live().values().map(|s| s.id).collect();
-        for id in ids {
-            self.feed(id, Event::Start);
-        }
+        self.feed_live(|_, _| Event::Start);
         self.trigger_reconcile();
         self.publish();
     }
 
-    fn reload(&mut self, cfg: ServiceConfig) {
-        let tron = self.take_config(cfg);
-        self.base.set_tron(tron);
-        let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
-        let updates: Vec<(u64, DcSettings)> = self
-            .base
-            .ctrls
-            .live()
-            .iter()
-            .map(|(tid, s)| {
-                let o = cands
-                    .iter()
-                    .find(|c| &c.tid == tid)
-                    .map(|c| c.overrides.clone())
-                    .unwrap_or_default();
-                (s.id, self.settings_for(&o))
-            })
-            .collect();
-        for (id, settings) in updates {
-            self.feed(id, Event::Reload(settings));
+    fn on_done(&mut self, id: u64, event: Event) {
+        self.claimed.remove(&id);
+        if let Event::ConnectDone { device, .. } = &event {
+            // The kernel sends `connected` while creating the controller: if it has not
+            // arrived yet, it is the echo of our own connect, not a reconnect.
+            if !self.connected_seen.remove(device) {
+                self.echo_expected.insert(device.clone());
+            }
         }
-        self.trigger_reconcile();
+        self.feed(id, event);
     }
 
-    fn on_input(&mut self, i: Input) {
-        match i {
-            Input::Done { id, event, ctrl } => {
-                self.claimed.remove(&id);
-                if let Some(c) = ctrl {
-                    self.base.topo.insert(*c);
-                }
-                if let Event::ConnectDone { device, .. } = &event {
-                    // The kernel sends `connected` while creating the controller: if it has
-                    // not arrived yet, it is the echo of our own connect, not a reconnect.
-                    if !self.connected_seen.remove(device) {
-                        self.echo_expected.insert(device.clone());
-                    }
-                }
-                self.feed(id, event);
-            }
-            Input::PassReady(inputs) => self.finish_pass(inputs),
-        }
+    fn on_own_input(&mut self, never: Infallible) {
+        match never {}
     }
 
     fn on_uevent(&mut self, msg: UeventMsg) {
@@ -442,12 +318,6 @@ impl Actor for Core {
         }
     }
 
-    fn on_command(&mut self, command: CoreCommand) {
-        match command {
-            CoreCommand::SetTron(on) => self.base.set_tron(on),
-        }
-    }
-
     fn on_feed(&mut self, report: DiscoveryReport) {
         self.avahi = report.avahi;
         if report.dcs != self.discovered {
@@ -456,33 +326,17 @@ impl Actor for Core {
         }
     }
 
-    fn deadline(&self, _publish_due: bool) -> Option<Instant> {
-        match (
-            self.base.timers.next_deadline(),
-            self.base.debounce.deadline(),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn on_deadline(&mut self) {
-        let now = Instant::now();
-        for (id, kind) in self.base.timers.expire(now) {
-            self.feed(id, Event::TimerFired(kind));
-        }
-        if self.base.debounce.poll(now) {
-            self.start_pass();
-        }
+    fn perform(&mut self, id: u64, action: Action) {
+        self.run_action(id, action);
     }
 
     fn publish(&mut self) {
-        Core::publish(self);
+        self.base.send_snapshot(self.build_snapshot());
     }
 
     /// stafd publishes after every message (a snapshot of a few DCs is cheap).
     fn settle(&mut self) {
-        Core::publish(self);
+        self.publish();
     }
 
     /// Keeps or drops the connections per `persistent-connections` (`keep_all`: keeps
@@ -490,21 +344,62 @@ impl Actor for Core {
     fn begin_shutdown(&mut self, keep_all: bool) {
         let keep = keep_all || self.base.cfg.stafd.persistent_connections;
         tracing::info!(keep_connections = keep, "stopping");
-        self.save_state();
-        self.base.shutting_down = true;
-        let tids: Vec<TransportId> = self.base.ctrls.live().keys().cloned().collect();
-        for tid in tids {
-            if let Some(id) = self.base.ctrls.retire(&tid) {
-                self.feed(id, Event::Shutdown { keep });
-            }
+        self.retire_all(|| Event::Shutdown { keep });
+    }
+
+    fn state(&self) -> StafState {
+        StafState {
+            dcs: (self.base.ctrls.live().values())
+                .map(|s| StafStateDc {
+                    tid: s.ctrl.tid().clone(),
+                    origin: s.ctrl.origin(),
+                    log_pages: s.ctrl.log_pages().to_vec(),
+                })
+                .collect(),
+            ..StafState::default()
         }
-        Core::publish(self);
+    }
+
+    fn view(&self, dc: &Dc, id: u64, now: Instant) -> CtrlView {
+        let rem = |k: TimerKind| self.base.timers.remaining(&(id, k), now);
+        let (attrs, connected) = self.base.kernel_view(dc.device());
+        let unresponsive = (dc.origin() == Origin::Discovered).then(|| UnresponsiveView {
+            timeout: match dc.settings().persistence {
+                Persistence::For(d) => Some(d),
+                Persistence::Forever => None,
+            },
+            since: dc.lost_since(),
+            timer: dc.timer_view(TimerKind::Aging, rem(TimerKind::Aging)),
+        });
+        CtrlView {
+            tid: dc.tid().clone(),
+            cfg: strip_secrets(dc.cfg()),
+            device: dc.device().map(str::to_owned),
+            connected,
+            connect_attempts: dc.connect_attempts(),
+            retry_connect_timer: dc
+                .timer_view(TimerKind::ConnectRetry, rem(TimerKind::ConnectRetry)),
+            connect_op: dc.connect_view(rem(TimerKind::ConnectRetry)),
+            attrs,
+            dc: Some(DcPart {
+                origin: dc.origin(),
+                unresponsive,
+                register_op: dc.register_view(rem(TimerKind::RegisterRetry)),
+                supported_op: dc.supported_view(rem(TimerKind::SupportedRetry)),
+                get_log_op: dc.get_log_view(rem(TimerKind::GetLogRetry)),
+                log_pages: Arc::clone(dc.log_pages()),
+            }),
+            ioc: None,
+        }
+    }
+
+    fn avahi(&self) -> Option<AvahiView> {
+        Some(self.avahi.clone())
     }
 }
 
 mod ops;
 mod pass;
-mod view;
 
 #[cfg(test)]
 mod tests;

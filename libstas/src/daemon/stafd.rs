@@ -23,30 +23,25 @@
 //!    `WATCHDOG=1` at half the unit's `WatchdogSec` when set; `STATUS=` follows the
 //!    controller count.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+
+use tokio::sync::broadcast;
 
 use crate::cli::DaemonArgs;
 use crate::config::{Daemon, ServiceConfig};
 use crate::dbus::avahi::AvahiBus;
 use crate::dbus::{serve_staf, StafHandle};
-use crate::kernel::{Kernel, KernelPaths, SysKernel};
+use crate::kernel::SupportedOptions;
 use crate::model::trid::TidDefaults;
-use crate::runtime::signals::Signals;
-use crate::runtime::state::{load_staf, state_path};
-use crate::runtime::{logging, notify};
+use crate::runtime::state::load_staf;
 
-use super::common::{
-    block_on, ended, first_answers, open_uevents, serve_or_lose, serve_until_stopped, start,
-    Started,
-};
+use super::common::{abandon, ended};
 use super::nvmecli::{self, find_systemctl, RuleShadow};
-use super::staf::{Host, StafCore, StafSetup};
-use super::uevents::{Follow, UeventMsg};
+use super::staf::{StafSetup, EVENT_QUEUE};
 use super::zeroconf::{ZeroconfConfig, ZeroconfDriver};
 
-pub use super::common::RunError;
+pub use super::common::{Env as StafdEnv, RunError, Started};
 
 /// The program name (log identifier, runtime directory).
 pub const PROG: &str = "stafd";
@@ -55,47 +50,12 @@ pub const PROG: &str = "stafd";
 /// caller). Returns the process exit status.
 #[must_use]
 pub fn run(args: &DaemonArgs) -> ExitCode {
-    let started = match start(PROG, Daemon::Stafd, args) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let kernel: Arc<dyn Kernel> = Arc::new(SysKernel::new(KernelPaths::default()));
-    let env = StafdEnv {
-        kernel,
-        uevents: None,
-        state_path: state_path(PROG),
-        nvmecli_interop: true,
-    };
-    let Started {
-        log,
-        conf_file,
-        config,
-        tron,
-        host,
-        ..
-    } = started;
-    block_on(PROG, serve(env, config, host, tron, log, conf_file))
+    super::common::run(Daemon::Stafd, args, |s| serve(StafdEnv::system(PROG), s))
 }
 
-/// What stafd runs against: the real host (from [`run`]) or, in tests, the in-memory kernel.
-pub struct StafdEnv {
-    /// The kernel seam.
-    pub kernel: Arc<dyn Kernel>,
-    /// Where uevents come from: `None` for the kernel's netlink socket, or a channel fed by
-    /// the in-memory kernel ([`super::uevents::fake_feed`]).
-    pub uevents: Option<tokio::sync::mpsc::Receiver<UeventMsg>>,
-    /// The warm-restart state file.
-    pub state_path: PathBuf,
-    /// nvme-cli interplay (§5.14): the udev rule shadow and `nvmf-connect@` for unmanaged DCs.
-    pub nvmecli_interop: bool,
-}
-
-fn status_line(s: &crate::model::snapshot::Snapshot) -> String {
-    let connected = s.ctrls.iter().filter(|c| c.connected).count();
-    format!(
-        "{} discovery controller(s), {connected} connected",
-        s.ctrls.len()
-    )
+/// stafd needs `host_iface` and `discovery` (nvme-stas's check).
+fn enough(o: &SupportedOptions) -> bool {
+    o.host_iface() && o.discovery()
 }
 
 /// stafd's life on a tokio runtime, from the kernel's first answers to the end of shutdown:
@@ -103,91 +63,53 @@ fn status_line(s: &crate::model::snapshot::Snapshot) -> String {
 ///
 /// # Errors
 /// [`RunError`] when stafd cannot start.
-pub async fn serve(
-    env: StafdEnv,
-    cfg: ServiceConfig,
-    host: Host,
-    tron: bool,
-    log: logging::LogHandle,
-    conf_file: PathBuf,
-) -> Result<(), RunError> {
-    let mut signals = Signals::new()?;
-    let kernel = env.kernel;
-    let urx = match env.uevents {
-        Some(rx) => rx,
-        None => open_uevents(&kernel, Follow::Discovery)?,
-    };
-    let path = env.state_path;
-    let answers = first_answers(&kernel, &path, load_staf, |o| {
-        o.host_iface() && o.discovery()
-    })
-    .await?;
+pub async fn serve(mut env: StafdEnv, started: Started) -> Result<(), RunError> {
+    let (mut serving, p) = (env.prepare(Daemon::Stafd, started, load_staf, enough)).await?;
+    let host_nqn = p.setup.host.nqn.clone();
     let zc_config = |cfg: &ServiceConfig| ZeroconfConfig {
         enabled: cfg.stafd.zeroconf,
         defaults: TidDefaults {
-            host_nqn: host.nqn.clone(),
+            host_nqn: host_nqn.clone(),
             ignore_iface: cfg.global.ignore_iface,
         },
     };
-    let zc_initial = zc_config(&cfg);
-    let tp8013 = answers.options.discovery();
+    let zc_initial = zc_config(&p.setup.config);
+    let core = p.setup;
+    let tp8013 = core.kernel_options.discovery();
+    let interop = env.nvmecli_interop;
     let setup = StafSetup {
-        core: answers.into_setup(cfg, host.clone(), tron, path),
-        nvmf_connect: if env.nvmecli_interop {
-            find_systemctl()
-        } else {
-            None
-        },
+        core,
+        nvmf_connect: find_systemctl().filter(|_| interop),
     };
-    let hook = log.clone();
-    let core = StafCore::spawn(kernel, setup, urx, Box::new(move |on| hook.set_tron(on)));
-    let server = match serve_staf(StafHandle {
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let core = super::staf::spawn(env.kernel, setup, events.clone(), p.uevents, p.on_tron);
+    let handle = StafHandle {
         snapshot: core.snapshot(),
-        events: core.subscribe(),
+        events: events.subscribe(),
         commands: core.commands(),
-    })
-    .await
-    {
+    };
+    let server = match serve_staf(handle).await {
         Ok(s) => s,
-        Err(e) => {
-            core.shutdown().await?;
-            return Err(e.into());
+        Err(e) => return Err(abandon(core.stop(false), e).await),
+    };
+    let zeroconf = ZeroconfDriver::spawn(AvahiBus::of(&server), zc_initial, tp8013, core.feed());
+    let shadow = find_systemctl()
+        .filter(|_| interop)
+        .and_then(|sc| RuleShadow::install(Path::new(nvmecli::RUN_RULES_DIR), &sc));
+    let reload = |cfg| {
+        let zc = zc_config(&cfg);
+        let (core, zeroconf) = (&core, &zeroconf);
+        async move {
+            zeroconf.reload(zc).await;
+            core.reload(cfg).await;
         }
     };
-    let zeroconf = ZeroconfDriver::spawn(
-        AvahiBus::of(&server),
-        zc_initial,
-        tp8013,
-        core.discovery_feed(),
-    );
-    let shadow = find_systemctl()
-        .filter(|_| env.nvmecli_interop)
-        .and_then(|sc| RuleShadow::install(Path::new(nvmecli::RUN_RULES_DIR), &sc));
-    notify::ready("Ready");
-    tracing::info!("{PROG} ready");
-
-    let serving = serve_until_stopped(
-        Daemon::Stafd,
-        &conf_file,
-        &mut signals,
-        core.snapshot(),
-        status_line,
-        |cfg| {
-            let zc = zc_config(&cfg);
-            let (core, zeroconf) = (&core, &zeroconf);
-            async move {
-                zeroconf.reload(zc).await;
-                core.reload(cfg).await;
-            }
-        },
-    );
-    let lost = serve_or_lose(serving, server.lost()).await;
+    let lost = serving
+        .until_stopped(core.snapshot(), reload, server.lost())
+        .await;
     zeroconf.stop().await;
-    let core_ended = if lost.is_some() {
-        core.shutdown_keeping_connections().await
-    } else {
-        core.shutdown().await
-    };
+    // Lost the bus: every connection kept for the stafd that restarts.
+    let core_ended = core.stop(lost.is_some()).await;
     if let Some(shadow) = shadow {
         shadow.remove();
     }

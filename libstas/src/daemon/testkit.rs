@@ -7,15 +7,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
+use super::actor::{CoreHandle, CoreSetup};
 use super::staf::{Host, TronHook};
-use super::uevents::{fake_feed_following, Follow, UeventMsg, UEVENT_QUEUE};
+use super::uevents::{fake_feed_following, Follow, UeventMsg, UeventsUnavailable, UEVENT_QUEUE};
 use crate::config::{ini, Daemon, Diagnostics, ServiceConfig};
-use crate::kernel::fabrics::SupportedOptions;
 use crate::kernel::fake::FakeKernel;
-use crate::kernel::{IfAddr, Kernel, Topology};
-use crate::model::snapshot::Snapshot;
+use crate::kernel::{Kernel, Topology};
+use crate::model::snapshot::{CoreEvent, Snapshot};
+use crate::runtime::notify::Watchdog;
 
 pub const HOSTNQN: &str = "nqn.2014-08.org.nvmexpress:uuid:e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
 pub const HOSTID: &str = "e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
@@ -85,13 +86,28 @@ impl Kit {
         Arc::clone(&self.k) as Arc<dyn Kernel>
     }
 
-    /// The kernel's first answers, as `run` reads them.
-    pub fn first_answers(&self) -> (SupportedOptions, Topology, Vec<IfAddr>) {
-        (
-            self.k.supported_options().unwrap(),
-            Topology::scan(self.k.as_ref()).unwrap(),
-            self.k.interface_addresses().unwrap(),
-        )
+    /// A core's setup as `run` makes it: `config` for `host`, the kernel's first answers,
+    /// the state file as `load` reads it now.
+    pub fn setup<S>(
+        &self,
+        config: ServiceConfig,
+        host: Host,
+        load: fn(&Path) -> S,
+        watchdog: Watchdog,
+    ) -> CoreSetup<S> {
+        let state_path = self.state_path();
+        CoreSetup {
+            config,
+            host,
+            tron: false,
+            kernel_options: self.k.supported_options().unwrap(),
+            topology: Topology::scan(self.k.as_ref()).unwrap(),
+            ifaddrs: self.k.interface_addresses().unwrap(),
+            initial_state: load(&state_path),
+            state_path,
+            save_state: true,
+            watchdog,
+        }
     }
 
     /// The hook the core calls when its debug switch changes.
@@ -109,6 +125,102 @@ impl Kit {
         fake_feed_following(&self.k, self.follow, tx.clone());
         let topo = Topology::scan(self.k.as_ref()).unwrap();
         tx.send(UeventMsg::Resync(topo)).await.unwrap();
+    }
+}
+
+/// A core under test: its kit, its handle (until stopped), its snapshots and (stafd) its
+/// change events.
+pub struct Rig<F> {
+    /// The fake kernel and state directory.
+    pub kit: Kit,
+    /// The running core.
+    pub core: Option<CoreHandle<F>>,
+    /// Its snapshots.
+    pub snap: watch::Receiver<Snapshot>,
+    /// stafd's change events.
+    pub events: Option<broadcast::Receiver<CoreEvent>>,
+}
+
+impl<F: Send + 'static> Rig<F> {
+    /// The rig of `core`.
+    pub fn of(kit: Kit, core: CoreHandle<F>) -> Self {
+        Self {
+            kit,
+            snap: core.snapshot(),
+            core: Some(core),
+            events: None,
+        }
+    }
+
+    /// The running core.
+    pub fn core(&self) -> &CoreHandle<F> {
+        self.core.as_ref().expect("the core runs")
+    }
+
+    /// Waits (virtual time) until the snapshot satisfies `pred`.
+    pub async fn until(&mut self, what: &str, pred: impl Fn(&Snapshot) -> bool) {
+        until(&mut self.snap, what, pred).await;
+    }
+
+    /// Waits (virtual time) until `n` controllers are connected.
+    pub async fn connected(&mut self, n: usize) {
+        self.until(&format!("{n} connected"), |s| {
+            s.ctrls.iter().filter(|c| c.connected).count() == n
+        })
+        .await;
+    }
+
+    /// The devices of the published controllers.
+    pub fn devices(&self) -> Vec<String> {
+        let snap = self.snap.borrow();
+        snap.ctrls.iter().filter_map(|c| c.device.clone()).collect()
+    }
+
+    /// The next change event (virtual-time bounded).
+    pub async fn event(&mut self) -> CoreEvent {
+        let events = self.events.as_mut().expect("a core with events");
+        tokio::time::timeout(Duration::from_secs(600), events.recv())
+            .await
+            .expect("no event")
+            .expect("event channel")
+    }
+
+    /// Stops the core (which must not have stopped by itself), keeping every connection
+    /// or not.
+    pub async fn stop_keeping(&mut self, keep_all: bool) {
+        if let Some(c) = self.core.take() {
+            c.stop(keep_all).await.expect("the core stopped by itself");
+        }
+    }
+
+    /// Stops the core as SIGTERM does.
+    pub async fn stop(&mut self) {
+        self.stop_keeping(false).await;
+    }
+
+    /// Stops the core, which stopped by itself: why.
+    pub async fn stop_failed(&mut self) -> UeventsUnavailable {
+        let core = self.core.take().expect("the core runs");
+        core.stop(false).await.unwrap_err()
+    }
+
+    /// Waits (virtual time) until the core task stopped by itself.
+    pub async fn ended(&mut self) {
+        let r = tokio::time::timeout(Duration::from_secs(60), async {
+            while self.snap.changed().await.is_ok() {}
+        })
+        .await;
+        assert!(r.is_ok(), "the core kept running");
+    }
+
+    /// Reloads `config`.
+    pub async fn reload(&self, config: ServiceConfig) {
+        self.core().reload(config).await;
+    }
+
+    /// Sends a message of the daemon's feed.
+    pub async fn feed(&self, msg: F) {
+        self.core().feed().send(msg).await.unwrap();
     }
 }
 

@@ -22,7 +22,7 @@ use clap::Parser;
 use libstas::config::Daemon;
 use libstas::daemon::common::{block_on, load_config};
 use libstas::daemon::staf::Host;
-use libstas::daemon::stafd::{serve, StafdEnv};
+use libstas::daemon::stafd::{serve, StafdEnv, Started};
 use libstas::daemon::uevents::{fake_feed, UEVENT_QUEUE};
 use libstas::kernel::fake::{FakeTarget, TargetId};
 use libstas::kernel::{FakeKernel, Kernel, KernelPaths, SysKernel};
@@ -138,5 +138,18 @@ fn main() -> ExitCode {
     };
     let tron = args.tron || cfg.global.tron;
     log.set_tron(tron);
-    block_on("stafd", serve(env, cfg, host, tron, log, args.conf))
+    block_on(
+        "stafd",
+        serve(
+            env,
+            Started {
+                log,
+                conf_file: args.conf,
+                config: cfg,
+                tron,
+                host,
+                host_key: None,
+            },
+        ),
+    )
 }

@@ -6,24 +6,24 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{Core, Input};
+use super::{Core, Duplicate};
 use crate::ctrl::ioc::{Action, Event, Token};
-use crate::daemon::actor::{connect_string, delete_controller};
+use crate::daemon::actor::Input;
+use crate::daemon::actor::{connect_string, delete_controller, Actor};
 use crate::kernel::fabrics::{ConnectParams, CtrlKind};
 use crate::kernel::{ConnectError, Controller, Kernel, SupportedOptions};
 
 impl Core {
-    pub(super) fn perform(&mut self, id: u64, action: Action) {
+    pub(super) fn run_action(&mut self, id: u64, action: Action) {
         match action {
             Action::Connect { token, params } => self.connect(id, token, *params),
-            Action::Disconnect { token, device } => self.base.spawn_op(
-                move |k| delete_controller(k, &device),
-                move |_| Input::Done {
-                    id,
-                    event: Event::Disconnected { token },
-                    ctrl: None,
-                },
-            ),
+            Action::Disconnect { token, device } => {
+                let done = Event::Disconnected { token };
+                self.base.spawn_op(id, done.clone(), move |k| {
+                    delete_controller(k, &device);
+                    (done, None)
+                });
+            }
             Action::StartTimer(kind, d) => self.base.timers.start((id, kind), Instant::now() + d),
             Action::CancelTimer(kind) => self.base.timers.cancel(&(id, kind)),
             Action::Disposed => {
@@ -58,7 +58,7 @@ impl Core {
                     event: Event::ConnectDone { token, device },
                     ctrl,
                 },
-                Ok(Outcome::Duplicate(scan)) => Input::Duplicate { id, token, scan },
+                Ok(Outcome::Duplicate(scan)) => Input::Own(Duplicate { id, token, scan }),
                 Ok(Outcome::Failed { error, permanent }) => Input::Done {
                     id,
                     event: Event::ConnectFailed {

@@ -7,10 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use tokio::time::Instant;
-
 use super::Core;
-use crate::ctrl::debounce::Trigger;
 use crate::ctrl::ioc::{Event, Ioc};
 use crate::ctrl::stac_reconcile::{
     self, Disposal, IocInputs, IocPlan, KernelView, Running, StafdView,
@@ -60,16 +57,6 @@ impl Core {
                     .get(t)
                     .is_some_and(|s| s.ctrl.dlpe() != c.dlpe.as_ref())
             })
-    }
-
-    pub(super) fn trigger_reconcile(&mut self) {
-        if self.base.shutting_down || self.first_view.is_some() {
-            return;
-        }
-        self.dirty = true;
-        if self.base.debounce.trigger(Instant::now()) == Trigger::RunNow {
-            self.start_pass();
-        }
     }
 
     /// The pure reconcile over the current state.

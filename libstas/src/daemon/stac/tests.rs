@@ -7,17 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::*;
-use crate::config::Daemon;
+use crate::config::{Daemon, ServiceConfig};
 use crate::ctrl::stac_reconcile::DcLog;
-use crate::daemon::actor::CoreSetup;
 use crate::daemon::testkit::{self, Kit, HOSTID, HOSTNQN};
 use crate::daemon::uevents::Follow;
 use crate::kernel::fake::tests::{connect as fake_connect, tid as fake_tid};
 use crate::kernel::fake::{FakeKernel, FakeTarget, TargetId};
+use crate::model::snapshot::CoreCommand;
 use crate::model::snapshot::Snapshot;
 use crate::model::snapshot::{CtrlView, DlpeDict};
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
@@ -85,39 +84,17 @@ fn targets(k: &FakeKernel, n: u32) -> Vec<TargetId> {
         .collect()
 }
 
-struct Rig {
-    kit: Kit,
-    core: Option<StacCore>,
-    snap: watch::Receiver<Snapshot>,
-    views: mpsc::Sender<StafdView>,
-}
+type Rig = testkit::Rig<StafdView>;
 
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool) -> Rig {
     let (kit, rx) = Kit::new(k, Follow::Io, dir);
-    let (kernel_options, topology, ifaddrs) = kit.first_answers();
-    let state_path = kit.state_path();
+    let host = testkit::host(None, host_key);
     let setup = StacSetup {
-        core: CoreSetup {
-            config: conf(text),
-            host: testkit::host(None, host_key),
-            tron: false,
-            kernel_options,
-            topology,
-            ifaddrs,
-            initial_state: load_stac(&state_path),
-            state_path,
-            save_state: true,
-            watchdog: Watchdog::default(),
-        },
+        core: kit.setup(conf(text), host, load_stac, Watchdog::default()),
         host_key: host_key.then(|| Secret::new(HOST_KEY.into())),
     };
-    let core = StacCore::spawn(kit.kernel(), setup, rx, kit.tron_hook());
-    Rig {
-        snap: core.snapshot(),
-        views: core.stafd_feed(),
-        core: Some(core),
-        kit,
-    }
+    let core = spawn(kit.kernel(), setup, rx, kit.tron_hook());
+    Rig::of(kit, core)
 }
 
 impl Rig {
@@ -125,56 +102,37 @@ impl Rig {
         start(&Arc::new(k), text, tempfile::tempdir().unwrap(), false)
     }
 
+    /// stacd with `text` over subsystems `1..=n`.
+    fn with(n: u32, text: &str) -> Self {
+        let k = FakeKernel::new();
+        targets(&k, n);
+        Self::new(k, text)
+    }
+
+    /// stacd with subsystems `1..=n`, all listed by stafd and connected.
+    async fn listing(n: u32) -> Self {
+        let mut r = Self::with(n, "");
+        r.view(known(1..=n)).await;
+        r.connected(n as usize).await;
+        r
+    }
+
     async fn view(&self, v: StafdView) {
-        self.views.send(v).await.unwrap();
-    }
-
-    /// Waits (virtual time) until the snapshot satisfies `pred`.
-    async fn until(&mut self, what: &str, pred: impl Fn(&Snapshot) -> bool) {
-        testkit::until(&mut self.snap, what, pred).await;
-    }
-
-    async fn connected(&mut self, n: usize) {
-        self.until(&format!("{n} connected"), |s| {
-            s.ctrls.iter().filter(|c| c.connected).count() == n
-        })
-        .await;
+        self.feed(v).await;
     }
 
     fn ctrl(&self, i: u32) -> Option<CtrlView> {
-        self.snap
-            .borrow()
-            .ctrls
+        let snap = self.snap.borrow();
+        snap.ctrls
             .iter()
             .find(|c| c.tid.subsysnqn == nqn(i))
             .cloned()
-    }
-
-    fn devices(&self) -> Vec<String> {
-        self.snap
-            .borrow()
-            .ctrls
-            .iter()
-            .filter_map(|c| c.device.clone())
-            .collect()
-    }
-
-    async fn stop(&mut self) {
-        if let Some(c) = self.core.take() {
-            c.shutdown().await.expect("the core stopped by itself");
-        }
-    }
-
-    async fn reload(&self, text: &str) {
-        self.core.as_ref().unwrap().reload(conf(text)).await;
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn connects_every_listed_controller_at_once() {
-    let k = FakeKernel::new();
-    targets(&k, 32);
-    let mut r = Rig::new(k, "");
+    let mut r = Rig::with(32, "");
     let t0 = Instant::now();
     r.view(known(1..=32)).await;
     r.connected(32).await;
@@ -207,11 +165,7 @@ async fn connects_every_listed_controller_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn stafd_unreachable_or_restarting_disconnects_nothing() {
-    let k = FakeKernel::new();
-    targets(&k, 4);
-    let mut r = Rig::new(k, "");
-    r.view(known(1..=4)).await;
-    r.connected(4).await;
+    let mut r = Rig::listing(4).await;
     // stafd stops (its name loses its owner): 60 s without an answer.
     r.view(StafdView::Unknown).await;
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -267,10 +221,8 @@ async fn stafd_unreachable_or_restarting_disconnects_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn no_disconnect_scope_forgets_only() {
-    let k = FakeKernel::new();
-    targets(&k, 2);
-    let mut r = Rig::new(
-        k,
+    let mut r = Rig::with(
+        2,
         "[I/O controller connection management]\ndisconnect-scope=no-disconnect\n",
     );
     r.view(known(1..=2)).await;
@@ -293,16 +245,15 @@ async fn no_disconnect_scope_forgets_only() {
 
 #[tokio::test(start_paused = true)]
 async fn exclusion_on_reload_disconnects_only_the_matching_ones() {
-    let k = FakeKernel::new();
-    targets(&k, 4);
-    let mut r = Rig::new(k, "");
-    r.view(known(1..=4)).await;
-    r.connected(4).await;
+    let mut r = Rig::listing(4).await;
     let dev2 = r.ctrl(2).unwrap().device.unwrap();
     // stafd away during the reload: the exclusion applies anyway.
     r.view(StafdView::Unknown).await;
-    r.reload(&format!("[Controllers]\nexclude = subsysnqn={}\n", nqn(2)))
-        .await;
+    r.reload(conf(&format!(
+        "[Controllers]\nexclude = subsysnqn={}\n",
+        nqn(2)
+    )))
+    .await;
     r.until("excluded one gone", |s| s.ctrls.len() == 3).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(r.kit.k.deleted(), vec![dev2]);
@@ -365,11 +316,7 @@ async fn warm_restart_without_state_adopts_through_the_log() {
 
 #[tokio::test(start_paused = true)]
 async fn kernel_remove_reconnects_in_3s() {
-    let k = FakeKernel::new();
-    targets(&k, 1);
-    let mut r = Rig::new(k, "");
-    r.view(known([1])).await;
-    r.connected(1).await;
+    let mut r = Rig::listing(1).await;
     let t = Instant::now();
     r.kit.k.lose_controller("nvme0");
     r.until("gone", |s| s.ctrls.iter().all(|c| !c.connected))
@@ -436,7 +383,7 @@ async fn retries_3s_then_60s_and_reload_connects_now() {
     assert_eq!(t2.elapsed().as_secs(), 60);
     r.kit.k.set_target_listening(ids[0], true);
     // A reload does not cut a running retry timer short…
-    r.reload("").await;
+    r.reload(conf("")).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(r.kit.k.connect_log().len(), 3);
     // …the timer connects.
@@ -484,9 +431,7 @@ async fn configured_controllers_secrets_and_parameters() {
 
 #[tokio::test(start_paused = true)]
 async fn new_entry_applied_at_once_and_a_burst_coalesced() {
-    let k = FakeKernel::new();
-    targets(&k, 4);
-    let mut r = Rig::new(k, "");
+    let mut r = Rig::with(4, "");
     r.view(known([1])).await;
     r.connected(1).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -600,7 +545,7 @@ async fn connect_failure_reasons_and_tron() {
     })
     .await;
     r.connected(1).await;
-    let cmd = r.core.as_ref().unwrap().commands();
+    let cmd = r.core().commands();
     cmd.send(CoreCommand::SetTron(true)).await.unwrap();
     r.until("tron", |s| s.process.tron).await;
     assert!(r.kit.tron.load(Ordering::SeqCst));
@@ -609,11 +554,7 @@ async fn connect_failure_reasons_and_tron() {
 
 #[tokio::test(start_paused = true)]
 async fn snapshots_are_paced_during_bursts() {
-    let k = FakeKernel::new();
-    targets(&k, 32);
-    let mut r = Rig::new(k, "");
-    r.view(known(1..=32)).await;
-    r.connected(32).await;
+    let mut r = Rig::listing(32).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut rx = r.snap.clone();
     rx.borrow_and_update();
@@ -629,7 +570,7 @@ async fn snapshots_are_paced_during_bursts() {
         n
     });
     // 100 changes, 1 ms apart: the first is published at once, the rest paced.
-    let cmd = r.core.as_ref().unwrap().commands();
+    let cmd = r.core().commands();
     let t = Instant::now();
     for i in 0..100 {
         cmd.send(CoreCommand::SetTron(i % 2 == 0)).await.unwrap();
@@ -657,9 +598,7 @@ async fn snapshots_are_paced_during_bursts() {
 
 #[tokio::test(start_paused = true)]
 async fn a_duplicate_the_topology_missed_is_adopted() {
-    let k = FakeKernel::new();
-    targets(&k, 1);
-    let mut r = Rig::new(k, "");
+    let mut r = Rig::with(1, "");
     // Someone connects subsystem 1 and the core never hears of it (event lost).
     r.kit.k.set_event_sink(Arc::new(|_| {}));
     let tid = TransportId {
@@ -692,9 +631,7 @@ async fn a_duplicate_the_topology_missed_is_adopted() {
 
 #[tokio::test(start_paused = true)]
 async fn cold_start_with_stafd_applies_its_entries_at_once() {
-    let k = FakeKernel::new();
-    targets(&k, 4);
-    let mut r = Rig::new(k, "");
+    let mut r = Rig::with(4, "");
     // Started together: stafd is not on the bus yet, then it is but has not read its
     // DC's log, then it has.
     r.view(StafdView::Unknown).await;
@@ -721,9 +658,7 @@ async fn cold_start_with_stafd_applies_its_entries_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn an_overflow_hiding_a_removal_and_a_reused_instance_reconnects() {
-    let k = FakeKernel::new();
-    targets(&k, 3);
-    let mut r = Rig::new(k, "");
+    let mut r = Rig::with(3, "");
     r.view(known([1, 2])).await;
     r.connected(2).await;
     // The two connects ran concurrently: d1 is the lower instance, whichever got it.
@@ -760,9 +695,7 @@ async fn an_overflow_hiding_a_removal_and_a_reused_instance_reconnects() {
 
 #[tokio::test(start_paused = true)]
 async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
-    let k = FakeKernel::new();
-    targets(&k, 2);
-    let mut r = Rig::new(k, "");
+    let mut r = Rig::with(2, "");
     r.view(known([1, 2])).await;
     r.connected(2).await;
     r.kit.k.set_event_sink(Arc::new(|_| {}));
@@ -772,7 +705,7 @@ async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
     })
     .await;
     assert!(ended.is_ok(), "the core kept running without uevents");
-    let e = r.core.take().unwrap().shutdown().await.unwrap_err();
+    let e = r.stop_failed().await;
     assert_eq!(
         e.to_string(),
         "kernel uevents unavailable: the uevent source ended"

@@ -1,22 +1,22 @@
 //! Performing the state machines' actions: every kernel call on a blocking thread, the
-//! result sent back to the core as an [`Input::Done`]; timers into the wheel; change events
+//! result sent back to the core as an [`crate::daemon::actor::Input::Done`]; timers into the wheel; change events
 //! out.
 
 use tokio::time::Instant;
 
-use super::{Core, Input};
+use super::Core;
 use crate::ctrl::dc::{Action, Event, RegisterFailure, Token};
-use crate::daemon::actor::{connect_string, delete_controller};
+use crate::daemon::actor::{connect_string, delete_controller, Actor};
 use crate::kernel::admin::{
     ctrl_types, dim_send, get_discovery_log, supported_log_pages, DlpOptions, Registrant,
 };
 use crate::kernel::fabrics::{ConnectParams, CtrlKind};
-use crate::kernel::{AdminError, Controller, Kernel};
+use crate::kernel::AdminError;
 use crate::model::snapshot::CoreEvent;
 use crate::proto::consts::DimTask;
 
 impl Core {
-    pub(super) fn perform(&mut self, id: u64, action: Action) {
+    pub(super) fn run_action(&mut self, id: u64, action: Action) {
         match action {
             Action::Connect { token, params } => self.connect(id, token, *params),
             Action::Register { token, device } => self.dim(id, token, device, DimTask::Register),
@@ -28,7 +28,7 @@ impl Core {
                     token,
                     error: "internal error".into(),
                 };
-                self.spawn_op(id, fallback, move |k| {
+                self.base.spawn_op(id, fallback, move |k| {
                     let ev = match supported_log_pages(k, &device) {
                         Ok(s) => Event::SupportedDone {
                             token,
@@ -56,7 +56,7 @@ impl Core {
                     token,
                     error: "internal error".into(),
                 };
-                self.spawn_op(id, fallback, move |k| {
+                self.base.spawn_op(id, fallback, move |k| {
                     let opts = DlpOptions {
                         lsp,
                         ..DlpOptions::default()
@@ -80,10 +80,11 @@ impl Core {
                 });
             }
             Action::Disconnect { token, device } => {
-                self.spawn_op(id, Event::Disconnected { token }, move |k| {
-                    delete_controller(k, &device);
-                    (Event::Disconnected { token }, None)
-                });
+                self.base
+                    .spawn_op(id, Event::Disconnected { token }, move |k| {
+                        delete_controller(k, &device);
+                        (Event::Disconnected { token }, None)
+                    });
             }
             Action::StartTimer(kind, d) => self.base.timers.start((id, kind), Instant::now() + d),
             Action::CancelTimer(kind) => self.base.timers.cancel(&(id, kind)),
@@ -122,7 +123,7 @@ impl Core {
         };
         if let Some(c) = existing {
             self.claimed.insert(id, c.device.clone());
-            self.spawn_op(id, fallback, move |k| {
+            self.base.spawn_op(id, fallback, move |k| {
                 let dctype = ctrl_types(k, &c).ok().map(|(_, d)| d);
                 let device = c.device.clone();
                 (
@@ -137,7 +138,7 @@ impl Core {
             return;
         }
         let options = self.base.options.clone();
-        self.spawn_op(id, fallback, move |k| {
+        self.base.spawn_op(id, fallback, move |k| {
             let cs = match connect_string(&params, &options) {
                 Ok(cs) => cs,
                 Err(e) => {
@@ -193,7 +194,7 @@ impl Core {
             device: device.clone(),
             what: "internal error",
         }));
-        self.spawn_op(id, fallback, move |k| {
+        self.base.spawn_op(id, fallback, move |k| {
             let c = ctrl.or_else(|| k.read_controller(&device).ok().flatten());
             let r = match c {
                 None => Err(AdminError::Open {
@@ -210,22 +211,6 @@ impl Core {
                 }
             };
             (to_event(r), None)
-        });
-    }
-
-    /// Runs `f` on a blocking thread; its event (or `fallback` if the thread failed) and
-    /// the controller it read go back to the core.
-    pub(super) fn spawn_op<F>(&self, id: u64, fallback: Event, f: F)
-    where
-        F: FnOnce(&dyn Kernel) -> (Event, Option<Controller>) + Send + 'static,
-    {
-        self.base.spawn_op(f, move |r| {
-            let (event, ctrl) = r.unwrap_or((fallback, None));
-            Input::Done {
-                id,
-                event,
-                ctrl: ctrl.map(Box::new),
-            }
         });
     }
 }

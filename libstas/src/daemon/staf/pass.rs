@@ -5,11 +5,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use tokio::time::Instant;
-
 use super::Core;
 use crate::ctrl::dc::{Dc, Event};
-use crate::ctrl::debounce::Trigger;
 use crate::ctrl::reconcile::{self, Current, Inputs};
 use crate::daemon::actor::strip_secrets;
 use crate::daemon::actor::Actor;
@@ -17,15 +14,6 @@ use crate::model::snapshot::{CoreEvent, Origin};
 use crate::model::trid::TransportId;
 
 impl Core {
-    pub(super) fn trigger_reconcile(&mut self) {
-        if self.base.shutting_down {
-            return;
-        }
-        if self.base.debounce.trigger(Instant::now()) == Trigger::RunNow {
-            self.start_pass();
-        }
-    }
-
     pub(super) fn apply_reconcile(&mut self, resolved: &BTreeMap<String, Option<IpAddr>>) {
         let (configured, mut dropped) =
             reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
@@ -75,7 +63,7 @@ impl Core {
             self.feed(id, Event::Remove);
         }
         for (tid, cand) in &plan.wanted {
-            let settings = self.settings_for(&cand.overrides);
+            let settings = self.settings_for(&cand.cfg, &cand.overrides);
             let reported = self.discovered.contains(tid);
             let id = match self.base.ctrls.slot_mut(tid) {
                 Some(slot) => {

@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::*;
-use crate::config::Daemon;
-use crate::daemon::actor::CoreSetup;
+use crate::config::{Daemon, ServiceConfig};
 use crate::daemon::testkit::{self, Kit, HOSTID, HOSTNQN};
 use crate::daemon::uevents::Follow;
 use crate::kernel::fake::{tas_of, FakeAdminFailure, FakeKernel, FakeTarget, TargetId};
 use crate::kernel::CtrlState;
+use crate::model::snapshot::CoreCommand;
 use crate::model::snapshot::Snapshot;
 use crate::model::snapshot::{CtrlView, Origin};
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
@@ -67,12 +67,7 @@ fn ddc(traddr: &str, log: Vec<LogEntry>) -> FakeTarget {
     t
 }
 
-struct Rig {
-    kit: Kit,
-    core: Option<StafCore>,
-    snap: watch::Receiver<Snapshot>,
-    events: broadcast::Receiver<CoreEvent>,
-}
+type Rig = testkit::Rig<DiscoveryReport>;
 
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir) -> Rig {
     start_watched(k, text, dir, Watchdog::default())
@@ -85,30 +80,16 @@ fn start_watched(
     watchdog: Watchdog,
 ) -> Rig {
     let (kit, rx) = Kit::new(k, Follow::Discovery, dir);
-    let (kernel_options, topology, ifaddrs) = kit.first_answers();
-    let state_path = kit.state_path();
+    let host = testkit::host(Some("stas-test"), false);
     let setup = StafSetup {
-        core: CoreSetup {
-            config: conf(text),
-            host: testkit::host(Some("stas-test"), false),
-            tron: false,
-            kernel_options,
-            topology,
-            ifaddrs,
-            initial_state: load_staf(&state_path),
-            state_path,
-            save_state: true,
-            watchdog,
-        },
+        core: kit.setup(conf(text), host, load_staf, watchdog),
         nvmf_connect: None,
     };
-    let core = StafCore::spawn(kit.kernel(), setup, rx, kit.tron_hook());
-    Rig {
-        snap: core.snapshot(),
-        events: core.subscribe(),
-        core: Some(core),
-        kit,
-    }
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let core = spawn(kit.kernel(), setup, events.clone(), rx, kit.tron_hook());
+    let mut r = Rig::of(kit, core);
+    r.events = Some(events.subscribe());
+    r
 }
 
 impl Rig {
@@ -116,45 +97,9 @@ impl Rig {
         start(&Arc::new(k), text, tempfile::tempdir().unwrap())
     }
 
-    /// Waits (virtual time) until the snapshot satisfies `pred`.
-    async fn until(&mut self, what: &str, pred: impl Fn(&Snapshot) -> bool) {
-        testkit::until(&mut self.snap, what, pred).await;
-    }
-
-    /// The next change event (virtual-time bounded).
-    async fn event(&mut self) -> CoreEvent {
-        tokio::time::timeout(Duration::from_secs(600), self.events.recv())
-            .await
-            .expect("no event")
-            .expect("event channel")
-    }
-
     fn ctrl(&self, traddr: &str) -> Option<CtrlView> {
-        self.snap
-            .borrow()
-            .ctrls
-            .iter()
-            .find(|c| c.tid.traddr == traddr)
-            .cloned()
-    }
-
-    async fn stop(&mut self) {
-        if let Some(c) = self.core.take() {
-            c.shutdown().await.expect("the core stopped by itself");
-        }
-    }
-
-    /// Waits (virtual time) until the core task stopped by itself.
-    async fn ended(&mut self) {
-        let r = tokio::time::timeout(Duration::from_secs(60), async {
-            while self.snap.changed().await.is_ok() {}
-        })
-        .await;
-        assert!(r.is_ok(), "the core kept running");
-    }
-
-    async fn reload(&self, text: &str) {
-        self.core.as_ref().unwrap().reload(conf(text)).await;
+        let snap = self.snap.borrow();
+        snap.ctrls.iter().find(|c| c.tid.traddr == traddr).cloned()
     }
 }
 
@@ -374,7 +319,8 @@ async fn exclusion_on_reload_deregisters_and_disconnects() {
     .await;
     assert_eq!(r.kit.k.registrations().len(), 2);
     let v6dev = r.ctrl("::1").unwrap().device.unwrap();
-    r.reload(&format!("{two}exclude = traddr=::1\n")).await;
+    r.reload(conf(&format!("{two}exclude = traddr=::1\n")))
+        .await;
     r.until("::1 removed", |s| s.ctrls.len() == 1).await;
     loop {
         if r.event().await == CoreEvent::DcRemoved {
@@ -559,12 +505,7 @@ async fn shutdown_keeping_connections_overrides_persistence() {
         "[Discovery controller connection management]\npersistent-connections=false\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n",
     );
     r.event().await;
-    r.core
-        .take()
-        .unwrap()
-        .shutdown_keeping_connections()
-        .await
-        .expect("the core stopped by itself");
+    r.stop_keeping(true).await;
     let regs = r.kit.k.registrations();
     assert_eq!(
         regs.iter().map(tas_of).collect::<Vec<_>>(),
@@ -626,16 +567,14 @@ async fn referral_storm_is_debounced() {
 async fn set_tron_and_reload_tron() {
     let k = FakeKernel::new();
     let mut r = Rig::new(k, "");
-    r.core
-        .as_ref()
-        .unwrap()
+    r.core()
         .commands()
         .send(CoreCommand::SetTron(true))
         .await
         .unwrap();
     r.until("tron", |s| s.process.tron).await;
     assert!(r.kit.tron.load(Ordering::SeqCst));
-    r.reload("[Global]\ntron=false\n").await;
+    r.reload(conf("[Global]\ntron=false\n")).await;
     r.until("troff", |s| !s.process.tron).await;
     assert!(!r.kit.tron.load(Ordering::SeqCst));
     assert_eq!(r.snap.borrow().process.hostnqn, HOSTNQN);
@@ -725,13 +664,11 @@ fn mdns_dc(traddr: &str) -> TransportId {
 }
 
 async fn report(r: &Rig, dcs: Vec<TransportId>) {
-    let feed = r.core.as_ref().unwrap().discovery_feed();
-    feed.send(DiscoveryReport {
+    r.feed(DiscoveryReport {
         dcs,
         avahi: AvahiView::default(),
     })
-    .await
-    .unwrap();
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -910,7 +847,7 @@ async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
     r.kit.k.set_event_sink(Arc::new(|_| {}));
     drop(r.kit.uevents.take());
     r.ended().await;
-    let e = r.core.take().unwrap().shutdown().await.unwrap_err();
+    let e = r.stop_failed().await;
     assert_eq!(
         e.to_string(),
         "kernel uevents unavailable: the uevent source ended"
@@ -927,7 +864,7 @@ async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
         .await
         .unwrap();
     r.ended().await;
-    let e = r.core.take().unwrap().shutdown().await.unwrap_err();
+    let e = r.stop_failed().await;
     assert_eq!(e.0, "100 consecutive errors");
     assert!(r.kit.k.deleted().is_empty());
 }
