@@ -35,14 +35,12 @@ use crate::proto::dlp::LogEntry;
 use crate::proto::identify::DcType;
 use crate::proto::uevent::NvmeEventKind;
 
-use super::timers::{
-    CONNECT_RETRY, FAST_CONNECT_RETRY, GET_LOG_PAGE_RETRY, GET_SUPPORTED_RETRY, REGISTRATION_RETRY,
-    RETRY_AFTER_REMOVE,
+use super::connect::{
+    base_params, ConnectFailure, Disposal, InFlight, Link, MachineAction, OpStat, Timers,
 };
+use super::timers::{GET_LOG_PAGE_RETRY, GET_SUPPORTED_RETRY, REGISTRATION_RETRY};
 
-/// Identifies one operation of one controller; completions carry it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Token(pub u64);
+pub use super::connect::Token;
 
 /// The timers a discovery controller runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -277,29 +275,15 @@ enum Op {
     Disconnect,
 }
 
-/// Counters of one kind of operation (shown by `controller_info`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct OpStat {
-    created: bool,
-    fail_count: u32,
-    completed: Option<bool>,
-    error: Option<String>,
-}
-
-impl OpStat {
-    fn start(&mut self) {
-        self.created = true;
-        self.completed = None;
+impl MachineAction<TimerKind> for Action {
+    fn start_timer(kind: TimerKind, d: Duration) -> Self {
+        Self::StartTimer(kind, d)
     }
-    fn ok(&mut self) {
-        self.fail_count = 0;
-        self.completed = Some(true);
-        self.error = None;
+    fn cancel_timer(kind: TimerKind) -> Self {
+        Self::CancelTimer(kind)
     }
-    fn fail(&mut self, e: &str) {
-        self.fail_count = self.fail_count.saturating_add(1);
-        self.completed = Some(false);
-        self.error = Some(e.to_owned());
+    fn disposed() -> Self {
+        Self::Disposed
     }
 }
 
@@ -318,28 +302,23 @@ pub struct Dc {
     cfg: BTreeMap<String, String>,
     settings: DcSettings,
     origin: Origin,
-    device: Option<String>,
+    link: Link,
     dctype: Option<DcType>,
-    connect_attempts: u32,
-    retry_period: Duration,
-    in_flight: Option<(Token, Op)>,
-    next_token: u64,
+    ops: InFlight<Op>,
     chain: Option<Step>,
     resync_pending: bool,
     reread_pending: bool,
     registered: bool,
     lsp: u8,
     permanent_failure: bool,
-    connect: OpStat,
     register: OpStat,
     supported: OpStat,
     get_log: OpStat,
     log_pages: Arc<[DlpeDict]>,
     referrals: Vec<TransportId>,
     aging: Aging,
-    timers: BTreeMap<TimerKind, Duration>,
-    disposing: Option<bool>,
-    disposed: bool,
+    timers: Timers<TimerKind>,
+    disposal: Disposal,
 }
 
 /// Referral entries of a discovery log (nvme-stas dictionaries) as controller identities
@@ -394,28 +373,23 @@ impl Dc {
             cfg,
             settings,
             origin,
-            device: None,
+            link: Link::default(),
             dctype: None,
-            connect_attempts: 0,
-            retry_period: CONNECT_RETRY,
-            in_flight: None,
-            next_token: 0,
+            ops: InFlight::default(),
             chain: None,
             resync_pending: false,
             reread_pending: false,
             registered: false,
             lsp: 0,
             permanent_failure: false,
-            connect: OpStat::default(),
             register: OpStat::default(),
             supported: OpStat::default(),
             get_log: OpStat::default(),
             log_pages: cached.into(),
             referrals,
             aging: Aging::default(),
-            timers: BTreeMap::new(),
-            disposing: None,
-            disposed: false,
+            timers: Timers::default(),
+            disposal: Disposal::default(),
         }
     }
 
@@ -445,7 +419,7 @@ impl Dc {
     /// The kernel device, while connected or adopted.
     #[must_use]
     pub fn device(&self) -> Option<&str> {
-        self.device.as_deref()
+        self.link.device()
     }
 
     /// The cached discovery log entries.
@@ -463,7 +437,7 @@ impl Dc {
     /// Connection attempts since the last success.
     #[must_use]
     pub fn connect_attempts(&self) -> u32 {
-        self.connect_attempts
+        self.link.attempts()
     }
 
     /// Whether the host registered with the controller (TP8010) since it connected.
@@ -475,19 +449,19 @@ impl Dc {
     /// Whether the machine is waiting for the result of `token`.
     #[must_use]
     pub fn awaits(&self, token: Token) -> bool {
-        self.in_flight.is_some_and(|(t, _)| t == token)
+        self.ops.awaits(token)
     }
 
     /// Whether a disconnect or a connect-and-forget is under way.
     #[must_use]
     pub fn is_disposing(&self) -> bool {
-        self.disposing.is_some()
+        self.disposal.asked()
     }
 
     /// Whether [`Action::Disposed`] was returned.
     #[must_use]
     pub fn is_disposed(&self) -> bool {
-        self.disposed
+        self.disposal.done()
     }
 
     /// nvme-stas `is_unresponsive()`: a `discovered` controller that mDNS no longer reports,
@@ -496,7 +470,7 @@ impl Dc {
     pub fn is_unresponsive(&self) -> bool {
         self.origin == Origin::Discovered
             && !self.aging.reported
-            && self.device.is_none()
+            && self.link.device().is_none()
             && self.aging.lost_since.is_some()
             && self.aging.expired
     }
@@ -522,14 +496,14 @@ impl Dc {
     /// Whether timer `kind` is running.
     #[must_use]
     pub fn timer_running(&self, kind: TimerKind) -> bool {
-        self.timers.contains_key(&kind)
+        self.timers.running(kind)
     }
 
     /// The view of timer `kind` with the remaining time the caller's timer wheel knows.
     #[must_use]
     pub fn timer_view(&self, kind: TimerKind, remaining: Option<Duration>) -> TimerView {
-        let period = self.timers.get(&kind).copied().unwrap_or(match kind {
-            TimerKind::ConnectRetry => self.retry_period,
+        let period = self.timers.period(kind).unwrap_or(match kind {
+            TimerKind::ConnectRetry => self.link.retry_period(),
             TimerKind::RegisterRetry => REGISTRATION_RETRY,
             TimerKind::SupportedRetry => GET_SUPPORTED_RETRY,
             TimerKind::GetLogRetry => GET_LOG_PAGE_RETRY,
@@ -544,6 +518,12 @@ impl Dc {
         }
     }
 
+    /// The retry timer of an operation, for its view, while it runs.
+    fn retry_view(&self, retry: TimerKind, remaining: Option<Duration>) -> Option<TimerView> {
+        self.timer_running(retry)
+            .then(|| self.timer_view(retry, remaining))
+    }
+
     fn op_view(
         &self,
         stat: &OpStat,
@@ -551,32 +531,20 @@ impl Dc {
         retry: TimerKind,
         remaining: Option<Duration>,
     ) -> Option<OpView> {
-        stat.created.then(|| OpView {
-            fail_count: stat.fail_count,
-            completed: if self.in_flight.is_some_and(|(_, o)| o == op) {
-                None
-            } else {
-                stat.completed
-            },
-            alive: !self.disposed,
-            retry_timer: self
-                .timer_running(retry)
-                .then(|| self.timer_view(retry, remaining)),
-            error: stat.error.clone(),
-        })
+        stat.view(
+            self.ops.is(op),
+            !self.disposal.done(),
+            self.retry_view(retry, remaining),
+        )
     }
 
     /// The pending connect, while not connected.
     #[must_use]
     pub fn connect_view(&self, retry_remaining: Option<Duration>) -> Option<OpView> {
-        if self.device.is_some() {
-            return None;
-        }
-        self.op_view(
-            &self.connect,
-            Op::Connect,
-            TimerKind::ConnectRetry,
-            retry_remaining,
+        self.link.view(
+            self.ops.is(Op::Connect),
+            !self.disposal.done(),
+            self.retry_view(TimerKind::ConnectRetry, retry_remaining),
         )
     }
 
@@ -615,23 +583,20 @@ impl Dc {
 
     /// The device for log lines: `nvme?` when not connected (nvme-stas's spelling).
     fn dev(&self) -> &str {
-        self.device.as_deref().unwrap_or("nvme?")
+        self.link.dev()
     }
 
-    fn token(&mut self) -> Token {
-        self.next_token += 1;
-        Token(self.next_token)
+    /// The device, owned (for an action).
+    fn device_owned(&self) -> Option<String> {
+        self.link.device().map(str::to_owned)
     }
 
     fn start_timer(&mut self, kind: TimerKind, d: Duration, out: &mut Vec<Action>) {
-        self.timers.insert(kind, d);
-        out.push(Action::StartTimer(kind, d));
+        self.timers.start(kind, d, out);
     }
 
     fn cancel_timer(&mut self, kind: TimerKind, out: &mut Vec<Action>) {
-        if self.timers.remove(&kind).is_some() {
-            out.push(Action::CancelTimer(kind));
-        }
+        self.timers.cancel(kind, out);
     }
 
     fn cancel_step_timers(&mut self, out: &mut Vec<Action>) {
@@ -647,12 +612,12 @@ impl Dc {
     /// Handles one event; returns what to do, in order.
     pub fn handle(&mut self, ev: Event, now: SystemTime) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.disposed {
+        if self.disposal.done() {
             return out;
         }
         match ev {
             Event::Start => {
-                if self.disposing.is_none() && self.in_flight.is_none() && self.device.is_none() {
+                if !self.disposal.asked() && self.ops.is_idle() && self.link.device().is_none() {
                     self.try_connect(&mut out);
                 }
             }
@@ -672,7 +637,10 @@ impl Dc {
                 permanent,
             } => self.on_connect_failed(token, &error, permanent, now, &mut out),
             Event::RegisterDone { token } => {
-                if self.complete(token, Op::Step(Step::Register)) {
+                if self
+                    .ops
+                    .complete(token, Op::Step(Step::Register), &self.tid)
+                {
                     self.register.ok();
                     self.registered = true;
                     tracing::debug!(tid = %self.tid, device = self.dev(), "registered with the discovery controller (TP8010)");
@@ -680,31 +648,40 @@ impl Dc {
                 }
             }
             Event::RegisterFailed { token, failure } => {
-                if self.complete(token, Op::Step(Step::Register)) {
+                if self
+                    .ops
+                    .complete(token, Op::Step(Step::Register), &self.tid)
+                {
                     self.on_register_failed(failure, &mut out);
                 }
             }
             Event::SupportedDone { token, pleos } => {
-                if self.complete(token, Op::Step(Step::Supported)) {
+                if self
+                    .ops
+                    .complete(token, Op::Step(Step::Supported), &self.tid)
+                {
                     self.supported.ok();
                     self.lsp = if pleos { LSP_PLEO } else { 0 };
                     self.step_done(Step::Supported, &mut out);
                 }
             }
             Event::SupportedFailed { token, error } => {
-                if self.complete(token, Op::Step(Step::Supported)) {
+                if self
+                    .ops
+                    .complete(token, Op::Step(Step::Supported), &self.tid)
+                {
                     self.supported.fail(&error);
                     tracing::debug!(tid = %self.tid, device = self.dev(), %error, "Supported Log Pages failed; retrying in 5 s");
                     self.step_failed(Step::Supported, GET_SUPPORTED_RETRY, &mut out);
                 }
             }
             Event::LogPageDone { token, entries } => {
-                if self.complete(token, Op::Step(Step::GetLog)) {
+                if self.ops.complete(token, Op::Step(Step::GetLog), &self.tid) {
                     self.on_log(&entries, &mut out);
                 }
             }
             Event::LogPageFailed { token, error } => {
-                if self.complete(token, Op::Step(Step::GetLog)) {
+                if self.ops.complete(token, Op::Step(Step::GetLog), &self.tid) {
                     self.get_log.fail(&error);
                     if self.get_log.fail_count == 1 {
                         tracing::warn!(tid = %self.tid, device = self.dev(), %error, "failed to read the discovery log; retrying in 20 s");
@@ -715,20 +692,20 @@ impl Dc {
                 }
             }
             Event::Deregistered { token } => {
-                if self.complete(token, Op::Deregister) {
+                if self.ops.complete(token, Op::Deregister, &self.tid) {
                     self.registered = false;
                     self.continue_dispose(&mut out);
                 }
             }
             Event::Disconnected { token } => {
-                if self.complete(token, Op::Disconnect) {
-                    self.device = None;
-                    self.finish(&mut out);
+                if self.ops.complete(token, Op::Disconnect, &self.tid) {
+                    self.link.set_device(None);
+                    self.disposal.finish(&mut out);
                 }
             }
             Event::Uevent(kind) => self.on_uevent(kind, now, &mut out),
             Event::EventsLost { reconnected } => {
-                if self.disposing.is_some() || self.device.is_none() {
+                if self.disposal.asked() || self.link.device().is_none() {
                     return out;
                 }
                 if reconnected {
@@ -743,10 +720,13 @@ impl Dc {
             Event::Reload(settings) => {
                 self.settings = settings;
                 self.check_aging(now, &mut out);
-                if self.disposing.is_none() {
-                    if self.device.is_some() {
+                // A DC reconnects on reload only after a permanent failure: otherwise its
+                // retry timer runs (it retries forever). An IOC also restarts after its NCC
+                // gate stopped it.
+                if !self.disposal.asked() {
+                    if self.link.device().is_some() {
                         self.resync(&mut out);
-                    } else if self.permanent_failure && self.in_flight.is_none() {
+                    } else if self.permanent_failure && self.ops.is_idle() {
                         self.permanent_failure = false;
                         self.try_connect(&mut out);
                     }
@@ -766,39 +746,21 @@ impl Dc {
         out
     }
 
-    /// Clears the in-flight op if `token` is it. Returns false for a stale completion.
-    fn complete(&mut self, token: Token, op: Op) -> bool {
-        match self.in_flight {
-            Some((t, o)) if t == token && o == op => {
-                self.in_flight = None;
-                true
-            }
-            _ => {
-                tracing::trace!(tid = %self.tid, ?token, ?op, "stale completion ignored");
-                false
-            }
-        }
-    }
-
+    /// Only the common parameters: a discovery controller gets no queue settings and no
+    /// DH-HMAC-CHAP secrets (an I/O controller does, see [`super::ioc`]).
     fn connect_params(&self) -> ConnectParams {
-        let p = &self.settings.params;
-        let mut c = ConnectParams::new(&self.tid, &self.settings.host_id, CtrlKind::Discovery);
-        c.keep_alive_tmo = p.kato;
-        c.reconnect_delay = p.reconnect_delay;
-        c.ctrl_loss_tmo = p.ctrl_loss_tmo;
-        c.hdr_digest = p.hdr_digest.unwrap_or(false);
-        c.data_digest = p.data_digest.unwrap_or(false);
-        c.disable_sqflow = p.disable_sqflow.unwrap_or(false);
-        c
+        base_params(
+            &self.tid,
+            &self.settings.host_id,
+            CtrlKind::Discovery,
+            &self.settings.params,
+        )
     }
 
     fn try_connect(&mut self, out: &mut Vec<Action>) {
         self.cancel_timer(TimerKind::ConnectRetry, out);
-        self.connect_attempts = self.connect_attempts.saturating_add(1);
-        self.connect.start();
-        let token = self.token();
-        self.in_flight = Some((token, Op::Connect));
-        tracing::debug!(tid = %self.tid, attempt = self.connect_attempts, "connecting");
+        self.link.begin(&self.tid);
+        let token = self.ops.begin(Op::Connect);
         out.push(Action::Connect {
             token,
             params: Box::new(self.connect_params()),
@@ -814,23 +776,16 @@ impl Dc {
         now: SystemTime,
         out: &mut Vec<Action>,
     ) {
-        if !self.complete(token, Op::Connect) {
+        if !self.ops.complete(token, Op::Connect, &self.tid) {
             return;
         }
-        self.connect.ok();
-        self.connect_attempts = 0;
         self.permanent_failure = false;
         self.cancel_timer(TimerKind::ConnectRetry, out);
-        if adopted {
-            tracing::info!(tid = %self.tid, %device, "adopted existing kernel controller");
-        } else {
-            tracing::info!(tid = %self.tid, %device, "Connection established!");
-        }
-        self.device = Some(device);
+        self.link.connected(&self.tid, device, adopted);
         self.dctype = dctype;
         self.registered = false;
         self.check_aging(now, out);
-        if self.disposing.is_some() {
+        if self.disposal.asked() {
             self.continue_dispose(out);
             return;
         }
@@ -845,31 +800,24 @@ impl Dc {
         now: SystemTime,
         out: &mut Vec<Action>,
     ) {
-        if !self.complete(token, Op::Connect) {
+        if !self.ops.complete(token, Op::Connect, &self.tid) {
             return;
         }
-        self.connect.fail(error);
-        if self.disposing.is_some() {
-            self.finish(out);
-            return;
-        }
-        if permanent {
-            self.permanent_failure = true;
-            tracing::error!(tid = %self.tid, %error, "Failed to connect to controller; not retrying until the configuration is reloaded");
-        } else {
-            let delay = if self.connect_attempts <= 1 {
-                tracing::info!(tid = %self.tid, %error, "Failed to connect to controller; retrying in 3 s");
-                FAST_CONNECT_RETRY
-            } else {
-                if self.connect_attempts == 2 {
-                    tracing::error!(tid = %self.tid, %error, "Failed to connect to controller. Retrying every 60 s");
-                } else {
-                    tracing::debug!(tid = %self.tid, %error, attempt = self.connect_attempts, "Failed to connect to controller");
-                }
-                CONNECT_RETRY
-            };
-            self.retry_period = delay;
-            self.start_timer(TimerKind::ConnectRetry, delay, out);
+        match self
+            .link
+            .failed(&self.tid, error, permanent, self.disposal.asked())
+        {
+            ConnectFailure::Disposing => {
+                self.disposal.finish(out);
+                return;
+            }
+            ConnectFailure::Permanent => self.permanent_failure = true,
+            // No gate here: a discovery controller retries forever (an I/O controller
+            // stops at `connect-attempts-on-ncc`).
+            ConnectFailure::Transient => {
+                let delay = self.link.retry_delay(&self.tid, error);
+                self.start_timer(TimerKind::ConnectRetry, delay, out);
+            }
         }
         self.check_aging(now, out);
     }
@@ -906,12 +854,11 @@ impl Dc {
     }
 
     fn run_step(&mut self, step: Step, out: &mut Vec<Action>) {
-        let Some(device) = self.device.clone() else {
+        let Some(device) = self.device_owned() else {
             return;
         };
         self.chain = Some(step);
-        let token = self.token();
-        self.in_flight = Some((token, Op::Step(step)));
+        let token = self.ops.begin(Op::Step(step));
         out.push(match step {
             Step::Register => {
                 self.register.start();
@@ -932,15 +879,24 @@ impl Dc {
         });
     }
 
+    /// After a step, whatever its outcome: dispose if asked meanwhile, restart the chain
+    /// if a resync came in. Returns whether it did either.
+    fn step_preempted(&mut self, out: &mut Vec<Action>) -> bool {
+        if self.disposal.asked() {
+            self.continue_dispose(out);
+            true
+        } else if self.resync_pending {
+            self.start_chain(out);
+            true
+        } else {
+            false
+        }
+    }
+
     /// After a step: dispose if asked meanwhile, restart the chain if a resync came in,
     /// else go on.
     fn step_done(&mut self, step: Step, out: &mut Vec<Action>) {
-        if self.disposing.is_some() {
-            self.continue_dispose(out);
-            return;
-        }
-        if self.resync_pending {
-            self.start_chain(out);
+        if self.step_preempted(out) {
             return;
         }
         match step {
@@ -963,12 +919,7 @@ impl Dc {
     }
 
     fn step_failed(&mut self, step: Step, retry: Duration, out: &mut Vec<Action>) {
-        if self.disposing.is_some() {
-            self.continue_dispose(out);
-            return;
-        }
-        if self.resync_pending {
-            self.start_chain(out);
+        if self.step_preempted(out) {
             return;
         }
         self.chain = Some(step);
@@ -1010,7 +961,7 @@ impl Dc {
         tracing::info!(tid = %self.tid, device = self.dev(), records = dicts.len(), "Received discovery log pages (num records={}).", dicts.len());
         let referrals = referrals_of(&dicts, &self.tid);
         self.log_pages = dicts.into();
-        if let Some(device) = self.device.clone() {
+        if let Some(device) = self.device_owned() {
             out.push(Action::LogPagesChanged { device });
         }
         if referrals != self.referrals {
@@ -1024,7 +975,7 @@ impl Dc {
         match kind {
             NvmeEventKind::Aen(AEN_DISC_LOG_CHANGED) => {
                 tracing::info!(tid = %self.tid, device = self.dev(), "Received AEN: Change of Discovery Log Page (0x70f002)");
-                if self.disposing.is_some() || self.device.is_none() {
+                if self.disposal.asked() || self.link.device().is_none() {
                     return;
                 }
                 self.reread(out);
@@ -1033,14 +984,12 @@ impl Dc {
                 tracing::debug!(tid = %self.tid, device = self.dev(), aen = %format_args!("{aen:#08x}"), "AEN ignored");
             }
             NvmeEventKind::Rediscover | NvmeEventKind::Connected => {
-                if self.device.is_none() || self.disposing.is_some() {
+                if self.link.device().is_none() || self.disposal.asked() {
                     return;
                 }
                 // 6.1 sends `rediscover` then `connected` for one reconnect: the second
                 // must not restart the chain the first one started.
-                if kind == NvmeEventKind::Connected
-                    && matches!(self.in_flight, Some((_, Op::Step(_))))
-                {
+                if kind == NvmeEventKind::Connected && matches!(self.ops.op(), Some(Op::Step(_))) {
                     return;
                 }
                 tracing::debug!(tid = %self.tid, device = self.dev(), event = ?kind, "controller (re)connected: resync");
@@ -1053,9 +1002,9 @@ impl Dc {
 
     /// The log changed (or may have): read it, after the read under way if there is one.
     fn reread(&mut self, out: &mut Vec<Action>) {
-        match (self.in_flight, self.chain) {
+        match (self.ops.op(), self.chain) {
             // The read under way may predate the change: read again after it.
-            (Some((_, Op::Step(Step::GetLog))), _) => self.reread_pending = true,
+            (Some(Op::Step(Step::GetLog)), _) => self.reread_pending = true,
             // Register/Supported under way: the chain reads the log anyway.
             (Some(_), _) => {}
             (None, None) => self.run_step(Step::GetLog, out),
@@ -1069,15 +1018,15 @@ impl Dc {
     }
 
     fn resync(&mut self, out: &mut Vec<Action>) {
-        match self.in_flight {
-            Some((_, Op::Step(_))) => self.resync_pending = true,
+        match self.ops.op() {
+            Some(Op::Step(_)) => self.resync_pending = true,
             Some(_) => {}
             None => self.start_chain(out),
         }
     }
 
     fn on_removed(&mut self, now: SystemTime, out: &mut Vec<Action>) {
-        let Some(device) = self.device.take() else {
+        let Some(device) = self.link.take_device() else {
             return;
         };
         tracing::info!(tid = %self.tid, %device, "kernel removed the controller; keeping its log pages, reconnecting in 3 s");
@@ -1086,40 +1035,40 @@ impl Dc {
         self.resync_pending = false;
         self.reread_pending = false;
         self.cancel_step_timers(out);
-        match self.in_flight {
+        match self.ops.op() {
             // A step on the old device: its result no longer matters.
-            Some((_, Op::Step(_))) => self.in_flight = None,
-            Some((_, Op::Deregister | Op::Disconnect)) => {
-                self.in_flight = None;
-                self.finish(out);
+            Some(Op::Step(_)) => self.ops.clear(),
+            Some(Op::Deregister | Op::Disconnect) => {
+                self.ops.clear();
+                self.disposal.finish(out);
                 return;
             }
             _ => {}
         }
-        if self.disposing.is_some() {
-            if self.in_flight.is_none() {
-                self.finish(out);
+        if self.disposal.asked() {
+            if self.ops.is_idle() {
+                self.disposal.finish(out);
             }
             return;
         }
-        self.connect_attempts = 0;
-        self.retry_period = RETRY_AFTER_REMOVE;
-        if self.in_flight.is_none() {
-            self.start_timer(TimerKind::ConnectRetry, RETRY_AFTER_REMOVE, out);
+        // No NCC gate on reconnects either (an I/O controller has one).
+        let delay = self.link.after_remove();
+        if self.ops.is_idle() {
+            self.start_timer(TimerKind::ConnectRetry, delay, out);
         }
         self.check_aging(now, out);
     }
 
     fn on_timer(&mut self, kind: TimerKind, out: &mut Vec<Action>) {
-        if self.timers.remove(&kind).is_none() {
+        if !self.timers.fired(kind) {
             return;
         }
-        if self.disposing.is_some() {
+        if self.disposal.asked() {
             return;
         }
         match kind {
             TimerKind::ConnectRetry => {
-                if self.device.is_none() && self.in_flight.is_none() {
+                if self.link.device().is_none() && self.ops.is_idle() {
                     self.try_connect(out);
                 }
             }
@@ -1135,7 +1084,7 @@ impl Dc {
     }
 
     fn retry_step(&mut self, step: Step, out: &mut Vec<Action>) {
-        if self.in_flight.is_none() && self.chain == Some(step) && self.device.is_some() {
+        if self.ops.is_idle() && self.chain == Some(step) && self.link.device().is_some() {
             self.run_step(step, out);
         }
     }
@@ -1143,8 +1092,9 @@ impl Dc {
     /// §5.8: a `discovered` controller that mDNS does not report and that is not connected
     /// starts aging; anything else stops it.
     fn check_aging(&mut self, now: SystemTime, out: &mut Vec<Action>) {
-        let lost =
-            self.origin == Origin::Discovered && !self.aging.reported && self.device.is_none();
+        let lost = self.origin == Origin::Discovered
+            && !self.aging.reported
+            && self.link.device().is_none();
         if !lost {
             if self.aging.lost_since.take().is_some() {
                 self.cancel_timer(TimerKind::Aging, out);
@@ -1168,48 +1118,38 @@ impl Dc {
     }
 
     fn dispose(&mut self, keep: bool, out: &mut Vec<Action>) {
-        if self.disposing.is_some() {
+        if !self.disposal.ask() {
             return;
         }
-        self.disposing = Some(keep);
-        let running: Vec<TimerKind> = self.timers.keys().copied().collect();
-        for k in running {
-            self.cancel_timer(k, out);
-        }
+        self.timers.cancel_all(out);
+        // stafd keeps a DC's connection only at shutdown with `persistent-connections`;
+        // stacd keeps I/O connections at every shutdown (see ioc.rs).
         if keep {
-            if let Some(d) = &self.device {
-                tracing::debug!(tid = %self.tid, device = %d, "keeping the connection");
-            }
-            self.finish(out);
+            self.disposal.keep(&self.tid, self.link.device(), out);
             return;
         }
-        if self.in_flight.is_none() {
+        if self.ops.is_idle() {
             self.continue_dispose(out);
         }
     }
 
     fn continue_dispose(&mut self, out: &mut Vec<Action>) {
-        if self.in_flight.is_some() {
+        if !self.ops.is_idle() {
             return;
         }
-        let Some(device) = self.device.clone() else {
-            self.finish(out);
+        let Some(device) = self.device_owned() else {
+            self.disposal.finish(out);
             return;
         };
-        let token = self.token();
+        // TP8010: deregister before disconnecting (an I/O controller just disconnects).
         if self.registered {
-            self.in_flight = Some((token, Op::Deregister));
+            let token = self.ops.begin(Op::Deregister);
             out.push(Action::Deregister { token, device });
         } else {
             tracing::info!(tid = %self.tid, %device, "Disconnect initiated");
-            self.in_flight = Some((token, Op::Disconnect));
+            let token = self.ops.begin(Op::Disconnect);
             out.push(Action::Disconnect { token, device });
         }
-    }
-
-    fn finish(&mut self, out: &mut Vec<Action>) {
-        self.disposed = true;
-        out.push(Action::Disposed);
     }
 }
 

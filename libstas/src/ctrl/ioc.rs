@@ -36,8 +36,10 @@ use crate::model::snapshot::{DlpeDict, OpView, TimerView};
 use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
 
-pub use super::dc::Token;
-use super::timers::{CONNECT_RETRY, FAST_CONNECT_RETRY, RETRY_AFTER_REMOVE};
+pub use super::connect::Token;
+use super::connect::{
+    base_params, ConnectFailure, Disposal, InFlight, Link, MachineAction, Timers,
+};
 
 /// The EFLAGS bit "not connected to CDC" (NCC) of a discovery log page entry.
 pub const EFLAGS_NCC: u64 = 1 << 2;
@@ -158,13 +160,16 @@ enum Op {
     Disconnect,
 }
 
-/// Counters of the connect operation (shown by `controller_info`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct OpStat {
-    created: bool,
-    fail_count: u32,
-    completed: Option<bool>,
-    error: Option<String>,
+impl MachineAction<TimerKind> for Action {
+    fn start_timer(kind: TimerKind, d: Duration) -> Self {
+        Self::StartTimer(kind, d)
+    }
+    fn cancel_timer(kind: TimerKind) -> Self {
+        Self::CancelTimer(kind)
+    }
+    fn disposed() -> Self {
+        Self::Disposed
+    }
 }
 
 /// Why the machine is not retrying although it is not connected.
@@ -184,16 +189,11 @@ pub struct Ioc {
     cfg: BTreeMap<String, String>,
     settings: IocSettings,
     dlpe: Option<Arc<DlpeDict>>,
-    device: Option<String>,
-    connect_attempts: u32,
-    retry_period: Duration,
-    in_flight: Option<(Token, Op)>,
-    next_token: u64,
+    link: Link,
+    ops: InFlight<Op>,
     stalled: Option<Stalled>,
-    connect: OpStat,
-    timer: Option<Duration>,
-    disposing: Option<bool>,
-    disposed: bool,
+    timers: Timers<TimerKind>,
+    disposal: Disposal,
 }
 
 impl Ioc {
@@ -212,16 +212,11 @@ impl Ioc {
             cfg,
             settings,
             dlpe: dlpe.map(Arc::new),
-            device: None,
-            connect_attempts: 0,
-            retry_period: CONNECT_RETRY,
-            in_flight: None,
-            next_token: 0,
+            link: Link::default(),
+            ops: InFlight::default(),
             stalled: None,
-            connect: OpStat::default(),
-            timer: None,
-            disposing: None,
-            disposed: false,
+            timers: Timers::default(),
+            disposal: Disposal::default(),
         }
     }
 
@@ -231,7 +226,7 @@ impl Ioc {
     #[must_use]
     pub fn existing(tid: TransportId, device: String, settings: IocSettings) -> Self {
         let mut ioc = Self::new(tid, BTreeMap::new(), settings, None);
-        ioc.device = Some(device);
+        ioc.link.set_device(Some(device));
         ioc
     }
 
@@ -284,13 +279,13 @@ impl Ioc {
     /// The kernel device, while connected or adopted.
     #[must_use]
     pub fn device(&self) -> Option<&str> {
-        self.device.as_deref()
+        self.link.device()
     }
 
     /// Connection attempts since the last success.
     #[must_use]
     pub fn connect_attempts(&self) -> u32 {
-        self.connect_attempts
+        self.link.attempts()
     }
 
     /// Why the machine stopped retrying, if it did.
@@ -302,70 +297,58 @@ impl Ioc {
     /// Whether a connect is in flight.
     #[must_use]
     pub fn connecting(&self) -> bool {
-        matches!(self.in_flight, Some((_, Op::Connect)))
+        self.ops.is(Op::Connect)
     }
 
     /// Whether the machine is waiting for the result of `token`.
     #[must_use]
     pub fn awaits(&self, token: Token) -> bool {
-        self.in_flight.is_some_and(|(t, _)| t == token)
+        self.ops.awaits(token)
     }
 
     /// Whether a removal is under way.
     #[must_use]
     pub fn is_disposing(&self) -> bool {
-        self.disposing.is_some()
+        self.disposal.asked()
     }
 
     /// Whether [`Action::Disposed`] was returned.
     #[must_use]
     pub fn is_disposed(&self) -> bool {
-        self.disposed
+        self.disposal.done()
     }
 
     /// Whether timer `kind` is running.
     #[must_use]
     pub fn timer_running(&self, kind: TimerKind) -> bool {
-        match kind {
-            TimerKind::ConnectRetry => self.timer.is_some(),
-        }
+        self.timers.running(kind)
     }
 
     /// The view of the retry timer with the remaining time the caller's timer wheel knows.
     #[must_use]
     pub fn timer_view(&self, remaining: Option<Duration>) -> TimerView {
+        let kind = TimerKind::ConnectRetry;
         TimerView {
-            period: self.timer.unwrap_or(self.retry_period),
-            remaining: remaining.filter(|_| self.timer.is_some()),
+            period: self.timers.period(kind).unwrap_or(self.link.retry_period()),
+            remaining: remaining.filter(|_| self.timers.running(kind)),
         }
     }
 
     /// The pending connect, while not connected.
     #[must_use]
     pub fn connect_view(&self, retry_remaining: Option<Duration>) -> Option<OpView> {
-        if self.device.is_some() || !self.connect.created {
-            return None;
-        }
-        Some(OpView {
-            fail_count: self.connect.fail_count,
-            completed: if self.connecting() {
-                None
-            } else {
-                self.connect.completed
-            },
-            alive: !self.disposed,
-            retry_timer: self
-                .timer
-                .is_some()
+        self.link.view(
+            self.connecting(),
+            !self.disposal.done(),
+            self.timer_running(TimerKind::ConnectRetry)
                 .then(|| self.timer_view(retry_remaining)),
-            error: self.connect.error.clone(),
-        })
+        )
     }
 
     /// Handles one event; returns what to do, in order.
     pub fn handle(&mut self, ev: Event) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.disposed {
+        if self.disposal.done() {
             return out;
         }
         match ev {
@@ -384,24 +367,27 @@ impl Ioc {
                 permanent,
             } => self.on_connect_failed(token, &error, permanent, &mut out),
             Event::Disconnected { token } => {
-                if self.complete(token, Op::Disconnect) {
-                    self.device = None;
-                    self.finish(&mut out);
+                if self.ops.complete(token, Op::Disconnect, &self.tid) {
+                    self.link.set_device(None);
+                    self.disposal.finish(&mut out);
                 }
             }
             Event::Uevent(NvmeEventKind::Removed) => self.on_removed(&mut out),
             Event::Uevent(kind) => {
-                tracing::trace!(tid = %self.tid, device = self.dev(), event = ?kind, "uevent");
+                tracing::trace!(tid = %self.tid, device = self.link.dev(), event = ?kind, "uevent");
             }
             Event::TimerFired(TimerKind::ConnectRetry) => {
-                if self.timer.take().is_some() && self.idle() {
+                if self.timers.fired(TimerKind::ConnectRetry) && self.idle() {
                     self.try_connect(&mut out);
                 }
             }
             Event::UpdateDlpe(dlpe) => self.update_dlpe(dlpe, &mut out),
             Event::Reload(settings) => {
                 self.settings = settings;
-                if self.idle() && self.timer.is_none() {
+                // Unlike a DC (which reconnects on reload only after a permanent failure),
+                // an idle IOC without a pending retry connects now: that also restarts one
+                // stopped at the NCC gate.
+                if self.idle() && !self.timer_running(TimerKind::ConnectRetry) {
                     self.stalled = None;
                     self.try_connect(&mut out);
                 }
@@ -414,17 +400,18 @@ impl Ioc {
 
     /// Not connected, nothing in flight, not being removed.
     fn idle(&self) -> bool {
-        self.disposing.is_none() && self.in_flight.is_none() && self.device.is_none()
+        !self.disposal.asked() && self.ops.is_idle() && self.link.device().is_none()
     }
 
-    /// nvme-stas `_should_try_to_reconnect`.
+    /// nvme-stas `_should_try_to_reconnect`. Only I/O controllers have this gate: a
+    /// discovery controller retries forever.
     fn may_retry(&self) -> bool {
         let max = if self.ncc() {
             self.settings.attempts_on_ncc
         } else {
             0
         };
-        max == 0 || i64::from(self.connect_attempts) < max
+        max == 0 || i64::from(self.link.attempts()) < max
     }
 
     fn update_dlpe(&mut self, dlpe: Option<DlpeDict>, out: &mut Vec<Action>) {
@@ -432,22 +419,18 @@ impl Ioc {
         self.dlpe = dlpe.map(Arc::new);
         if was_ncc && !self.ncc() && self.idle() {
             tracing::info!(tid = %self.tid, "NCC cleared: connecting now");
-            self.connect_attempts = 0;
+            self.link.reset_attempts();
             self.stalled = None;
             self.cancel_timer(out);
             self.try_connect(out);
         }
     }
 
+    /// The common parameters plus what only an I/O controller carries: queue counts and
+    /// sizes, and the DH-HMAC-CHAP secrets.
     fn connect_params(&self) -> ConnectParams {
         let p = &self.settings.params;
-        let mut c = ConnectParams::new(&self.tid, &self.settings.host_id, CtrlKind::Io);
-        c.keep_alive_tmo = p.kato;
-        c.reconnect_delay = p.reconnect_delay;
-        c.ctrl_loss_tmo = p.ctrl_loss_tmo;
-        c.hdr_digest = p.hdr_digest.unwrap_or(false);
-        c.data_digest = p.data_digest.unwrap_or(false);
-        c.disable_sqflow = p.disable_sqflow.unwrap_or(false);
+        let mut c = base_params(&self.tid, &self.settings.host_id, CtrlKind::Io, p);
         c.nr_io_queues = p.nr_io_queues;
         c.nr_write_queues = p.nr_write_queues;
         c.nr_poll_queues = p.nr_poll_queues;
@@ -467,12 +450,8 @@ impl Ioc {
 
     fn try_connect(&mut self, out: &mut Vec<Action>) {
         self.cancel_timer(out);
-        self.connect_attempts = self.connect_attempts.saturating_add(1);
-        self.connect.created = true;
-        self.connect.completed = None;
-        let token = self.token();
-        self.in_flight = Some((token, Op::Connect));
-        tracing::debug!(tid = %self.tid, attempt = self.connect_attempts, "connecting");
+        self.link.begin(&self.tid);
+        let token = self.ops.begin(Op::Connect);
         out.push(Action::Connect {
             token,
             params: Box::new(self.connect_params()),
@@ -480,22 +459,13 @@ impl Ioc {
     }
 
     fn on_connected(&mut self, token: Token, device: String, adopted: bool, out: &mut Vec<Action>) {
-        if !self.complete(token, Op::Connect) {
+        if !self.ops.complete(token, Op::Connect, &self.tid) {
             return;
         }
-        self.connect.fail_count = 0;
-        self.connect.completed = Some(true);
-        self.connect.error = None;
-        self.connect_attempts = 0;
         self.stalled = None;
         self.cancel_timer(out);
-        if adopted {
-            tracing::info!(tid = %self.tid, %device, "adopted existing kernel controller");
-        } else {
-            tracing::info!(tid = %self.tid, %device, "Connection established!");
-        }
-        self.device = Some(device);
-        if self.disposing.is_some() {
+        self.link.connected(&self.tid, device, adopted);
+        if self.disposal.asked() {
             self.continue_dispose(out);
         }
     }
@@ -507,137 +477,95 @@ impl Ioc {
         permanent: bool,
         out: &mut Vec<Action>,
     ) {
-        if !self.complete(token, Op::Connect) {
+        if !self.ops.complete(token, Op::Connect, &self.tid) {
             return;
         }
-        self.connect.fail_count = self.connect.fail_count.saturating_add(1);
-        self.connect.completed = Some(false);
-        self.connect.error = Some(error.to_owned());
-        if self.disposing.is_some() {
-            self.finish(out);
-            return;
-        }
-        if permanent {
-            self.stalled = Some(Stalled::Permanent);
-            tracing::error!(tid = %self.tid, %error, "Failed to connect to controller; not retrying until the configuration is reloaded");
-            return;
+        match self
+            .link
+            .failed(&self.tid, error, permanent, self.disposal.asked())
+        {
+            ConnectFailure::Disposing => {
+                self.disposal.finish(out);
+                return;
+            }
+            ConnectFailure::Permanent => {
+                self.stalled = Some(Stalled::Permanent);
+                return;
+            }
+            ConnectFailure::Transient => {}
         }
         if !self.may_retry() {
             self.stalled = Some(Stalled::NccGate);
-            tracing::warn!(tid = %self.tid, %error, attempts = self.connect_attempts, "Failed to connect to controller; NCC is set and connect-attempts-on-ncc is reached: not retrying until NCC clears or the configuration is reloaded");
+            tracing::warn!(tid = %self.tid, %error, attempts = self.link.attempts(), "Failed to connect to controller; NCC is set and connect-attempts-on-ncc is reached: not retrying until NCC clears or the configuration is reloaded");
             return;
         }
-        let delay = if self.connect_attempts <= 1 {
-            tracing::info!(tid = %self.tid, %error, "Failed to connect to controller; retrying in 3 s");
-            FAST_CONNECT_RETRY
-        } else {
-            if self.connect_attempts == 2 {
-                tracing::error!(tid = %self.tid, %error, "Failed to connect to controller. Retrying every 60 s");
-            } else {
-                tracing::debug!(tid = %self.tid, %error, attempt = self.connect_attempts, "Failed to connect to controller");
-            }
-            CONNECT_RETRY
-        };
-        self.retry_period = delay;
+        let delay = self.link.retry_delay(&self.tid, error);
         self.start_timer(delay, out);
     }
 
     fn on_removed(&mut self, out: &mut Vec<Action>) {
-        let Some(device) = self.device.take() else {
+        let Some(device) = self.link.take_device() else {
             return;
         };
-        if matches!(self.in_flight, Some((_, Op::Disconnect))) {
-            self.in_flight = None;
-            self.finish(out);
+        if self.ops.is(Op::Disconnect) {
+            self.ops.clear();
+            self.disposal.finish(out);
             return;
         }
-        if self.disposing.is_some() {
-            if self.in_flight.is_none() {
-                self.finish(out);
+        if self.disposal.asked() {
+            if self.ops.is_idle() {
+                self.disposal.finish(out);
             }
             return;
         }
-        self.connect_attempts = 0;
-        self.retry_period = RETRY_AFTER_REMOVE;
+        let delay = self.link.after_remove();
+        // The NCC gate applies to reconnects too (a DC always reconnects).
         if !self.may_retry() {
             self.stalled = Some(Stalled::NccGate);
             tracing::info!(tid = %self.tid, %device, "kernel removed the controller; NCC is set: not reconnecting");
             return;
         }
         tracing::info!(tid = %self.tid, %device, "kernel removed the controller; reconnecting in 3 s");
-        if self.in_flight.is_none() {
-            self.start_timer(RETRY_AFTER_REMOVE, out);
+        if self.ops.is_idle() {
+            self.start_timer(delay, out);
         }
     }
 
     fn dispose(&mut self, keep: bool, out: &mut Vec<Action>) {
-        if self.disposing.is_some() {
+        if !self.disposal.ask() {
             return;
         }
-        self.disposing = Some(keep);
         self.cancel_timer(out);
+        // Differs from a DC on purpose: stacd keeps every I/O connection at shutdown
+        // (§5.13) and `disconnect-scope` decides whether a removed one is disconnected or
+        // only forgotten; stafd keeps a DC's connection only at shutdown with
+        // `persistent-connections`. A DC also deregisters (TP8010) before it disconnects.
         if keep {
-            if let Some(d) = &self.device {
-                tracing::debug!(tid = %self.tid, device = %d, "keeping the connection");
-            }
-            self.finish(out);
+            self.disposal.keep(&self.tid, self.link.device(), out);
             return;
         }
         self.continue_dispose(out);
     }
 
     fn continue_dispose(&mut self, out: &mut Vec<Action>) {
-        if self.in_flight.is_some() {
+        if !self.ops.is_idle() {
             return;
         }
-        let Some(device) = self.device.clone() else {
-            self.finish(out);
+        let Some(device) = self.link.device().map(str::to_owned) else {
+            self.disposal.finish(out);
             return;
         };
         tracing::info!(tid = %self.tid, %device, "Disconnect initiated");
-        let token = self.token();
-        self.in_flight = Some((token, Op::Disconnect));
+        let token = self.ops.begin(Op::Disconnect);
         out.push(Action::Disconnect { token, device });
     }
 
-    fn finish(&mut self, out: &mut Vec<Action>) {
-        self.disposed = true;
-        out.push(Action::Disposed);
-    }
-
-    /// Clears the in-flight op if `token` is it. Returns false for a stale completion.
-    fn complete(&mut self, token: Token, op: Op) -> bool {
-        match self.in_flight {
-            Some((t, o)) if t == token && o == op => {
-                self.in_flight = None;
-                true
-            }
-            _ => {
-                tracing::trace!(tid = %self.tid, ?token, ?op, "stale completion ignored");
-                false
-            }
-        }
-    }
-
-    /// The device for log lines: `nvme?` when not connected (nvme-stas's spelling).
-    fn dev(&self) -> &str {
-        self.device.as_deref().unwrap_or("nvme?")
-    }
-
-    fn token(&mut self) -> Token {
-        self.next_token += 1;
-        Token(self.next_token)
-    }
-
     fn start_timer(&mut self, d: Duration, out: &mut Vec<Action>) {
-        self.timer = Some(d);
-        out.push(Action::StartTimer(TimerKind::ConnectRetry, d));
+        self.timers.start(TimerKind::ConnectRetry, d, out);
     }
 
     fn cancel_timer(&mut self, out: &mut Vec<Action>) {
-        if self.timer.take().is_some() {
-            out.push(Action::CancelTimer(TimerKind::ConnectRetry));
-        }
+        self.timers.cancel(TimerKind::ConnectRetry, out);
     }
 }
 

@@ -10,6 +10,13 @@
 //!
 //! Differences from nvme-stas, on purpose: FC and loop `controller=` entries are kept
 //! (DECISIONS.md item 4; upstream drops every entry with an empty trsvcid).
+//!
+//! The rules both daemons' reconciles apply are here too, crate-private, and
+//! [`super::stac_reconcile`] uses them: which traddrs are host names to resolve, what an
+//! `exclude=` pattern sees, resolution of configured host names, the exclusion and address
+//! screen, one wanted entry per identity, "a dropped controller is removed even when a
+//! daemon would keep it", and "wanted and not running: add" (`ReconcileCandidate`,
+//! `SharedDropReason`, `resolve_configured`, `select`, `unwanted`, `to_add`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -47,15 +54,19 @@ impl fmt::Debug for Candidate {
     }
 }
 
-impl Candidate {
-    fn dict(&self) -> BTreeMap<String, String> {
-        let mut d = self.tid.as_dict();
-        for (k, v) in &self.cfg {
-            d.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        d
+impl ReconcileCandidate for Candidate {
+    fn tid(&self) -> &TransportId {
+        &self.tid
     }
+    fn tid_mut(&mut self) -> &mut TransportId {
+        &mut self.tid
+    }
+    fn cfg(&self) -> &BTreeMap<String, String> {
+        &self.cfg
+    }
+}
 
+impl Candidate {
     fn from_tid(tid: TransportId, origin: Origin) -> Self {
         Self {
             tid,
@@ -77,6 +88,18 @@ pub enum DropReason {
     Address(AddressProblem),
     /// The host name did not resolve to an address of an allowed family.
     Unresolved(String),
+}
+
+impl SharedDropReason for DropReason {
+    fn excluded() -> Self {
+        Self::Excluded
+    }
+    fn address(p: AddressProblem) -> Self {
+        Self::Address(p)
+    }
+    fn unresolved(name: String) -> Self {
+        Self::Unresolved(name)
+    }
 }
 
 impl fmt::Display for DropReason {
@@ -173,20 +196,160 @@ pub fn configured(
     (ok, dropped)
 }
 
-fn is_host_name(tid: &TransportId) -> bool {
+/// A candidate of either daemon's reconcile, as the shared rules see it.
+pub(crate) trait ReconcileCandidate: Clone {
+    /// Its identity.
+    fn tid(&self) -> &TransportId;
+    /// Its identity, to put the resolved address in.
+    fn tid_mut(&mut self) -> &mut TransportId;
+    /// Its extra `controller=` keys.
+    fn cfg(&self) -> &BTreeMap<String, String>;
+
+    /// What an `exclude=` pattern sees: the identity's keys, plus the `controller=` keys
+    /// that do not name an identity field.
+    fn dict(&self) -> BTreeMap<String, String> {
+        let mut d = self.tid().as_dict();
+        for (k, v) in self.cfg() {
+            d.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        d
+    }
+}
+
+/// The reasons to drop a candidate that both reconciles share.
+pub(crate) trait SharedDropReason {
+    /// Matched an `exclude=` pattern.
+    fn excluded() -> Self;
+    /// Rejected by the address filter.
+    fn address(p: AddressProblem) -> Self;
+    /// The host name did not resolve.
+    fn unresolved(name: String) -> Self;
+}
+
+/// Whether the traddr is a host name to resolve: tcp/rdma and not an IP address.
+pub(crate) fn is_host_name(tid: &TransportId) -> bool {
     tid.transport_kind().is_some_and(Transport::is_ip_based)
         && parse_ip(&tid.traddr, false).is_none()
+}
+
+/// The host names of `configured` that are not already excluded.
+pub(crate) fn host_names<C: ReconcileCandidate>(
+    configured: &[C],
+    excludes: &[ExcludePattern],
+) -> BTreeSet<String> {
+    configured
+        .iter()
+        .filter(|c| is_host_name(c.tid()) && !is_excluded(&c.dict(), excludes))
+        .map(|c| c.tid().traddr.clone())
+        .collect()
+}
+
+/// The configured candidates with their host names replaced by the resolved addresses.
+/// A host-name candidate that is excluded (nvme-stas applies the exclusions once before
+/// resolving) or did not resolve is dropped, with the reason.
+pub(crate) fn resolve_configured<C: ReconcileCandidate, R: SharedDropReason>(
+    configured: &[C],
+    excludes: &[ExcludePattern],
+    resolved: &BTreeMap<String, Option<IpAddr>>,
+    dropped: &mut Vec<(TransportId, R)>,
+) -> Vec<C> {
+    let mut ok = Vec::new();
+    for c in configured {
+        let mut c = c.clone();
+        if is_host_name(c.tid()) {
+            if is_excluded(&c.dict(), excludes) {
+                dropped.push((c.tid().clone(), R::excluded()));
+                continue;
+            }
+            match resolved.get(&c.tid().traddr).copied().flatten() {
+                Some(ip) => c.tid_mut().traddr = ip.to_string(),
+                None => {
+                    let name = c.tid().traddr.clone();
+                    dropped.push((c.tid().clone(), R::unresolved(name)));
+                    continue;
+                }
+            }
+        }
+        ok.push(c);
+    }
+    ok
+}
+
+/// The wanted controllers among `all` (one per identity, several sources combined by
+/// `combine(wanted, other)`), and the identities that must be removed even when running:
+/// those an `exclude=` pattern or the address filter (`ip-family`, transport, address
+/// syntax) drops. Drops are added to `dropped`.
+pub(crate) fn select<C: ReconcileCandidate, R: SharedDropReason>(
+    all: Vec<C>,
+    excludes: &[ExcludePattern],
+    family: IpFamily,
+    dropped: &mut Vec<(TransportId, R)>,
+    combine: impl Fn(&mut C, C),
+) -> (BTreeMap<TransportId, C>, BTreeSet<TransportId>) {
+    let mut wanted: BTreeMap<TransportId, C> = BTreeMap::new();
+    let mut must_remove = BTreeSet::new();
+    for c in all {
+        let problem = if is_excluded(&c.dict(), excludes) {
+            Some(R::excluded())
+        } else {
+            check_address(c.tid(), family).err().map(R::address)
+        };
+        if let Some(reason) = problem {
+            must_remove.insert(c.tid().clone());
+            dropped.push((c.tid().clone(), reason));
+            continue;
+        }
+        match wanted.get_mut(c.tid()) {
+            Some(w) => combine(w, c),
+            None => {
+                wanted.insert(c.tid().clone(), c);
+            }
+        }
+    }
+    (wanted, must_remove)
+}
+
+/// The running controllers no source wants any more, split into those kept for now
+/// (`keep` says so and no drop named them: an exclusion or the address filter always
+/// removes) and those to remove, in `current`'s order.
+pub(crate) fn unwanted<W, C>(
+    current: &BTreeMap<TransportId, C>,
+    wanted: &BTreeMap<TransportId, W>,
+    must_remove: &BTreeSet<TransportId>,
+    keep: impl Fn(&TransportId, &C) -> bool,
+) -> (Vec<TransportId>, Vec<TransportId>) {
+    let mut kept = Vec::new();
+    let mut remove = Vec::new();
+    for (tid, cur) in current {
+        if wanted.contains_key(tid) {
+            continue;
+        }
+        if !must_remove.contains(tid) && keep(tid, cur) {
+            kept.push(tid.clone());
+        } else {
+            remove.push(tid.clone());
+        }
+    }
+    (kept, remove)
+}
+
+/// Wanted and not running: the controllers to create.
+pub(crate) fn to_add<W, C>(
+    wanted: &BTreeMap<TransportId, W>,
+    current: &BTreeMap<TransportId, C>,
+) -> Vec<TransportId> {
+    wanted
+        .keys()
+        .filter(|t| !current.contains_key(*t))
+        .cloned()
+        .collect()
 }
 
 /// Host names (tcp/rdma traddrs that are not IP addresses) of the configured candidates that
 /// are not already excluded (nvme-stas applies the exclusions once before resolving).
 #[must_use]
 pub fn names_to_resolve(configured: &[Candidate], excludes: &[ExcludePattern]) -> BTreeSet<String> {
-    configured
-        .iter()
-        .filter(|c| is_host_name(&c.tid) && !is_excluded(&c.dict(), excludes))
-        .map(|c| c.tid.traddr.clone())
-        .collect()
+    host_names(configured, excludes)
 }
 
 /// nvme-stas's choice among the addresses of a host name: the first IPv4 one when IPv4 is
@@ -247,25 +410,12 @@ impl NameCache {
 #[must_use]
 pub fn reconcile(inp: &Inputs<'_>) -> Plan {
     let mut plan = Plan::default();
-    let mut all: Vec<Candidate> = Vec::new();
-    for c in inp.configured {
-        let mut c = c.clone();
-        if is_host_name(&c.tid) {
-            if is_excluded(&c.dict(), inp.excludes) {
-                plan.dropped.push((c.tid, DropReason::Excluded));
-                continue;
-            }
-            match inp.resolved.get(&c.tid.traddr).copied().flatten() {
-                Some(ip) => c.tid.traddr = ip.to_string(),
-                None => {
-                    let name = c.tid.traddr.clone();
-                    plan.dropped.push((c.tid, DropReason::Unresolved(name)));
-                    continue;
-                }
-            }
-        }
-        all.push(c);
-    }
+    let mut all = resolve_configured(
+        inp.configured,
+        inp.excludes,
+        inp.resolved,
+        &mut plan.dropped,
+    );
     all.extend(
         inp.discovered
             .iter()
@@ -277,51 +427,32 @@ pub fn reconcile(inp: &Inputs<'_>) -> Plan {
             .map(|t| Candidate::from_tid(t.clone(), Origin::Referral)),
     );
 
-    let mut must_remove: BTreeSet<TransportId> = BTreeSet::new();
-    for c in all {
-        let problem = if is_excluded(&c.dict(), inp.excludes) {
-            Some(DropReason::Excluded)
-        } else {
-            check_address(&c.tid, inp.ip_family)
-                .err()
-                .map(DropReason::Address)
-        };
-        if let Some(reason) = problem {
-            must_remove.insert(c.tid.clone());
-            plan.dropped.push((c.tid, reason));
-            continue;
-        }
-        match plan.wanted.get_mut(&c.tid) {
-            // Precedence configured > referral > discovered (the enum's order).
-            Some(w) if c.origin < w.origin => *w = c,
-            Some(_) => {}
-            None => {
-                plan.wanted.insert(c.tid.clone(), c);
+    // Precedence configured > referral > discovered (the enum's order): one source wins,
+    // where stacd merges what its sources say (configuration + log page entry).
+    let (wanted, mut must_remove) = select(
+        all,
+        inp.excludes,
+        inp.ip_family,
+        &mut plan.dropped,
+        |w, c| {
+            if c.origin < w.origin {
+                *w = c;
             }
-        }
-    }
+        },
+    );
+    plan.wanted = wanted;
     must_remove.extend(
         inp.current
             .iter()
             .filter(|(_, c)| c.origin == Origin::Discovered && c.unresponsive)
             .map(|(t, _)| t.clone()),
     );
-    for (tid, cur) in inp.current {
-        if plan.wanted.contains_key(tid) {
-            continue;
-        }
-        if cur.origin == Origin::Discovered && !must_remove.contains(tid) {
-            plan.kept.push(tid.clone());
-        } else {
-            plan.remove.push(tid.clone());
-        }
-    }
-    plan.add = plan
-        .wanted
-        .keys()
-        .filter(|t| !inp.current.contains_key(*t))
-        .cloned()
-        .collect();
+    // Not wanted any more: a discovered DC is kept through mDNS outages until aging or a
+    // drop removes it (stacd instead keeps controllers while stafd's answer is unknown).
+    (plan.kept, plan.remove) = unwanted(inp.current, &plan.wanted, &must_remove, |_, cur| {
+        cur.origin == Origin::Discovered
+    });
+    plan.add = to_add(&plan.wanted, inp.current);
     plan.dc_removed = !plan.remove.is_empty();
     plan
 }

@@ -40,13 +40,16 @@ use crate::config::controller::Redacted;
 use crate::config::service::{ConnectParams as CfgParams, DisconnectScope, ServiceConfig};
 use crate::kernel::matching::cid_matches_tid;
 use crate::kernel::{Controller, IfAddr};
-use crate::model::filter::{check_address, is_excluded, AddressProblem, ExcludePattern, IpFamily};
-use crate::model::ip::parse_ip;
+use crate::model::filter::{AddressProblem, ExcludePattern, IpFamily};
 use crate::model::snapshot::DlpeDict;
 use crate::model::trid::{TidDefaults, Transport, TransportId, WELL_KNOWN_DISC_NQN};
 use crate::proto::identify::CntrlType;
 use crate::proto::validate::{
     check_nqn, check_port, check_value, ValueError, MAX_IFACE_LEN, MAX_TRADDR_LEN,
+};
+
+use super::reconcile::{
+    host_names, resolve_configured, select, to_add, unwanted, ReconcileCandidate, SharedDropReason,
 };
 
 /// The `info()` key under which stafd shows its discovery log read.
@@ -204,15 +207,19 @@ impl fmt::Debug for IocCandidate {
     }
 }
 
-impl IocCandidate {
-    fn dict(&self) -> BTreeMap<String, String> {
-        let mut d = self.tid.as_dict();
-        for (k, v) in &self.cfg {
-            d.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        d
+impl ReconcileCandidate for IocCandidate {
+    fn tid(&self) -> &TransportId {
+        &self.tid
     }
+    fn tid_mut(&mut self) -> &mut TransportId {
+        &mut self.tid
+    }
+    fn cfg(&self) -> &BTreeMap<String, String> {
+        &self.cfg
+    }
+}
 
+impl IocCandidate {
     /// Adds what another source says about the same controller: a `controller=` entry
     /// gives the configuration; a log page the entry (first one kept) and its controller.
     fn merge(&mut self, other: Self) {
@@ -245,6 +252,18 @@ pub enum IocDropReason {
     Address(AddressProblem),
     /// The host name did not resolve to an address of an allowed family.
     Unresolved(String),
+}
+
+impl SharedDropReason for IocDropReason {
+    fn excluded() -> Self {
+        Self::Excluded
+    }
+    fn address(p: AddressProblem) -> Self {
+        Self::Address(p)
+    }
+    fn unresolved(name: String) -> Self {
+        Self::Unresolved(name)
+    }
 }
 
 impl fmt::Display for IocDropReason {
@@ -386,7 +405,9 @@ pub struct IocPlan {
 
 /// The `controller=` entries of stacd's configuration as candidates: TID construction rules
 /// (trsvcid default, `ignore-iface`, host NQN default); transport, subsystem NQN and (but
-/// for loop) traddr are mandatory.
+/// for loop) traddr are mandatory. Differs from stafd's on purpose: an empty subsystem NQN
+/// drops the entry (stafd defaults it to the well-known discovery NQN, which names no I/O
+/// subsystem).
 #[must_use]
 pub fn configured(
     cfg: &ServiceConfig,
@@ -420,11 +441,6 @@ pub fn configured(
     (ok, dropped)
 }
 
-fn is_host_name(tid: &TransportId) -> bool {
-    tid.transport_kind().is_some_and(Transport::is_ip_based)
-        && parse_ip(&tid.traddr, false).is_none()
-}
-
 /// Host names (tcp/rdma traddrs that are not IP addresses) of the configured candidates that
 /// are not already excluded.
 #[must_use]
@@ -432,11 +448,7 @@ pub fn names_to_resolve(
     configured: &[IocCandidate],
     excludes: &[ExcludePattern],
 ) -> BTreeSet<String> {
-    configured
-        .iter()
-        .filter(|c| is_host_name(&c.tid) && !is_excluded(&c.dict(), excludes))
-        .map(|c| c.tid.traddr.clone())
-        .collect()
+    host_names(configured, excludes)
 }
 
 /// Checks the strings of an identity built from a log page entry (DECISIONS.md item 14):
@@ -564,64 +576,41 @@ pub fn audit<'a>(
 #[must_use]
 pub fn reconcile(inp: &IocInputs<'_>) -> IocPlan {
     let mut plan = IocPlan::default();
-    let mut all: Vec<IocCandidate> = Vec::new();
-    for c in inp.configured {
-        let mut c = c.clone();
-        if is_host_name(&c.tid) {
-            if is_excluded(&c.dict(), inp.excludes) {
-                plan.dropped.push((c.tid, IocDropReason::Excluded));
-                continue;
-            }
-            match inp.resolved.get(&c.tid.traddr).copied().flatten() {
-                Some(ip) => c.tid.traddr = ip.to_string(),
-                None => {
-                    let name = c.tid.traddr.clone();
-                    plan.dropped.push((c.tid, IocDropReason::Unresolved(name)));
-                    continue;
-                }
-            }
-        }
-        all.push(c);
-    }
+    let mut all = resolve_configured(
+        inp.configured,
+        inp.excludes,
+        inp.resolved,
+        &mut plan.dropped,
+    );
     let (from_logs, bad) = from_stafd(inp.stafd);
     plan.dropped.extend(bad);
     all.extend(from_logs);
 
-    let mut must_remove: BTreeSet<TransportId> = BTreeSet::new();
-    for c in all {
-        let problem = if is_excluded(&c.dict(), inp.excludes) {
-            Some(IocDropReason::Excluded)
-        } else {
-            check_address(&c.tid, inp.ip_family)
-                .err()
-                .map(IocDropReason::Address)
-        };
-        if let Some(reason) = problem {
-            must_remove.insert(c.tid.clone());
-            plan.dropped.push((c.tid, reason));
-            continue;
-        }
-        match plan.wanted.get_mut(&c.tid) {
-            Some(w) => w.merge(c),
-            None => {
-                plan.wanted.insert(c.tid.clone(), c);
-            }
-        }
-    }
+    // Sources are merged (configuration + log page entry), where stafd keeps only the
+    // candidate of the highest-precedence origin.
+    let (wanted, must_remove) = select(
+        all,
+        inp.excludes,
+        inp.ip_family,
+        &mut plan.dropped,
+        IocCandidate::merge,
+    );
+    plan.wanted = wanted;
 
     let keep_for_stafd = |tid: &TransportId, vouched: bool| {
         !inp.stafd.reachable() || (!vouched && inp.stafd.might_name(tid))
     };
-    for (tid, run) in inp.current {
-        if plan.wanted.contains_key(tid) {
-            continue;
-        }
-        if !must_remove.contains(tid) && keep_for_stafd(tid, run.vouched) {
-            plan.waiting.push(tid.clone());
-        } else {
-            plan.remove.push((tid.clone(), inp.policy.disposal(tid)));
-        }
-    }
+    let (waiting, remove) = unwanted(inp.current, &plan.wanted, &must_remove, |tid, run| {
+        keep_for_stafd(tid, run.vouched)
+    });
+    plan.waiting = waiting;
+    plan.remove = remove
+        .into_iter()
+        .map(|tid| {
+            let disposal = inp.policy.disposal(&tid);
+            (tid, disposal)
+        })
+        .collect();
     if inp.policy.audits() {
         let ours: Vec<&TransportId> = inp.current.keys().chain(plan.wanted.keys()).collect();
         let k = inp.kernel;
@@ -636,12 +625,7 @@ pub fn reconcile(inp: &IocInputs<'_>) -> IocPlan {
         .filter(|(t, _)| !keep_for_stafd(t, false))
         .collect();
     }
-    plan.add = plan
-        .wanted
-        .keys()
-        .filter(|t| !inp.current.contains_key(*t))
-        .cloned()
-        .collect();
+    plan.add = to_add(&plan.wanted, inp.current);
     plan
 }
 
