@@ -64,6 +64,9 @@ impl ReconcileCandidate for Candidate {
     fn cfg(&self) -> &BTreeMap<String, String> {
         &self.cfg
     }
+    fn overrides(&self) -> &CfgParams {
+        &self.overrides
+    }
 }
 
 impl Candidate {
@@ -197,13 +200,15 @@ pub fn configured(
 }
 
 /// A candidate of either daemon's reconcile, as the shared rules see it.
-pub(crate) trait ReconcileCandidate: Clone {
+pub trait ReconcileCandidate: Clone {
     /// Its identity.
     fn tid(&self) -> &TransportId;
     /// Its identity, to put the resolved address in.
     fn tid_mut(&mut self) -> &mut TransportId;
     /// Its extra `controller=` keys.
     fn cfg(&self) -> &BTreeMap<String, String>;
+    /// Its valid connection overrides.
+    fn overrides(&self) -> &CfgParams;
 
     /// What an `exclude=` pattern sees: the identity's keys, plus the `controller=` keys
     /// that do not name an identity field.
@@ -232,8 +237,10 @@ pub(crate) fn is_host_name(tid: &TransportId) -> bool {
         && parse_ip(&tid.traddr, false).is_none()
 }
 
-/// The host names of `configured` that are not already excluded.
-pub(crate) fn host_names<C: ReconcileCandidate>(
+/// The host names (tcp/rdma traddrs that are not IP addresses) of `configured` that are not
+/// already excluded (nvme-stas applies the exclusions once before resolving).
+#[must_use]
+pub fn names_to_resolve<C: ReconcileCandidate>(
     configured: &[C],
     excludes: &[ExcludePattern],
 ) -> BTreeSet<String> {
@@ -343,13 +350,6 @@ pub(crate) fn to_add<W, C>(
         .filter(|t| !current.contains_key(*t))
         .cloned()
         .collect()
-}
-
-/// Host names (tcp/rdma traddrs that are not IP addresses) of the configured candidates that
-/// are not already excluded (nvme-stas applies the exclusions once before resolving).
-#[must_use]
-pub fn names_to_resolve(configured: &[Candidate], excludes: &[ExcludePattern]) -> BTreeSet<String> {
-    host_names(configured, excludes)
 }
 
 /// nvme-stas's choice among the addresses of a host name: the first IPv4 one when IPv4 is

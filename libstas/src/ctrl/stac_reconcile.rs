@@ -49,7 +49,7 @@ use crate::proto::validate::{
 };
 
 use super::reconcile::{
-    host_names, resolve_configured, select, to_add, unwanted, ReconcileCandidate, SharedDropReason,
+    resolve_configured, select, to_add, unwanted, ReconcileCandidate, SharedDropReason,
 };
 
 /// The `info()` key under which stafd shows its discovery log read.
@@ -217,6 +217,9 @@ impl ReconcileCandidate for IocCandidate {
     fn cfg(&self) -> &BTreeMap<String, String> {
         &self.cfg
     }
+    fn overrides(&self) -> &CfgParams {
+        &self.overrides
+    }
 }
 
 impl IocCandidate {
@@ -376,7 +379,7 @@ pub struct IocInputs<'a> {
     pub excludes: &'a [ExcludePattern],
     /// `[Global] ip-family`.
     pub ip_family: IpFamily,
-    /// Host name → resolved address (`None`: failed), for [`names_to_resolve`].
+    /// Host name → resolved address (`None`: failed), for [`super::reconcile::names_to_resolve`].
     pub resolved: &'a BTreeMap<String, Option<IpAddr>>,
     /// The running controllers.
     pub current: &'a BTreeMap<TransportId, Running>,
@@ -439,16 +442,6 @@ pub fn configured(
         }
     }
     (ok, dropped)
-}
-
-/// Host names (tcp/rdma traddrs that are not IP addresses) of the configured candidates that
-/// are not already excluded.
-#[must_use]
-pub fn names_to_resolve(
-    configured: &[IocCandidate],
-    excludes: &[ExcludePattern],
-) -> BTreeSet<String> {
-    host_names(configured, excludes)
 }
 
 /// Checks the strings of an identity built from a log page entry (DECISIONS.md item 14):

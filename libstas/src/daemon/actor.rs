@@ -38,6 +38,7 @@ use super::wheel::Wheel;
 use crate::config::controller::SECRET_KEYS;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::debounce::{Debouncer, Trigger};
+use crate::ctrl::reconcile::{self, ReconcileCandidate};
 use crate::ctrl::timers::CONF_SOAK;
 use crate::fsutil::FsError;
 use crate::kernel::error::BuildError;
@@ -119,10 +120,6 @@ pub enum Input<E, O> {
     Own(O),
 }
 
-/// A `controller=` entry as a core's reconcile reads it: transport id, keys (secrets
-/// included), and valid connection overrides.
-pub type Configured = (TransportId, BTreeMap<String, String>, CfgParams);
-
 /// What a core is to the skeleton. Every method runs on the core task and never blocks.
 pub trait Actor: Send + Sized + 'static {
     /// The controller state machine.
@@ -137,6 +134,8 @@ pub trait Actor: Send + Sized + 'static {
     type Feed: Send + 'static;
     /// What the daemon's setup gives its core beside the [`CoreSetup`].
     type Own;
+    /// A candidate of its reconcile.
+    type Candidate: ReconcileCandidate;
     /// Capacity of the feed channel.
     const FEED_QUEUE: usize;
     /// How long a shutdown waits for controllers that are letting go.
@@ -146,8 +145,10 @@ pub trait Actor: Send + Sized + 'static {
     /// Writes the state file (atomically).
     const SAVE: fn(&Path, &Self::State) -> Result<(), FsError>;
 
-    /// The core around `base`, with its controllers taken from the warm-restart `state`.
-    fn new(base: CoreBase<Self>, state: Self::State, own: Self::Own) -> Self;
+    /// The core around `base` (no controller yet).
+    fn new(base: CoreBase<Self>, own: Self::Own) -> Self;
+    /// Takes the controllers of the warm-restart `state` (before the first snapshot).
+    fn warm_restart(&mut self, state: Self::State);
     /// What every core holds.
     fn base(&self) -> &CoreBase<Self>;
     /// The same, to change.
@@ -174,12 +175,11 @@ pub trait Actor: Send + Sized + 'static {
     fn state(&self) -> Self::State;
     /// How controller `id` is published.
     fn view(&self, ctrl: &Self::Machine, id: u64, now: Instant) -> CtrlView;
-    /// The `controller=` entries of the current configuration.
-    fn configured(&self) -> Vec<Configured>;
+    /// The `controller=` entries of the current configuration, as its reconcile reads
+    /// them.
+    fn configured(&self) -> Vec<Self::Candidate>;
     /// A controller's settings from its entry's keys and overrides.
     fn settings_for(&self, cfg: &BTreeMap<String, String>, o: &CfgParams) -> SettingsOf<Self>;
-    /// The host names a reconcile pass resolves first.
-    fn names_to_resolve(&self) -> BTreeSet<String>;
     /// Runs the reconcile with the names' addresses.
     fn reconcile(&mut self, resolved: BTreeMap<String, Option<IpAddr>>);
 
@@ -252,10 +252,16 @@ pub trait Actor: Send + Sized + 'static {
     /// Each configured transport id's keys and overrides (the first entry of an id wins).
     fn configured_by_tid(&self) -> BTreeMap<TransportId, (BTreeMap<String, String>, CfgParams)> {
         let mut by_tid = BTreeMap::new();
-        for (tid, cfg, o) in self.configured() {
-            by_tid.entry(tid).or_insert((cfg, o));
+        for c in self.configured() {
+            let entry = by_tid.entry(c.tid().clone());
+            entry.or_insert_with(|| (c.cfg().clone(), c.overrides().clone()));
         }
         by_tid
+    }
+
+    /// The host names a reconcile pass resolves first.
+    fn names_to_resolve(&self) -> BTreeSet<String> {
+        reconcile::names_to_resolve(&self.configured(), &self.base().cfg.excludes)
     }
 
     /// A reloaded configuration: the debug switch, every live controller's new settings,
@@ -414,6 +420,20 @@ pub trait Actor: Send + Sized + 'static {
     }
 }
 
+/// [`Actor::base`] and [`Actor::base_mut`] for a core that keeps its [`Base`] in its
+/// field `base`.
+macro_rules! base_in_field {
+    () => {
+        fn base(&self) -> &$crate::daemon::actor::CoreBase<Self> {
+            &self.base
+        }
+        fn base_mut(&mut self) -> &mut $crate::daemon::actor::CoreBase<Self> {
+            &mut self.base
+        }
+    };
+}
+pub(crate) use base_in_field;
+
 /// The [`Base`] of actor `A`.
 pub type CoreBase<A> =
     Base<<A as Actor>::Machine, <A as Actor>::Extra, <A as Actor>::OwnInput, <A as Actor>::State>;
@@ -533,7 +553,9 @@ impl<F: Send + 'static> CoreHandle<F> {
         let (control, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
         let (feed, feed_rx) = mpsc::channel(A::FEED_QUEUE);
         let (base, state) = Base::new(kernel, setup, input, state_tx, on_tron);
-        let mut core = A::new(base, state, own);
+        let mut core = A::new(base, own);
+        core.warm_restart(state);
+        core.publish();
         let snapshot = core.base().snapshot_tx.subscribe();
         let rx = Rx {
             input: input_rx,
@@ -871,8 +893,7 @@ machine!(ioc, Ioc, IocSettings, |m: &mut Self, ev, _| Self::handle(
     m, ev
 ));
 
-/// What either core starts from (stafd and stacd add their own: see `StafSetup`,
-/// `StacSetup`).
+/// What either core starts from (each adds its own: [`Actor::Own`]).
 #[derive(Debug)]
 pub struct CoreSetup<S> {
     /// The daemon's configuration file.

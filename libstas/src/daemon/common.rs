@@ -79,7 +79,8 @@ impl Env {
     }
 
     /// The start of `daemon`'s `serve`: the signal handlers first, the uevent source
-    /// (following its controllers), the kernel's first answers (`enough`: see [`first_answers`])
+    /// (following its controllers), the kernel's first answers (nvme-stas's warning when `enough`
+    /// says the options fall short)
     /// with the state file as `load` reads it, and the core's setup from them and `started`.
     ///
     /// # Errors
@@ -121,18 +122,10 @@ impl Env {
         if !enough(&options) {
             tracing::warn!("Kernel does not appear to support all the options needed to run this program. Consider updating to a later kernel version.");
         }
-        let Started {
-            log,
-            conf_file,
-            config,
-            tron,
-            host,
-            host_key,
-        } = started;
         let setup = CoreSetup {
-            config,
-            host,
-            tron,
+            config: started.config,
+            host: started.host,
+            tron: started.tron,
             kernel_options: options,
             topology,
             ifaddrs,
@@ -144,13 +137,13 @@ impl Env {
         let serving = Serving {
             daemon,
             signals,
-            conf_file,
+            conf_file: started.conf_file,
         };
         let prepared = Prepared {
             uevents,
             setup,
-            host_key,
-            on_tron: Box::new(move |on| log.set_tron(on)),
+            host_key: started.host_key,
+            on_tron: Box::new(move |on| started.log.set_tron(on)),
         };
         Ok((serving, prepared))
     }
@@ -258,7 +251,7 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// `READY=1`, then the signal loop ([`Self::signal_loop`]: `reload` on SIGHUP) until
+    /// `READY=1`, then the signal loop (`reload` on SIGHUP, `STATUS=` updates) until
     /// SIGTERM/SIGINT, or until the bus connection is `lost` first (`Some`).
     pub async fn until_stopped<F, Fut>(
         &mut self,

@@ -2,8 +2,8 @@
 //! and stacd's memory of stafd's log pages, on the one skeleton of [`super::actor`] (the
 //! task, channels, topology, timers, debouncer, table and state writer).
 //!
-//! Every [`Kernel`] call runs on a blocking thread; the core never blocks. Connects of many
-//! controllers are all issued at once, without any delay of ours: they run concurrently on
+//! Every [`crate::kernel::Kernel`] call runs on a blocking thread; the core never blocks.
+//! Connects of many controllers are all issued at once, without any delay of ours: they run concurrently on
 //! blocking threads (at most [`CONNECT_CONCURRENCY`] at a time; the kernel serializes them
 //! under its own mutex anyway). The core wakes only on a message or the next deadline.
 //! Its topology leaves discovery controllers out ([`super::uevents::Follow::Io`]).
@@ -25,23 +25,22 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::actor::{strip_secrets, Actor, Base, Configured, CoreBase, CoreHandle, CoreSetup};
+use super::actor::{base_in_field, strip_secrets, Actor, Base, CoreBase, CoreHandle};
 use crate::config::service::ConnectParams as CfgParams;
 use crate::ctrl::ioc::{Action, Event, Ioc, IocSettings, TimerKind, Token};
 use crate::ctrl::stac_reconcile::{self, DisconnectPolicy, StafdMemory, StafdView};
 use crate::fsutil::FsError;
 use crate::identity::Secret;
 use crate::kernel::matching::cid_matches_tid;
-use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, Kernel};
+use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate};
 use crate::model::snapshot::{CtrlView, IocPart};
 use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_stac, StacState};
 
-use super::staf::TronHook;
 use super::uevents::UeventMsg;
 
 /// Capacity of the stafd view channel.
@@ -64,41 +63,23 @@ pub const PUBLISH_MIN_INTERVAL: Duration = Duration::from_millis(50);
 /// `PUBLISH_MIN_INTERVAL` late for small ones).
 pub const PUBLISH_COST_RATIO: u32 = 50;
 
-/// What the core starts from.
-#[derive(Debug)]
-pub struct StacSetup {
-    /// What either core starts from (`initial_state`: stacd's warm-restart controllers).
-    pub core: CoreSetup<StacState>,
-    /// The host DH-HMAC-CHAP key (sys.conf / `/etc/nvme/hostkey`), used for every I/O
-    /// controller whose `controller=` line has no `dhchap-secret`.
-    pub host_key: Option<Secret>,
-}
-
 /// Handles on a running core ([`CoreHandle`]: snapshot, commands, the feed of stafd's
 /// views, reload, stop). A stop keeps every connection, whatever it is told.
 pub type StacCore = CoreHandle<StafdView>;
 
-/// Starts the core on the current tokio runtime: warm-restart controllers are adopted at
-/// once; the first reconcile runs when the first view of stafd arrives.
-#[must_use]
-pub fn spawn(
-    kernel: Arc<dyn Kernel>,
-    setup: StacSetup,
-    uevents: mpsc::Receiver<UeventMsg>,
-    on_tron: TronHook,
-) -> StacCore {
-    CoreHandle::start::<Core>(kernel, setup.core, setup.host_key, uevents, on_tron)
-}
-
 /// The kernel refused a connect as a duplicate (EALREADY): here is a fresh scan to find
 /// the existing controller in.
-struct Duplicate {
+pub(crate) struct Duplicate {
     id: u64,
     token: Token,
     scan: Vec<Controller>,
 }
 
-struct Core {
+/// The stacd core (started by [`CoreHandle::start`] with the host DH-HMAC-CHAP key, used
+/// for every I/O controller whose `controller=` line has no `dhchap-secret`): warm-restart
+/// controllers are adopted at once; the first reconcile runs when the first view of stafd
+/// arrives.
+pub(crate) struct Core {
     /// The controllers' slot `extra` says a source wanted it during this run.
     base: Base<Ioc, bool, Duplicate, StacState>,
     host_key: Option<Secret>,
@@ -113,21 +94,6 @@ struct Core {
 }
 
 impl Core {
-    /// §5.12: a controller of the state file is recreated only when a kernel controller
-    /// matches it (it is then adopted when the core starts); nothing is connected.
-    fn warm_restart(&mut self, state: StacState) {
-        let configured = self.configured_by_tid();
-        for tid in state.iocs {
-            if self.base.ctrls.live().contains_key(&tid) || self.find_existing(&tid).is_none() {
-                continue;
-            }
-            let (cfg, overrides) = configured.get(&tid).cloned().unwrap_or_default();
-            let settings = self.settings_for(&cfg, &overrides);
-            let ioc = Ioc::new(tid, strip_secrets(&cfg), settings, None);
-            self.insert(ioc, false);
-        }
-    }
-
     fn policy(&self) -> DisconnectPolicy {
         DisconnectPolicy::from_config(&self.base.cfg)
     }
@@ -218,14 +184,15 @@ impl Actor for Core {
     type State = StacState;
     type OwnInput = Duplicate;
     type Feed = StafdView;
+    type Candidate = stac_reconcile::IocCandidate;
     type Own = Option<Secret>;
     const FEED_QUEUE: usize = VIEW_QUEUE;
     const SHUTDOWN_GRACE: Duration = SHUTDOWN_GRACE;
     const GRACE_EXPIRED: &'static str = "giving up waiting for disconnects under way";
     const SAVE: fn(&Path, &StacState) -> Result<(), FsError> = save_stac;
 
-    fn new(base: CoreBase<Self>, state: StacState, host_key: Option<Secret>) -> Self {
-        let mut core = Self {
+    fn new(base: CoreBase<Self>, host_key: Option<Secret>) -> Self {
+        Self {
             base,
             host_key,
             resolved: BTreeMap::new(),
@@ -236,26 +203,28 @@ impl Actor for Core {
             connects: Arc::new(Semaphore::new(CONNECT_CONCURRENCY)),
             dirty: true,
             next_publish: None,
-        };
-        core.warm_restart(state);
-        core.publish();
-        core
+        }
     }
 
-    fn base(&self) -> &CoreBase<Self> {
-        &self.base
+    /// §5.12: a controller of the state file is recreated only when a kernel controller
+    /// matches it (it is then adopted when the core starts); nothing is connected.
+    fn warm_restart(&mut self, state: StacState) {
+        let configured = self.configured_by_tid();
+        for tid in state.iocs {
+            if self.base.ctrls.live().contains_key(&tid) || self.find_existing(&tid).is_none() {
+                continue;
+            }
+            let (cfg, overrides) = configured.get(&tid).cloned().unwrap_or_default();
+            let settings = self.settings_for(&cfg, &overrides);
+            let ioc = Ioc::new(tid, strip_secrets(&cfg), settings, None);
+            self.insert(ioc, false);
+        }
     }
 
-    fn base_mut(&mut self) -> &mut CoreBase<Self> {
-        &mut self.base
-    }
+    base_in_field!();
 
-    fn configured(&self) -> Vec<Configured> {
-        let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
-        cands
-            .into_iter()
-            .map(|c| (c.tid, c.cfg, c.overrides))
-            .collect()
+    fn configured(&self) -> Vec<stac_reconcile::IocCandidate> {
+        stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults()).0
     }
 
     /// Settings of one controller: its overrides over `[Global]`; its own DH-HMAC-CHAP
@@ -273,11 +242,6 @@ impl Actor for Core {
             dhchap_ctrl_secret: secret("dhchap-ctrl-secret"),
             attempts_on_ncc: self.base.cfg.stacd.connect_attempts_on_ncc,
         }
-    }
-
-    fn names_to_resolve(&self) -> BTreeSet<String> {
-        let (cands, _) = stac_reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
-        stac_reconcile::names_to_resolve(&cands, &self.base.cfg.excludes)
     }
 
     fn reconcile(&mut self, resolved: BTreeMap<String, Option<IpAddr>>) {

@@ -28,8 +28,9 @@ use crate::dbus::{serve_stac, StacHandle};
 use crate::kernel::SupportedOptions;
 use crate::runtime::state::load_stac;
 
+use super::actor::CoreHandle;
 use super::common::{abandon, ended, Env, Started};
-use super::stac::StacSetup;
+use super::stac;
 
 pub use super::common::RunError;
 
@@ -52,11 +53,8 @@ async fn serve(mut env: Env, started: Started) -> Result<(), RunError> {
     let (mut serving, p) = env
         .prepare(Daemon::Stacd, started, load_stac, enough)
         .await?;
-    let setup = StacSetup {
-        core: p.setup,
-        host_key: p.host_key,
-    };
-    let core = super::stac::spawn(env.kernel, setup, p.uevents, p.on_tron);
+    let core =
+        CoreHandle::start::<stac::Core>(env.kernel, p.setup, p.host_key, p.uevents, p.on_tron);
     let handle = StacHandle {
         snapshot: core.snapshot(),
         commands: core.commands(),

@@ -2,8 +2,8 @@
 //! machines) and what mDNS reports, on the one skeleton of [`super::actor`] (the task,
 //! channels, topology, timers, debouncer, table and state writer).
 //!
-//! Every [`Kernel`] call runs on a blocking thread (a connect can block for a minute under a
-//! kernel mutex); the core itself never blocks. Its only wake-ups are messages and the next
+//! Every [`crate::kernel::Kernel`] call runs on a blocking thread (a connect can block for
+//! a minute under a kernel mutex); the core itself never blocks. Its only wake-ups are messages and the next
 //! timer deadline: nothing polls. The topology is updated from uevents (the uevent thread
 //! reads what the event changed about the one controller concerned) and from connect
 //! results, never rescanned. It follows discovery controllers only: once the kernel names a
@@ -20,17 +20,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::actor::{strip_secrets, Actor, Base, Configured, CoreBase, CoreHandle, CoreSetup};
+use super::actor::{base_in_field, strip_secrets, Actor, Base, CoreBase, CoreHandle};
 use crate::config::service::{ConnectParams as CfgParams, Persistence};
 use crate::ctrl::dc::{Action, Dc, DcSettings, Event, TimerKind};
 use crate::ctrl::reconcile;
 use crate::fsutil::FsError;
 use crate::identity::HostIdentity;
 use crate::kernel::matching::cid_matches_tid;
-use crate::kernel::{Controller, CtrlState, Kernel, Topology};
+use crate::kernel::{Controller, CtrlState, Topology};
 use crate::model::snapshot::{AvahiView, CoreEvent, CtrlView, DcPart, Origin, UnresponsiveView};
 use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
@@ -72,14 +72,14 @@ impl Host {
     }
 }
 
-/// What the core starts from.
+/// What stafd's core starts from beside its [`super::actor::CoreSetup`].
 #[derive(Debug)]
-pub struct StafSetup {
-    /// What either core starts from (`initial_state`: stafd's warm-restart DCs).
-    pub core: CoreSetup<StafState>,
+pub struct StafOwn {
     /// `systemctl`, to start `nvmf-connect` for discovery controllers stafd does not
     /// manage (nvme-cli interop, §5.14); `None` disables it.
     pub nvmf_connect: Option<PathBuf>,
+    /// Where the change events go.
+    pub events: broadcast::Sender<CoreEvent>,
 }
 
 /// What the mDNS browser ([`super::zeroconf`]) tells the core.
@@ -99,21 +99,9 @@ pub type TronHook = Box<dyn Fn(bool) + Send + Sync>;
 /// one whatever it says when told to, for an exit to be restarted at once).
 pub type StafCore = CoreHandle<DiscoveryReport>;
 
-/// Starts the core on the current tokio runtime: the warm-restart controllers start at
-/// once, then the first reconcile runs. Change events go to `events`.
-#[must_use]
-pub fn spawn(
-    kernel: Arc<dyn Kernel>,
-    setup: StafSetup,
-    events: broadcast::Sender<CoreEvent>,
-    uevents: mpsc::Receiver<UeventMsg>,
-    on_tron: TronHook,
-) -> StafCore {
-    let own = (setup.nvmf_connect, events);
-    CoreHandle::start::<Core>(kernel, setup.core, own, uevents, on_tron)
-}
-
-struct Core {
+/// The stafd core (started by [`CoreHandle::start`]): the warm-restart controllers start
+/// at once, then the first reconcile runs.
+pub(crate) struct Core {
     base: Base<Dc, (), Infallible, StafState>,
     nvmf_connect: Option<PathBuf>,
     claimed: BTreeMap<u64, String>,
@@ -125,22 +113,6 @@ struct Core {
 }
 
 impl Core {
-    /// The DCs of the state file, with the configuration and per-controller overrides
-    /// stafd.conf gives them now (a warm-restart connect uses the same `kato`,
-    /// `reconnect-delay`, … as the first one did).
-    fn warm_restart(&mut self, state: StafState) {
-        let configured = self.configured_by_tid();
-        for s in state.dcs {
-            if self.base.ctrls.live().contains_key(&s.tid) {
-                continue;
-            }
-            let (cfg, overrides) = configured.get(&s.tid).cloned().unwrap_or_default();
-            let settings = self.settings_for(&cfg, &overrides);
-            let dc = Dc::new(s.tid, strip_secrets(&cfg), s.origin, settings, s.log_pages);
-            self.base.ctrls.insert(dc, ());
-        }
-    }
-
     fn owned_devices(&self) -> BTreeSet<String> {
         self.base
             .ctrls
@@ -200,14 +172,21 @@ impl Actor for Core {
     type State = StafState;
     type OwnInput = Infallible;
     type Feed = DiscoveryReport;
-    type Own = (Option<PathBuf>, broadcast::Sender<CoreEvent>);
+    type Candidate = reconcile::Candidate;
+    type Own = StafOwn;
     const FEED_QUEUE: usize = DISCOVERY_QUEUE;
     const SHUTDOWN_GRACE: Duration = SHUTDOWN_GRACE;
     const GRACE_EXPIRED: &'static str = "giving up waiting for controllers to disconnect";
     const SAVE: fn(&Path, &StafState) -> Result<(), FsError> = save_staf;
 
-    fn new(base: CoreBase<Self>, state: StafState, (nvmf_connect, events): Self::Own) -> Self {
-        let mut core = Self {
+    fn new(
+        base: CoreBase<Self>,
+        StafOwn {
+            nvmf_connect,
+            events,
+        }: StafOwn,
+    ) -> Self {
+        Self {
             base,
             nvmf_connect,
             claimed: BTreeMap::new(),
@@ -216,26 +195,29 @@ impl Actor for Core {
             discovered: Vec::new(),
             avahi: AvahiView::default(),
             events,
-        };
-        core.warm_restart(state);
-        core.publish();
-        core
+        }
     }
 
-    fn base(&self) -> &CoreBase<Self> {
-        &self.base
+    /// The DCs of the state file, with the configuration and per-controller overrides
+    /// stafd.conf gives them now (a warm-restart connect uses the same `kato`,
+    /// `reconnect-delay`, … as the first one did).
+    fn warm_restart(&mut self, state: StafState) {
+        let configured = self.configured_by_tid();
+        for s in state.dcs {
+            if self.base.ctrls.live().contains_key(&s.tid) {
+                continue;
+            }
+            let (cfg, overrides) = configured.get(&s.tid).cloned().unwrap_or_default();
+            let settings = self.settings_for(&cfg, &overrides);
+            let dc = Dc::new(s.tid, strip_secrets(&cfg), s.origin, settings, s.log_pages);
+            self.base.ctrls.insert(dc, ());
+        }
     }
 
-    fn base_mut(&mut self) -> &mut CoreBase<Self> {
-        &mut self.base
-    }
+    base_in_field!();
 
-    fn configured(&self) -> Vec<Configured> {
-        let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
-        cands
-            .into_iter()
-            .map(|c| (c.tid, c.cfg, c.overrides))
-            .collect()
+    fn configured(&self) -> Vec<reconcile::Candidate> {
+        reconcile::configured(&self.base.cfg, &self.base.tid_defaults()).0
     }
 
     /// A DC's keys other than its overrides are not settings.
@@ -246,11 +228,6 @@ impl Actor for Core {
             params: o.or(&self.base.cfg.global.params),
             persistence: self.base.cfg.stafd.zeroconf_persistence,
         }
-    }
-
-    fn names_to_resolve(&self) -> BTreeSet<String> {
-        let (cands, _) = reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
-        reconcile::names_to_resolve(&cands, &self.base.cfg.excludes)
     }
 
     fn reconcile(&mut self, resolved: BTreeMap<String, Option<IpAddr>>) {

@@ -36,9 +36,10 @@ use crate::kernel::SupportedOptions;
 use crate::model::trid::TidDefaults;
 use crate::runtime::state::load_staf;
 
+use super::actor::CoreHandle;
 use super::common::{abandon, ended};
 use super::nvmecli::{self, find_systemctl, RuleShadow};
-use super::staf::{StafSetup, EVENT_QUEUE};
+use super::staf::{self, StafOwn, EVENT_QUEUE};
 use super::zeroconf::{ZeroconfConfig, ZeroconfDriver};
 
 pub use super::common::{Env as StafdEnv, RunError, Started};
@@ -74,15 +75,14 @@ pub async fn serve(mut env: StafdEnv, started: Started) -> Result<(), RunError> 
         },
     };
     let zc_initial = zc_config(&p.setup.config);
-    let core = p.setup;
-    let tp8013 = core.kernel_options.discovery();
+    let tp8013 = p.setup.kernel_options.discovery();
     let interop = env.nvmecli_interop;
-    let setup = StafSetup {
-        core,
-        nvmf_connect: find_systemctl().filter(|_| interop),
-    };
     let (events, _) = broadcast::channel(EVENT_QUEUE);
-    let core = super::staf::spawn(env.kernel, setup, events.clone(), p.uevents, p.on_tron);
+    let own = StafOwn {
+        nvmf_connect: find_systemctl().filter(|_| interop),
+        events: events.clone(),
+    };
+    let core = CoreHandle::start::<staf::Core>(env.kernel, p.setup, own, p.uevents, p.on_tron);
     let handle = StafHandle {
         snapshot: core.snapshot(),
         events: events.subscribe(),

@@ -224,6 +224,15 @@ impl<F: Send + 'static> Rig<F> {
     }
 }
 
+/// Whether the first controller's connect failed `n` times in a row.
+pub fn connect_failures(n: u32) -> impl Fn(&Snapshot) -> bool {
+    move |s| {
+        (s.ctrls.first())
+            .and_then(|c| c.connect_op.as_ref())
+            .is_some_and(|o| o.fail_count == n)
+    }
+}
+
 /// Waits (virtual time) until the snapshot satisfies `pred`.
 pub async fn until(
     snap: &mut watch::Receiver<Snapshot>,

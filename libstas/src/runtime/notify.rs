@@ -54,7 +54,7 @@ pub fn watchdog() {
 }
 
 /// The `WATCHDOG=1` keep-alive of a daemon core. The core's own loop waits on
-/// [`Watchdog::tick`] next to its inputs and calls [`Watchdog::ping`], so a core that is stuck
+/// [`tick`] next to its inputs and calls [`Watchdog::ping`], so a core that is stuck
 /// (a handler that never returns, a loop that stopped) stops the pings and systemd restarts
 /// the daemon, while the rest of the process may still look alive.
 #[derive(Clone)]

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::config::{ini, Daemon, Diagnostics};
+use crate::ctrl::reconcile::names_to_resolve;
 use crate::kernel::CtrlState;
 use crate::proto::address::CtrlAddress;
 

@@ -12,12 +12,13 @@ use tokio::time::Instant;
 use super::*;
 use crate::config::{Daemon, ServiceConfig};
 use crate::ctrl::stac_reconcile::DcLog;
+use crate::daemon::actor::CoreHandle;
 use crate::daemon::testkit::{self, Kit, HOSTID, HOSTNQN};
 use crate::daemon::uevents::Follow;
 use crate::kernel::fake::tests::{connect as fake_connect, tid as fake_tid};
 use crate::kernel::fake::{FakeKernel, FakeTarget, TargetId};
+use crate::kernel::Kernel;
 use crate::model::snapshot::CoreCommand;
-use crate::model::snapshot::Snapshot;
 use crate::model::snapshot::{CtrlView, DlpeDict};
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
 use crate::proto::consts::{subtype, trtype};
@@ -89,11 +90,9 @@ type Rig = testkit::Rig<StafdView>;
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool) -> Rig {
     let (kit, rx) = Kit::new(k, Follow::Io, dir);
     let host = testkit::host(None, host_key);
-    let setup = StacSetup {
-        core: kit.setup(conf(text), host, load_stac, Watchdog::default()),
-        host_key: host_key.then(|| Secret::new(HOST_KEY.into())),
-    };
-    let core = spawn(kit.kernel(), setup, rx, kit.tron_hook());
+    let setup = kit.setup(conf(text), host, load_stac, Watchdog::default());
+    let host_key = host_key.then(|| Secret::new(HOST_KEY.into()));
+    let core = CoreHandle::start::<Core>(kit.kernel(), setup, host_key, rx, kit.tron_hook());
     Rig::of(kit, core)
 }
 
@@ -366,14 +365,7 @@ async fn retries_3s_then_60s_and_reload_connects_now() {
     k.set_target_listening(ids[0], false);
     let mut r = Rig::new(k, "");
     r.view(known([1])).await;
-    let fails = |n: u32| {
-        move |s: &Snapshot| {
-            s.ctrls
-                .first()
-                .and_then(|c| c.connect_op.as_ref())
-                .is_some_and(|o| o.fail_count == n)
-        }
-    };
+    let fails = testkit::connect_failures;
     r.until("1", fails(1)).await;
     let t1 = Instant::now();
     r.until("2", fails(2)).await;

@@ -12,12 +12,13 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::config::{Daemon, ServiceConfig};
+use crate::daemon::actor::CoreHandle;
 use crate::daemon::testkit::{self, Kit, HOSTID, HOSTNQN};
 use crate::daemon::uevents::Follow;
 use crate::kernel::fake::{tas_of, FakeAdminFailure, FakeKernel, FakeTarget, TargetId};
 use crate::kernel::CtrlState;
+use crate::kernel::Kernel;
 use crate::model::snapshot::CoreCommand;
-use crate::model::snapshot::Snapshot;
 use crate::model::snapshot::{CtrlView, Origin};
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
 use crate::proto::consts::DimTask;
@@ -81,12 +82,13 @@ fn start_watched(
 ) -> Rig {
     let (kit, rx) = Kit::new(k, Follow::Discovery, dir);
     let host = testkit::host(Some("stas-test"), false);
-    let setup = StafSetup {
-        core: kit.setup(conf(text), host, load_staf, watchdog),
-        nvmf_connect: None,
-    };
+    let setup = kit.setup(conf(text), host, load_staf, watchdog);
     let (events, _) = broadcast::channel(EVENT_QUEUE);
-    let core = spawn(kit.kernel(), setup, events.clone(), rx, kit.tron_hook());
+    let own = StafOwn {
+        nvmf_connect: None,
+        events: events.clone(),
+    };
+    let core = CoreHandle::start::<Core>(kit.kernel(), setup, own, rx, kit.tron_hook());
     let mut r = Rig::of(kit, core);
     r.events = Some(events.subscribe());
     r
@@ -226,14 +228,7 @@ async fn connect_retry_3s_then_60s() {
     let id = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
     k.set_target_listening(id, false);
     let mut r = Rig::new(k, ONE_DC);
-    let attempts = |n: u32| {
-        move |s: &Snapshot| {
-            s.ctrls
-                .first()
-                .and_then(|c| c.connect_op.as_ref())
-                .is_some_and(|o| o.fail_count == n)
-        }
-    };
+    let attempts = testkit::connect_failures;
     r.until("first failure", attempts(1)).await;
     let t1 = Instant::now();
     r.until("second failure", attempts(2)).await;
