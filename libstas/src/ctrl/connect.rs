@@ -135,6 +135,94 @@ impl OpStat {
     }
 }
 
+/// What every controller machine of module `ctrl::X` has: its accessors (fields `tid`,
+/// `cfg`, `settings`, `link`, `ops`, `disposal`, `timers`) and [`MachineAction`] for
+/// `X::Action` over `X::TimerKind`.
+macro_rules! machine_common {
+    ($machine:ident, $settings:ident) => {
+        impl $machine {
+            /// The identity.
+            #[must_use]
+            pub fn tid(&self) -> &TransportId {
+                &self.tid
+            }
+
+            /// Extra `controller=` keys (no secrets).
+            #[must_use]
+            pub fn cfg(&self) -> &BTreeMap<String, String> {
+                &self.cfg
+            }
+
+            /// Replaces the extra keys (a reload changed the `controller=` line).
+            pub fn set_cfg(&mut self, cfg: BTreeMap<String, String>) {
+                self.cfg = cfg;
+            }
+
+            /// The settings in use.
+            #[must_use]
+            pub fn settings(&self) -> &$settings {
+                &self.settings
+            }
+
+            /// Replaces the settings without reconnecting or resyncing (a reconcile pass saw
+            /// new per-controller parameters; they apply to the next connect).
+            pub fn set_settings(&mut self, settings: $settings) {
+                self.settings = settings;
+            }
+
+            /// The kernel device, while connected or adopted.
+            #[must_use]
+            pub fn device(&self) -> Option<&str> {
+                self.link.device()
+            }
+
+            /// Connection attempts since the last success.
+            #[must_use]
+            pub fn connect_attempts(&self) -> u32 {
+                self.link.attempts()
+            }
+
+            /// Whether the machine is waiting for the result of `token`.
+            #[must_use]
+            pub fn awaits(&self, token: Token) -> bool {
+                self.ops.awaits(token)
+            }
+
+            /// Whether it is letting go (a disconnect, or a removal or exit that keeps the
+            /// connection).
+            #[must_use]
+            pub fn is_disposing(&self) -> bool {
+                self.disposal.asked()
+            }
+
+            /// Whether [`Action::Disposed`] was returned.
+            #[must_use]
+            pub fn is_disposed(&self) -> bool {
+                self.disposal.done()
+            }
+
+            /// Whether timer `kind` is running.
+            #[must_use]
+            pub fn timer_running(&self, kind: TimerKind) -> bool {
+                self.timers.running(kind)
+            }
+        }
+
+        impl MachineAction<TimerKind> for Action {
+            fn start_timer(kind: TimerKind, d: Duration) -> Self {
+                Self::StartTimer(kind, d)
+            }
+            fn cancel_timer(kind: TimerKind) -> Self {
+                Self::CancelTimer(kind)
+            }
+            fn disposed() -> Self {
+                Self::Disposed
+            }
+        }
+    };
+}
+pub(crate) use machine_common;
+
 /// The actions of a machine that the shared parts emit: starting and stopping timers of
 /// kind `K`, and the end of the controller.
 pub(crate) trait MachineAction<K> {

@@ -36,7 +36,8 @@ use crate::proto::identify::DcType;
 use crate::proto::uevent::NvmeEventKind;
 
 use super::connect::{
-    base_params, ConnectFailure, Disposal, InFlight, Link, MachineAction, OpStat, Timers,
+    base_params, machine_common, ConnectFailure, Disposal, InFlight, Link, MachineAction, OpStat,
+    Timers,
 };
 use super::timers::{GET_LOG_PAGE_RETRY, GET_SUPPORTED_RETRY, REGISTRATION_RETRY};
 
@@ -275,17 +276,7 @@ enum Op {
     Disconnect,
 }
 
-impl MachineAction<TimerKind> for Action {
-    fn start_timer(kind: TimerKind, d: Duration) -> Self {
-        Self::StartTimer(kind, d)
-    }
-    fn cancel_timer(kind: TimerKind) -> Self {
-        Self::CancelTimer(kind)
-    }
-    fn disposed() -> Self {
-        Self::Disposed
-    }
-}
+machine_common!(Dc, DcSettings);
 
 /// Aging of an mDNS-discovered controller (§5.8).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -393,33 +384,10 @@ impl Dc {
         }
     }
 
-    /// The identity.
-    #[must_use]
-    pub fn tid(&self) -> &TransportId {
-        &self.tid
-    }
-
-    /// Extra `controller=` keys (no secrets).
-    #[must_use]
-    pub fn cfg(&self) -> &BTreeMap<String, String> {
-        &self.cfg
-    }
-
-    /// Replaces the extra keys (a reload changed the `controller=` line).
-    pub fn set_cfg(&mut self, cfg: BTreeMap<String, String>) {
-        self.cfg = cfg;
-    }
-
     /// Where it came from.
     #[must_use]
     pub fn origin(&self) -> Origin {
         self.origin
-    }
-
-    /// The kernel device, while connected or adopted.
-    #[must_use]
-    pub fn device(&self) -> Option<&str> {
-        self.link.device()
     }
 
     /// The cached discovery log entries.
@@ -434,34 +402,10 @@ impl Dc {
         &self.referrals
     }
 
-    /// Connection attempts since the last success.
-    #[must_use]
-    pub fn connect_attempts(&self) -> u32 {
-        self.link.attempts()
-    }
-
     /// Whether the host registered with the controller (TP8010) since it connected.
     #[must_use]
     pub fn registered(&self) -> bool {
         self.registered
-    }
-
-    /// Whether the machine is waiting for the result of `token`.
-    #[must_use]
-    pub fn awaits(&self, token: Token) -> bool {
-        self.ops.awaits(token)
-    }
-
-    /// Whether a disconnect or a connect-and-forget is under way.
-    #[must_use]
-    pub fn is_disposing(&self) -> bool {
-        self.disposal.asked()
-    }
-
-    /// Whether [`Action::Disposed`] was returned.
-    #[must_use]
-    pub fn is_disposed(&self) -> bool {
-        self.disposal.done()
     }
 
     /// nvme-stas `is_unresponsive()`: a `discovered` controller that mDNS no longer reports,
@@ -479,24 +423,6 @@ impl Dc {
     #[must_use]
     pub fn lost_since(&self) -> Option<SystemTime> {
         self.aging.lost_since
-    }
-
-    /// Replaces the settings without a resync (a reconcile pass saw new per-controller
-    /// parameters; they apply to the next connect).
-    pub fn set_settings(&mut self, settings: DcSettings) {
-        self.settings = settings;
-    }
-
-    /// The settings in use.
-    #[must_use]
-    pub fn settings(&self) -> &DcSettings {
-        &self.settings
-    }
-
-    /// Whether timer `kind` is running.
-    #[must_use]
-    pub fn timer_running(&self, kind: TimerKind) -> bool {
-        self.timers.running(kind)
     }
 
     /// The view of timer `kind` with the remaining time the caller's timer wheel knows.

@@ -38,7 +38,7 @@ use crate::proto::uevent::NvmeEventKind;
 
 pub use super::connect::Token;
 use super::connect::{
-    base_params, ConnectFailure, Disposal, InFlight, Link, MachineAction, Timers,
+    base_params, machine_common, ConnectFailure, Disposal, InFlight, Link, MachineAction, Timers,
 };
 
 /// The EFLAGS bit "not connected to CDC" (NCC) of a discovery log page entry.
@@ -160,17 +160,7 @@ enum Op {
     Disconnect,
 }
 
-impl MachineAction<TimerKind> for Action {
-    fn start_timer(kind: TimerKind, d: Duration) -> Self {
-        Self::StartTimer(kind, d)
-    }
-    fn cancel_timer(kind: TimerKind) -> Self {
-        Self::CancelTimer(kind)
-    }
-    fn disposed() -> Self {
-        Self::Disposed
-    }
-}
+machine_common!(Ioc, IocSettings);
 
 /// Why the machine is not retrying although it is not connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,34 +220,6 @@ impl Ioc {
         ioc
     }
 
-    /// The identity.
-    #[must_use]
-    pub fn tid(&self) -> &TransportId {
-        &self.tid
-    }
-
-    /// Extra `controller=` keys (no secrets).
-    #[must_use]
-    pub fn cfg(&self) -> &BTreeMap<String, String> {
-        &self.cfg
-    }
-
-    /// Replaces the extra keys (a reload changed the `controller=` line).
-    pub fn set_cfg(&mut self, cfg: BTreeMap<String, String>) {
-        self.cfg = cfg;
-    }
-
-    /// The settings in use.
-    #[must_use]
-    pub fn settings(&self) -> &IocSettings {
-        &self.settings
-    }
-
-    /// Replaces the settings without reconnecting (they apply to the next connect).
-    pub fn set_settings(&mut self, settings: IocSettings) {
-        self.settings = settings;
-    }
-
     /// The log page entry that names the controller, if any.
     #[must_use]
     pub fn dlpe(&self) -> Option<&DlpeDict> {
@@ -276,18 +238,6 @@ impl Ioc {
         self.dlpe().is_some_and(dlpe_ncc)
     }
 
-    /// The kernel device, while connected or adopted.
-    #[must_use]
-    pub fn device(&self) -> Option<&str> {
-        self.link.device()
-    }
-
-    /// Connection attempts since the last success.
-    #[must_use]
-    pub fn connect_attempts(&self) -> u32 {
-        self.link.attempts()
-    }
-
     /// Why the machine stopped retrying, if it did.
     #[must_use]
     pub fn stalled(&self) -> Option<Stalled> {
@@ -298,30 +248,6 @@ impl Ioc {
     #[must_use]
     pub fn connecting(&self) -> bool {
         self.ops.is(Op::Connect)
-    }
-
-    /// Whether the machine is waiting for the result of `token`.
-    #[must_use]
-    pub fn awaits(&self, token: Token) -> bool {
-        self.ops.awaits(token)
-    }
-
-    /// Whether a removal is under way.
-    #[must_use]
-    pub fn is_disposing(&self) -> bool {
-        self.disposal.asked()
-    }
-
-    /// Whether [`Action::Disposed`] was returned.
-    #[must_use]
-    pub fn is_disposed(&self) -> bool {
-        self.disposal.done()
-    }
-
-    /// Whether timer `kind` is running.
-    #[must_use]
-    pub fn timer_running(&self, kind: TimerKind) -> bool {
-        self.timers.running(kind)
     }
 
     /// The view of the retry timer with the remaining time the caller's timer wheel knows.
@@ -494,6 +420,9 @@ impl Ioc {
             }
             ConnectFailure::Transient => {}
         }
+        // The rule both machines share is `Link::failed`; what differs on purpose follows:
+        // an I/O controller stops at `connect-attempts-on-ncc` while NCC is set, and a
+        // permanent failure stalls it until a reload (a DC keeps retrying).
         if !self.may_retry() {
             self.stalled = Some(Stalled::NccGate);
             tracing::warn!(tid = %self.tid, %error, attempts = self.link.attempts(), "Failed to connect to controller; NCC is set and connect-attempts-on-ncc is reached: not retrying until NCC clears or the configuration is reloaded");

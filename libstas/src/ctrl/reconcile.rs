@@ -54,20 +54,7 @@ impl fmt::Debug for Candidate {
     }
 }
 
-impl ReconcileCandidate for Candidate {
-    fn tid(&self) -> &TransportId {
-        &self.tid
-    }
-    fn tid_mut(&mut self) -> &mut TransportId {
-        &mut self.tid
-    }
-    fn cfg(&self) -> &BTreeMap<String, String> {
-        &self.cfg
-    }
-    fn overrides(&self) -> &CfgParams {
-        &self.overrides
-    }
-}
+shared_rules!(Candidate, DropReason);
 
 impl Candidate {
     fn from_tid(tid: TransportId, origin: Origin) -> Self {
@@ -91,18 +78,6 @@ pub enum DropReason {
     Address(AddressProblem),
     /// The host name did not resolve to an address of an allowed family.
     Unresolved(String),
-}
-
-impl SharedDropReason for DropReason {
-    fn excluded() -> Self {
-        Self::Excluded
-    }
-    fn address(p: AddressProblem) -> Self {
-        Self::Address(p)
-    }
-    fn unresolved(name: String) -> Self {
-        Self::Unresolved(name)
-    }
 }
 
 impl fmt::Display for DropReason {
@@ -198,6 +173,41 @@ pub fn configured(
     }
     (ok, dropped)
 }
+
+/// [`ReconcileCandidate`] for candidate type `$cand` (fields `tid`, `cfg`, `overrides`) and
+/// [`SharedDropReason`] for its reason type `$reason` (variants `Excluded`, `Address`,
+/// `Unresolved`): what plugs a reconcile into the shared rules.
+macro_rules! shared_rules {
+    ($cand:ty, $reason:ty) => {
+        impl $crate::ctrl::reconcile::ReconcileCandidate for $cand {
+            fn tid(&self) -> &TransportId {
+                &self.tid
+            }
+            fn tid_mut(&mut self) -> &mut TransportId {
+                &mut self.tid
+            }
+            fn cfg(&self) -> &BTreeMap<String, String> {
+                &self.cfg
+            }
+            fn overrides(&self) -> &CfgParams {
+                &self.overrides
+            }
+        }
+
+        impl $crate::ctrl::reconcile::SharedDropReason for $reason {
+            fn excluded() -> Self {
+                Self::Excluded
+            }
+            fn address(p: AddressProblem) -> Self {
+                Self::Address(p)
+            }
+            fn unresolved(name: String) -> Self {
+                Self::Unresolved(name)
+            }
+        }
+    };
+}
+pub(crate) use shared_rules;
 
 /// A candidate of either daemon's reconcile, as the shared rules see it.
 pub trait ReconcileCandidate: Clone {

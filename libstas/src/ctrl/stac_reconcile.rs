@@ -48,9 +48,7 @@ use crate::proto::validate::{
     check_nqn, check_port, check_value, ValueError, MAX_IFACE_LEN, MAX_TRADDR_LEN,
 };
 
-use super::reconcile::{
-    resolve_configured, select, to_add, unwanted, ReconcileCandidate, SharedDropReason,
-};
+use super::reconcile::{resolve_configured, select, shared_rules, to_add, unwanted};
 
 /// The `info()` key under which stafd shows its discovery log read.
 const GET_LOG_OP_KEY: &str = "get log page operation";
@@ -207,20 +205,7 @@ impl fmt::Debug for IocCandidate {
     }
 }
 
-impl ReconcileCandidate for IocCandidate {
-    fn tid(&self) -> &TransportId {
-        &self.tid
-    }
-    fn tid_mut(&mut self) -> &mut TransportId {
-        &mut self.tid
-    }
-    fn cfg(&self) -> &BTreeMap<String, String> {
-        &self.cfg
-    }
-    fn overrides(&self) -> &CfgParams {
-        &self.overrides
-    }
-}
+shared_rules!(IocCandidate, IocDropReason);
 
 impl IocCandidate {
     /// Adds what another source says about the same controller: a `controller=` entry
@@ -255,18 +240,6 @@ pub enum IocDropReason {
     Address(AddressProblem),
     /// The host name did not resolve to an address of an allowed family.
     Unresolved(String),
-}
-
-impl SharedDropReason for IocDropReason {
-    fn excluded() -> Self {
-        Self::Excluded
-    }
-    fn address(p: AddressProblem) -> Self {
-        Self::Address(p)
-    }
-    fn unresolved(name: String) -> Self {
-        Self::Unresolved(name)
-    }
 }
 
 impl fmt::Display for IocDropReason {

@@ -98,12 +98,6 @@ impl Core {
         DisconnectPolicy::from_config(&self.base.cfg)
     }
 
-    /// Adds a controller to the map (not started).
-    fn insert(&mut self, ioc: Ioc, vouched: bool) -> u64 {
-        self.dirty = true;
-        self.base.ctrls.insert(ioc, vouched)
-    }
-
     fn owned_devices(&self) -> BTreeSet<String> {
         self.base
             .ctrls
@@ -160,16 +154,19 @@ impl Core {
     /// transport id) meanwhile, and the new one adopted what the old connect created. The
     /// device is the new one's: to the old one the connect failed, so it lets go without
     /// deleting it (seen in the uevent-storm scenario: the old one deleted it, and the new
-    /// one, no longer told about its device, stayed "connected" to nothing).
+    /// one, no longer told about its device, stayed "connected" to nothing). The same
+    /// once stacd is stopping: the new one may have let go keeping it, and every
+    /// connection is kept at exit (§5.13).
     fn unless_taken(&self, id: u64, event: Event) -> Event {
         match event {
             Event::ConnectDone { token, device }
-                if self.base.ctrls.owner_of(&device).is_some_and(|o| o != id) =>
+                if self.base.shutting_down
+                    || self.base.ctrls.owner_of(&device).is_some_and(|o| o != id) =>
             {
-                tracing::info!(%device, "connect finished after another controller adopted its device: leaving it to that one");
+                tracing::info!(%device, "connect finished late: the controller is another's, or kept at exit");
                 Event::ConnectFailed {
                     token,
-                    error: format!("{device} was adopted by another controller"),
+                    error: format!("{device} was adopted by another controller or kept at exit"),
                     permanent: false,
                 }
             }
@@ -217,7 +214,7 @@ impl Actor for Core {
             let (cfg, overrides) = configured.get(&tid).cloned().unwrap_or_default();
             let settings = self.settings_for(&cfg, &overrides);
             let ioc = Ioc::new(tid, strip_secrets(&cfg), settings, None);
-            self.insert(ioc, false);
+            self.base.ctrls.insert(ioc, false);
         }
     }
 

@@ -44,15 +44,9 @@ pub fn run(args: &DaemonArgs) -> ExitCode {
     super::common::run(Daemon::Stacd, args, |s| serve(Env::system(PROG), s))
 }
 
-/// stacd needs `host_iface` (nvme-stas's check).
-fn enough(o: &SupportedOptions) -> bool {
-    o.host_iface()
-}
-
 async fn serve(mut env: Env, started: Started) -> Result<(), RunError> {
-    let (mut serving, p) = env
-        .prepare(Daemon::Stacd, started, load_stac, enough)
-        .await?;
+    let enough = SupportedOptions::host_iface; // nvme-stas's check of the kernel's options
+    let (mut serving, p) = (env.prepare(Daemon::Stacd, started, load_stac, enough)).await?;
     let core =
         CoreHandle::start::<stac::Core>(env.kernel, p.setup, p.host_key, p.uevents, p.on_tron);
     let handle = StacHandle {

@@ -54,17 +54,14 @@ pub fn run(args: &DaemonArgs) -> ExitCode {
     super::common::run(Daemon::Stafd, args, |s| serve(StafdEnv::system(PROG), s))
 }
 
-/// stafd needs `host_iface` and `discovery` (nvme-stas's check).
-fn enough(o: &SupportedOptions) -> bool {
-    o.host_iface() && o.discovery()
-}
-
 /// stafd's life on a tokio runtime, from the kernel's first answers to the end of shutdown:
 /// the core, `org.nvmexpress.staf`, mDNS browsing, then signals until SIGTERM/SIGINT.
 ///
 /// # Errors
 /// [`RunError`] when stafd cannot start.
 pub async fn serve(mut env: StafdEnv, started: Started) -> Result<(), RunError> {
+    // nvme-stas's check of the kernel's options.
+    let enough = |o: &SupportedOptions| o.host_iface() && o.discovery();
     let (mut serving, p) = (env.prepare(Daemon::Stafd, started, load_staf, enough)).await?;
     let host_nqn = p.setup.host.nqn.clone();
     let zc_config = |cfg: &ServiceConfig| ZeroconfConfig {

@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use nix::errno::Errno;
 
@@ -151,6 +151,7 @@ struct State {
     targets: Vec<FakeTarget>,
     ctrls: BTreeMap<u32, FakeCtrl>,
     connect_failures: VecDeque<Errno>,
+    connect_hold: Option<Arc<Gate>>,
     admin_failures: VecDeque<(Option<String>, FakeAdminFailure)>,
     ifaddrs: Vec<IfAddr>,
     host_info: Option<HostInfo>,
@@ -162,6 +163,43 @@ struct State {
     sink: Option<EventSink>,
     change_on_entries_read: Option<(usize, Vec<LogEntry>)>,
     next_cntlid: u16,
+}
+
+/// A connect held in the fake kernel ([`FakeKernel::hold_next_connect`]) until this is
+/// released or dropped.
+pub struct ConnectHold(Arc<Gate>);
+
+impl ConnectHold {
+    /// Lets the held connect return.
+    pub fn release(&self) {
+        let (open, cv) = (&self.0 .0, &self.0 .1);
+        *open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        cv.notify_all();
+    }
+}
+
+impl Drop for ConnectHold {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Where a held connect waits.
+#[derive(Default)]
+struct Gate(Mutex<bool>, Condvar);
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while !*open {
+            open = (self.1.wait(open)).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
 }
 
 /// The in-memory kernel. See the module docs.
@@ -335,6 +373,16 @@ impl FakeKernel {
     /// serving the entries (so the final header read sees a new generation).
     pub fn change_log_during_next_read(&self, id: TargetId, entries: Vec<LogEntry>) {
         self.lock().change_on_entries_read = Some((id.0, entries));
+    }
+
+    /// Holds the next connect in the kernel after it created its controller (its uevents
+    /// are out) until the hold is released or dropped, as a connect blocked under the
+    /// kernel's mutex returns late.
+    #[must_use]
+    pub fn hold_next_connect(&self) -> ConnectHold {
+        let gate = Arc::new(Gate::default());
+        self.lock().connect_hold = Some(Arc::clone(&gate));
+        ConnectHold(gate)
     }
 
     /// The next connect fails with `e` (queued; one per call).
@@ -787,8 +835,12 @@ impl Kernel for FakeKernel {
     }
 
     fn connect(&self, opts: &ConnectString) -> Result<ConnectReply, ConnectError> {
+        let hold = self.lock().connect_hold.take();
         let r = self.do_connect(opts.as_str());
         self.flush();
+        if let Some(h) = hold {
+            h.wait();
+        }
         r
     }
 

@@ -140,7 +140,7 @@ impl Core {
                 None => {
                     tracing::info!(tid = %tid, configured = cand.configured, from_logs = cand.dcs.len(), "adding I/O controller");
                     let ioc = Ioc::new(tid.clone(), cfg, settings, cand.dlpe.clone());
-                    let id = self.insert(ioc, true);
+                    let id = self.base.ctrls.insert(ioc, true);
                     self.feed(id, Event::Start);
                 }
             }

@@ -111,9 +111,16 @@ impl Rig {
     /// stacd with subsystems `1..=n`, all listed by stafd and connected.
     async fn listing(n: u32) -> Self {
         let mut r = Self::with(n, "");
-        r.view(known(1..=n)).await;
-        r.connected(n as usize).await;
+        r.listed(1..=n).await;
         r
+    }
+
+    /// stafd lists subsystems `range`: waits until that many controllers are connected.
+    async fn listed(&mut self, range: impl IntoIterator<Item = u32>) {
+        let ids: Vec<u32> = range.into_iter().collect();
+        let n = ids.len();
+        self.view(known(ids)).await;
+        self.connected(n).await;
     }
 
     async fn view(&self, v: StafdView) {
@@ -133,8 +140,7 @@ impl Rig {
 async fn connects_every_listed_controller_at_once() {
     let mut r = Rig::with(32, "");
     let t0 = Instant::now();
-    r.view(known(1..=32)).await;
-    r.connected(32).await;
+    r.listed(1..=32).await;
     let elapsed = t0.elapsed();
     assert!(
         elapsed < Duration::from_millis(100),
@@ -224,8 +230,7 @@ async fn no_disconnect_scope_forgets_only() {
         2,
         "[I/O controller connection management]\ndisconnect-scope=no-disconnect\n",
     );
-    r.view(known(1..=2)).await;
-    r.connected(2).await;
+    r.listed(1..=2).await;
     r.view(known([2])).await;
     r.until("forgotten", |s| s.ctrls.len() == 1).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -236,8 +241,7 @@ async fn no_disconnect_scope_forgets_only() {
         "still in the kernel"
     );
     // Back in the log: the existing kernel controller is adopted, not connected again.
-    r.view(known(1..=2)).await;
-    r.connected(2).await;
+    r.listed(1..=2).await;
     assert_eq!(r.kit.k.connect_log().len(), 2);
     r.stop().await;
 }
@@ -266,8 +270,7 @@ async fn warm_restart_adopts_and_creates_or_removes_nothing() {
     targets(&k, 4);
     let dir = tempfile::tempdir().unwrap();
     let mut r = start(&k, "", dir, false);
-    r.view(known(1..=4)).await;
-    r.connected(4).await;
+    r.listed(1..=4).await;
     let before = r.devices();
     r.stop().await;
     let dir = r.kit.dir;
@@ -303,12 +306,10 @@ async fn warm_restart_without_state_adopts_through_the_log() {
     targets(&k, 2);
     let k = Arc::new(k);
     let mut r = start(&k, "", tempfile::tempdir().unwrap(), false);
-    r.view(known(1..=2)).await;
-    r.connected(2).await;
+    r.listed(1..=2).await;
     r.stop().await;
     let mut r = start(&k, "", tempfile::tempdir().unwrap(), false);
-    r.view(known(1..=2)).await;
-    r.connected(2).await;
+    r.listed(1..=2).await;
     assert_eq!(r.kit.k.connect_log().len(), 2);
     r.stop().await;
 }
@@ -351,8 +352,7 @@ async fn ncc_gate_and_ncc_clearing() {
     // NCC clears (the controller got connected to its CDC): connect at once.
     r.kit.k.set_target_listening(ids[0], true);
     let t = Instant::now();
-    r.view(known([1])).await;
-    r.connected(1).await;
+    r.listed([1]).await;
     assert!(t.elapsed() < Duration::from_millis(100));
     assert_eq!(r.kit.k.connect_log().len(), 3);
     r.stop().await;
@@ -424,24 +424,21 @@ async fn configured_controllers_secrets_and_parameters() {
 #[tokio::test(start_paused = true)]
 async fn new_entry_applied_at_once_and_a_burst_coalesced() {
     let mut r = Rig::with(4, "");
-    r.view(known([1])).await;
-    r.connected(1).await;
+    r.listed([1]).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     // stafd signals after every log read: an unchanged answer costs nothing…
     r.view(known([1])).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     // …so the answer that brings a new entry is applied at once (leading edge).
     let t = Instant::now();
-    r.view(known([1, 2])).await;
-    r.connected(2).await;
+    r.listed([1, 2]).await;
     assert!(
         t.elapsed() < Duration::from_millis(100),
         "{:?}",
         t.elapsed()
     );
     // A change within the soak window is coalesced to its end.
-    r.view(known([1, 2, 3])).await;
-    r.connected(3).await;
+    r.listed([1, 2, 3]).await;
     let waited = t.elapsed();
     assert!(
         waited >= Duration::from_millis(1400) && waited <= Duration::from_millis(1600),
@@ -488,8 +485,7 @@ async fn audit_disconnects_foreign_ios_only() {
     r.view(known([])).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(r.kit.k.deleted(), vec!["nvme5".to_owned()]);
-    r.view(known(1..=2)).await;
-    r.connected(2).await;
+    r.listed(1..=2).await;
     // A foreign connection made later is audited 1 s after its `add`.
     let t = Instant::now();
     let foreign_tid = TransportId {
@@ -605,8 +601,7 @@ async fn a_duplicate_the_topology_missed_is_adopted() {
     let cs = crate::kernel::build_connect_string(&params, &r.kit.k.supported_options().unwrap())
         .unwrap();
     let dev = r.kit.k.connect(&cs).unwrap().device();
-    r.view(known([1])).await;
-    r.connected(1).await;
+    r.listed([1]).await;
     assert_eq!(
         r.devices(),
         vec![dev],
@@ -638,8 +633,7 @@ async fn cold_start_with_stafd_applies_its_entries_at_once() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let t = Instant::now();
-    r.view(known(1..=4)).await;
-    r.connected(4).await;
+    r.listed(1..=4).await;
     assert!(
         t.elapsed() < Duration::from_millis(100),
         "no soak window left open by the startup pass: {:?}",
@@ -651,8 +645,7 @@ async fn cold_start_with_stafd_applies_its_entries_at_once() {
 #[tokio::test(start_paused = true)]
 async fn an_overflow_hiding_a_removal_and_a_reused_instance_reconnects() {
     let mut r = Rig::with(3, "");
-    r.view(known([1, 2])).await;
-    r.connected(2).await;
+    r.listed([1, 2]).await;
     // The two connects ran concurrently: d1 is the lower instance, whichever got it.
     let mut devs = [
         r.ctrl(1).unwrap().device.unwrap(),
@@ -688,8 +681,7 @@ async fn an_overflow_hiding_a_removal_and_a_reused_instance_reconnects() {
 #[tokio::test(start_paused = true)]
 async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
     let mut r = Rig::with(2, "");
-    r.view(known([1, 2])).await;
-    r.connected(2).await;
+    r.listed([1, 2]).await;
     r.kit.k.set_event_sink(Arc::new(|_| {}));
     drop(r.kit.uevents.take());
     let ended = tokio::time::timeout(Duration::from_secs(60), async {
@@ -705,4 +697,35 @@ async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
     assert!(r.kit.k.deleted().is_empty(), "nothing disconnected");
     let st = load_stac(&r.kit.dir.path().join("last-known-config.toml"));
     assert_eq!(st.iocs.len(), 2, "the state is saved for the restart");
+}
+
+/// A connect that returns after its controller was removed and added again, and the new
+/// controller adopted what the connect created, leaves that device to the new one (the old
+/// one deleted it in the uevent-storm scenario, and the new one stayed "connected" to
+/// nothing). In real time: a connect blocked in the kernel holds a blocking thread, and
+/// paused time does not advance while one runs.
+#[tokio::test]
+async fn a_connect_returning_late_leaves_its_device_to_the_successor() {
+    let k = FakeKernel::new();
+    targets(&k, 1);
+    let hold = k.hold_next_connect();
+    let mut r = Rig::new(k, "");
+    r.view(known([1])).await;
+    let t0 = std::time::Instant::now();
+    while r.kit.k.list_controllers().unwrap().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no connect");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.until("connecting", |s| s.ctrls.len() == 1).await;
+    r.view(known([])).await;
+    r.until("removed", |s| s.ctrls.is_empty()).await;
+    r.listed([1]).await;
+    assert_eq!(r.devices(), ["nvme0"], "the successor adopted it");
+    assert_eq!(r.kit.k.connect_log().len(), 1);
+    hold.release();
+    // The old controller takes its late connect as failed and lets go without deleting
+    // (the stop waits for it).
+    r.stop().await;
+    assert!(r.kit.k.deleted().is_empty(), "{:?}", r.kit.k.deleted());
+    assert_eq!(r.kit.k.list_controllers().unwrap(), ["nvme0"]);
 }

@@ -99,6 +99,15 @@ impl Rig {
         start(&Arc::new(k), text, tempfile::tempdir().unwrap())
     }
 
+    /// stafd with one DC (127.0.0.1) serving `log`, after its first log read.
+    async fn one_dc(log: Vec<LogEntry>) -> (Self, TargetId) {
+        let k = FakeKernel::new();
+        let id = k.add_target(ddc("127.0.0.1", log));
+        let mut r = Self::new(k, ONE_DC);
+        r.event().await;
+        (r, id)
+    }
+
     fn ctrl(&self, traddr: &str) -> Option<CtrlView> {
         let snap = self.snap.borrow();
         snap.ctrls.iter().find(|c| c.tid.traddr == traddr).cloned()
@@ -110,6 +119,7 @@ fn log_len(c: &CtrlView) -> usize {
 }
 
 const ONE_DC: &str = "[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n";
+const NOT_PERSISTENT: &str = "[Discovery controller connection management]\npersistent-connections=false\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n";
 
 #[tokio::test(start_paused = true)]
 async fn connects_registers_reads_and_publishes() {
@@ -202,10 +212,7 @@ async fn watchdog_pings_come_from_the_core_loop() {
 
 #[tokio::test(start_paused = true)]
 async fn aen_rereads_and_signals_again() {
-    let k = FakeKernel::new();
-    let id = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
-    let mut r = Rig::new(k, ONE_DC);
-    r.event().await;
+    let (mut r, id) = Rig::one_dc(vec![nvm(1, "127.0.0.1")]).await;
     let t = Instant::now();
     r.kit
         .k
@@ -249,10 +256,7 @@ async fn connect_retry_3s_then_60s() {
 
 #[tokio::test(start_paused = true)]
 async fn outage_rediscover_reregisters_and_remove_reconnects_in_3s() {
-    let k = FakeKernel::new();
-    let id = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
-    let mut r = Rig::new(k, ONE_DC);
-    r.event().await;
+    let (mut r, id) = Rig::one_dc(vec![nvm(1, "127.0.0.1")]).await;
     // Path loss: the controller is reconnecting; then it comes back (rediscover+connected).
     r.kit.k.set_target_listening(id, false);
     r.kit.k.set_state("nvme0", CtrlState::Connecting);
@@ -474,10 +478,7 @@ async fn warm_restart_connects_with_the_controllers_overrides() {
 async fn shutdown_without_persistence_deregisters_and_disconnects() {
     let k = FakeKernel::new();
     k.add_target(ddc("127.0.0.1", vec![]));
-    let mut r = Rig::new(
-        k,
-        "[Discovery controller connection management]\npersistent-connections=false\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n",
-    );
+    let mut r = Rig::new(k, NOT_PERSISTENT);
     r.event().await;
     r.stop().await;
     let regs = r.kit.k.registrations();
@@ -495,10 +496,7 @@ async fn shutdown_keeping_connections_overrides_persistence() {
     // stafd.
     let k = FakeKernel::new();
     k.add_target(ddc("127.0.0.1", vec![]));
-    let mut r = Rig::new(
-        k,
-        "[Discovery controller connection management]\npersistent-connections=false\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n",
-    );
+    let mut r = Rig::new(k, NOT_PERSISTENT);
     r.event().await;
     r.stop_keeping(true).await;
     let regs = r.kit.k.registrations();
@@ -754,10 +752,7 @@ async fn excluded_or_wrong_family_discovered_dcs_are_not_connected() {
 
 #[tokio::test(start_paused = true)]
 async fn an_aen_lost_in_an_overflow_is_recovered_by_the_resync() {
-    let k = FakeKernel::new();
-    let id = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
-    let mut r = Rig::new(k, ONE_DC);
-    r.event().await;
+    let (mut r, id) = Rig::one_dc(vec![nvm(1, "127.0.0.1")]).await;
     // The AEN of this change is lost; the controller's AEN stays masked until a read.
     r.kit
         .overflow(|k| k.set_log(id, vec![nvm(1, "127.0.0.1"), nvm(2, "127.0.0.1")]))
@@ -833,10 +828,7 @@ async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
     let k = FakeKernel::new();
     k.add_target(ddc("127.0.0.1", vec![]));
     // Without persistence a normal stop deregisters and disconnects: this one must not.
-    let mut r = Rig::new(
-        k,
-        "[Discovery controller connection management]\npersistent-connections=false\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n",
-    );
+    let mut r = Rig::new(k, NOT_PERSISTENT);
     r.event().await;
     // Every sender gone (the netlink thread ended).
     r.kit.k.set_event_sink(Arc::new(|_| {}));
