@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod edit;
+pub mod exclusions;
 pub mod ini;
 pub mod service;
 pub mod sysconf;

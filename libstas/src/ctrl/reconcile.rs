@@ -23,6 +23,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::config::controller::Redacted;
+use crate::config::exclusions::ExclusionList;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::model::filter::{check_address, is_excluded, AddressProblem, ExcludePattern, IpFamily};
 use crate::model::ip::parse_ip;
@@ -100,6 +101,43 @@ pub struct Current {
     pub unresponsive: bool,
 }
 
+/// What excludes a controller from a reconcile: the configuration's `exclude=` patterns
+/// and the host's exclusion list of nvme-cli 3 (`/etc/nvme/exclusions.conf(.d)`, matched
+/// with the host ID `hostid`; DECISIONS.md item 19).
+#[derive(Debug, Clone, Copy)]
+pub struct Screen<'a> {
+    /// `exclude=` patterns.
+    pub patterns: &'a [ExcludePattern],
+    /// The host's exclusion list, as read for this pass.
+    pub list: &'a ExclusionList,
+    /// The host ID the list's `hostid=` fields are matched against.
+    pub hostid: &'a str,
+}
+
+/// The exclusion list of a screen with patterns only.
+static NO_EXCLUSIONS: ExclusionList = ExclusionList::EMPTY;
+
+impl<'a> Screen<'a> {
+    /// The `exclude=` patterns alone (no exclusion list).
+    #[must_use]
+    pub fn patterns(patterns: &'a [ExcludePattern]) -> Self {
+        Self {
+            patterns,
+            list: &NO_EXCLUSIONS,
+            hostid: "",
+        }
+    }
+
+    /// Whether `c` is excluded.
+    pub fn excludes<C: ReconcileCandidate>(&self, c: &C) -> bool {
+        is_excluded(&c.dict(), self.patterns)
+            || self
+                .list
+                .matching(c.tid(), Some(self.hostid).filter(|h| !h.is_empty()))
+                .is_some()
+    }
+}
+
 /// Everything one reconcile pass looks at.
 #[derive(Debug, Clone, Copy)]
 pub struct Inputs<'a> {
@@ -109,8 +147,8 @@ pub struct Inputs<'a> {
     pub discovered: &'a [TransportId],
     /// Referral entries of the current controllers' logs (host fields inherited).
     pub referrals: &'a [TransportId],
-    /// `exclude=` patterns.
-    pub excludes: &'a [ExcludePattern],
+    /// `exclude=` patterns and the exclusion list.
+    pub excludes: Screen<'a>,
     /// `[Global] ip-family`.
     pub ip_family: IpFamily,
     /// Host name → resolved address (`None`: failed), for the names of
@@ -252,11 +290,11 @@ pub(crate) fn is_host_name(tid: &TransportId) -> bool {
 #[must_use]
 pub fn names_to_resolve<C: ReconcileCandidate>(
     configured: &[C],
-    excludes: &[ExcludePattern],
+    excludes: &Screen<'_>,
 ) -> BTreeSet<String> {
     configured
         .iter()
-        .filter(|c| is_host_name(c.tid()) && !is_excluded(&c.dict(), excludes))
+        .filter(|c| is_host_name(c.tid()) && !excludes.excludes(*c))
         .map(|c| c.tid().traddr.clone())
         .collect()
 }
@@ -266,7 +304,7 @@ pub fn names_to_resolve<C: ReconcileCandidate>(
 /// resolving) or did not resolve is dropped, with the reason.
 pub(crate) fn resolve_configured<C: ReconcileCandidate, R: SharedDropReason>(
     configured: &[C],
-    excludes: &[ExcludePattern],
+    excludes: &Screen<'_>,
     resolved: &BTreeMap<String, Option<IpAddr>>,
     dropped: &mut Vec<(TransportId, R)>,
 ) -> Vec<C> {
@@ -274,7 +312,7 @@ pub(crate) fn resolve_configured<C: ReconcileCandidate, R: SharedDropReason>(
     for c in configured {
         let mut c = c.clone();
         if is_host_name(c.tid()) {
-            if is_excluded(&c.dict(), excludes) {
+            if excludes.excludes(&c) {
                 dropped.push((c.tid().clone(), R::excluded()));
                 continue;
             }
@@ -298,7 +336,7 @@ pub(crate) fn resolve_configured<C: ReconcileCandidate, R: SharedDropReason>(
 /// syntax) drops. Drops are added to `dropped`.
 pub(crate) fn select<C: ReconcileCandidate, R: SharedDropReason>(
     all: Vec<C>,
-    excludes: &[ExcludePattern],
+    excludes: &Screen<'_>,
     family: IpFamily,
     dropped: &mut Vec<(TransportId, R)>,
     combine: impl Fn(&mut C, C),
@@ -306,7 +344,7 @@ pub(crate) fn select<C: ReconcileCandidate, R: SharedDropReason>(
     let mut wanted: BTreeMap<TransportId, C> = BTreeMap::new();
     let mut must_remove = BTreeSet::new();
     for c in all {
-        let problem = if is_excluded(&c.dict(), excludes) {
+        let problem = if excludes.excludes(&c) {
             Some(R::excluded())
         } else {
             check_address(c.tid(), family).err().map(R::address)
@@ -422,7 +460,7 @@ pub fn reconcile(inp: &Inputs<'_>) -> Plan {
     let mut plan = Plan::default();
     let mut all = resolve_configured(
         inp.configured,
-        inp.excludes,
+        &inp.excludes,
         inp.resolved,
         &mut plan.dropped,
     );
@@ -441,7 +479,7 @@ pub fn reconcile(inp: &Inputs<'_>) -> Plan {
     // where stacd merges what its sources say (configuration + log page entry).
     let (wanted, mut must_remove) = select(
         all,
-        inp.excludes,
+        &inp.excludes,
         inp.ip_family,
         &mut plan.dropped,
         |w, c| {
@@ -527,7 +565,7 @@ mod tests {
                 configured: &self.configured,
                 discovered: &self.discovered,
                 referrals: &self.referrals,
-                excludes: &self.excludes,
+                excludes: Screen::patterns(&self.excludes),
                 ip_family: self.family,
                 resolved: &self.resolved,
                 current: &self.current,
@@ -744,7 +782,7 @@ mod tests {
             "[Controllers]\ncontroller = transport=tcp;traddr=dc.example\ncontroller = transport=tcp;traddr=gone.example\ncontroller = transport=tcp;traddr=no.example\nexclude = traddr=no.example\n",
         );
         assert_eq!(
-            names_to_resolve(&w.configured, &w.excludes),
+            names_to_resolve(&w.configured, &Screen::patterns(&w.excludes)),
             ["dc.example".to_owned(), "gone.example".to_owned()].into()
         );
         w.resolved

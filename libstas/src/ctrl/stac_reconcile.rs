@@ -39,8 +39,8 @@ use std::sync::Arc;
 use crate::config::controller::Redacted;
 use crate::config::service::{ConnectParams as CfgParams, DisconnectScope, ServiceConfig};
 use crate::kernel::matching::cid_matches_tid;
-use crate::kernel::{Controller, IfAddr};
-use crate::model::filter::{AddressProblem, ExcludePattern, IpFamily};
+use crate::kernel::{Controller, IfAddr, OWNER_STAS};
+use crate::model::filter::{AddressProblem, IpFamily};
 use crate::model::snapshot::DlpeDict;
 use crate::model::trid::{TidDefaults, Transport, TransportId, WELL_KNOWN_DISC_NQN};
 use crate::proto::identify::CntrlType;
@@ -48,7 +48,7 @@ use crate::proto::validate::{
     check_nqn, check_port, check_value, ValueError, MAX_IFACE_LEN, MAX_TRADDR_LEN,
 };
 
-use super::reconcile::{resolve_configured, select, shared_rules, to_add, unwanted};
+use super::reconcile::{resolve_configured, select, shared_rules, to_add, unwanted, Screen};
 
 /// The `info()` key under which stafd shows its discovery log read.
 const GET_LOG_OP_KEY: &str = "get log page operation";
@@ -240,6 +240,8 @@ pub enum IocDropReason {
     Address(AddressProblem),
     /// The host name did not resolve to an address of an allowed family.
     Unresolved(String),
+    /// Another orchestrator owns the kernel controller (nvme-cli 3's registry).
+    Owned(String),
 }
 
 impl fmt::Display for IocDropReason {
@@ -250,6 +252,7 @@ impl fmt::Display for IocDropReason {
             Self::Excluded => f.write_str("excluded"),
             Self::Address(p) => p.fmt(f),
             Self::Unresolved(name) => write!(f, "cannot resolve host name {name}"),
+            Self::Owned(owner) => write!(f, "owned by {owner} (nvme-cli registry)"),
         }
     }
 }
@@ -326,6 +329,9 @@ pub struct KernelView<'a> {
     pub owned: &'a BTreeSet<String>,
     /// Interface addresses (for matching host-traddr / host-iface).
     pub ifaddrs: &'a [IfAddr],
+    /// The I/O controllers another orchestrator owns (nvme-cli 3's registry): never
+    /// adopted, connected again or disconnected (DECISIONS.md item 19). Always filled.
+    pub foreign: &'a [&'a Controller],
 }
 
 impl KernelView<'_> {
@@ -337,6 +343,7 @@ impl KernelView<'_> {
             ctrls: &[],
             owned: &NONE,
             ifaddrs: &[],
+            foreign: &[],
         }
     }
 }
@@ -348,8 +355,8 @@ pub struct IocInputs<'a> {
     pub configured: &'a [IocCandidate],
     /// stafd's log pages.
     pub stafd: &'a StafdMemory,
-    /// `exclude=` patterns.
-    pub excludes: &'a [ExcludePattern],
+    /// `exclude=` patterns and the exclusion list.
+    pub excludes: Screen<'a>,
     /// `[Global] ip-family`.
     pub ip_family: IpFamily,
     /// Host name → resolved address (`None`: failed), for [`super::reconcile::names_to_resolve`].
@@ -530,6 +537,7 @@ pub fn audit<'a>(
     ctrls
         .into_iter()
         .filter(|c| is_audited_ioc(c, policy) && !owned.contains(&c.device))
+        .filter(|c| c.owner.as_deref().is_none_or(|o| o == OWNER_STAS))
         .filter(|c| {
             let id = c.existing_id();
             !ours.iter().any(|t| cid_matches_tid(&id, t, ifaddrs))
@@ -544,7 +552,7 @@ pub fn reconcile(inp: &IocInputs<'_>) -> IocPlan {
     let mut plan = IocPlan::default();
     let mut all = resolve_configured(
         inp.configured,
-        inp.excludes,
+        &inp.excludes,
         inp.resolved,
         &mut plan.dropped,
     );
@@ -554,14 +562,31 @@ pub fn reconcile(inp: &IocInputs<'_>) -> IocPlan {
 
     // Sources are merged (configuration + log page entry), where stafd keeps only the
     // candidate of the highest-precedence origin.
-    let (wanted, must_remove) = select(
+    let (wanted, mut must_remove) = select(
         all,
-        inp.excludes,
+        &inp.excludes,
         inp.ip_family,
         &mut plan.dropped,
         IocCandidate::merge,
     );
     plan.wanted = wanted;
+    // What another orchestrator holds is its own: not wanted, and let go without a
+    // disconnect when running.
+    let k = inp.kernel;
+    let mut foreign = BTreeSet::new();
+    plan.wanted.retain(|tid, _| {
+        let owner = (k.foreign.iter())
+            .find(|c| cid_matches_tid(&c.existing_id(), tid, k.ifaddrs))
+            .and_then(|c| c.owner.clone());
+        let Some(owner) = owner else {
+            return true;
+        };
+        plan.dropped
+            .push((tid.clone(), IocDropReason::Owned(owner)));
+        foreign.insert(tid.clone());
+        false
+    });
+    must_remove.extend(foreign.iter().cloned());
 
     let keep_for_stafd = |tid: &TransportId, vouched: bool| {
         !inp.stafd.reachable() || (!vouched && inp.stafd.might_name(tid))
@@ -573,13 +598,16 @@ pub fn reconcile(inp: &IocInputs<'_>) -> IocPlan {
     plan.remove = remove
         .into_iter()
         .map(|tid| {
-            let disposal = inp.policy.disposal(&tid);
+            let disposal = if foreign.contains(&tid) {
+                Disposal::Forget
+            } else {
+                inp.policy.disposal(&tid)
+            };
             (tid, disposal)
         })
         .collect();
     if inp.policy.audits() {
         let ours: Vec<&TransportId> = inp.current.keys().chain(plan.wanted.keys()).collect();
-        let k = inp.kernel;
         plan.disconnect_foreign = audit(
             k.ctrls.iter().copied(),
             inp.policy,

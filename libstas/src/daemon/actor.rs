@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::index::Index;
-use super::resolve::{Finished, Pass, PassInputs};
+use super::resolve::{Finished, HostFiles, Pass, PassInputs};
 use super::staf::{Host, TronHook};
 use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
 use super::wheel::sleep_until_opt;
@@ -38,14 +38,14 @@ use super::wheel::Wheel;
 use crate::config::controller::SECRET_KEYS;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
 use crate::ctrl::debounce::{Debouncer, Trigger};
-use crate::ctrl::reconcile::{self, ReconcileCandidate};
+use crate::ctrl::reconcile::{self, ReconcileCandidate, Screen};
 use crate::ctrl::timers::CONF_SOAK;
 use crate::fsutil::FsError;
 use crate::kernel::error::BuildError;
 use crate::kernel::fabrics::{
     build_connect_string, ConnectParams, ConnectString, SupportedOptions,
 };
-use crate::kernel::{Controller, CtrlState, IfAddr, Kernel, Topology};
+use crate::kernel::{Controller, CtrlState, IfAddr, Kernel, Topology, OWNER_STAS};
 use crate::model::snapshot::{AvahiView, CtrlAttrs, CtrlView, ProcessView, TimerView};
 use crate::model::snapshot::{CoreCommand, Snapshot};
 use crate::model::trid::TidDefaults;
@@ -261,7 +261,7 @@ pub trait Actor: Send + Sized + 'static {
 
     /// The host names a reconcile pass resolves first.
     fn names_to_resolve(&self) -> BTreeSet<String> {
-        reconcile::names_to_resolve(&self.configured(), &self.base().cfg.excludes)
+        reconcile::names_to_resolve(&self.configured(), &self.base().screen())
     }
 
     /// A reloaded configuration: the debug switch, every live controller's new settings,
@@ -393,10 +393,12 @@ pub trait Actor: Send + Sized + 'static {
     /// A pass's inputs came back: reconcile, or start again if the configuration changed.
     fn finish_pass(&mut self, inputs: PassInputs) {
         let b = self.base_mut();
-        match b
+        let host = (&mut b.ifaddrs, &mut b.host_files);
+        let finished = b
             .pass
-            .finish(inputs, b.cfg_generation, b.shutting_down, &mut b.ifaddrs)
-        {
+            .finish(inputs, b.cfg_generation, b.shutting_down, host);
+        b.topo.set_owners(&b.host_files.owners);
+        match finished {
             Finished::Ignore => {}
             Finished::Restart => self.start_pass(),
             Finished::Apply(resolved) => {
@@ -656,13 +658,42 @@ async fn write_state<S>(
 }
 
 /// Deletes the kernel controller `device` (on a blocking thread); one already gone is not
-/// an error, another failure is logged.
+/// an error, another failure is logged. One the registry says another orchestrator owns is
+/// left alone, whatever asked for the disconnect (DECISIONS.md item 19).
 pub fn delete_controller(k: &dyn Kernel, device: &str) {
+    if let Some(owner) = k.owner(device).filter(|o| o != OWNER_STAS) {
+        tracing::info!(%device, %owner, "not disconnecting: the registry says another orchestrator owns it");
+        return;
+    }
     match k.delete_controller(device) {
         Ok(()) => tracing::debug!(%device, "controller deleted"),
         Err(e) if e.is_not_found() => {}
         Err(e) => tracing::warn!(%device, error = %e, "cannot delete controller"),
     }
+}
+
+/// Records a controller stas just created as stas's in the registry; a failure is logged,
+/// the connection stands (§1.3).
+pub fn register_new(k: &dyn Kernel, device: &str) {
+    if let Err(e) = k.register(device) {
+        tracing::warn!(%device, error = %e, "cannot record the controller in the registry");
+    }
+}
+
+/// The exclusion-list entry of the host's files that excludes `tid` (with host ID
+/// `hostid`) now, read afresh before a connect (DECISIONS.md item 19).
+pub fn excluded_now(k: &dyn Kernel, tid: &TransportId, hostid: &str) -> Option<String> {
+    let list = k.exclusions();
+    let entry = list.matching(tid, Some(hostid).filter(|h| !h.is_empty()))?;
+    tracing::info!(tid = %tid, entry = %entry, "not connecting: excluded by the host's exclusion list");
+    Some(format!("excluded by the host's exclusion list ({entry})"))
+}
+
+/// Whether a kernel controller with registry owner `owner` may be taken by stas (unowned,
+/// or stas's).
+#[must_use]
+pub fn may_take(owner: Option<&str>) -> bool {
+    owner.is_none_or(|o| o == OWNER_STAS)
 }
 
 /// The `/dev/nvme-fabrics` string of `params` (options the kernel lacks left out, logged).
@@ -934,6 +965,8 @@ pub struct Base<M: Machine, X, O, S> {
     pub(crate) options: SupportedOptions,
     pub(crate) topo: Topology,
     pub(crate) ifaddrs: Vec<IfAddr>,
+    /// The registry's owners and the exclusion list as the last pass read them.
+    pub(crate) host_files: HostFiles,
     pub(crate) state_path: PathBuf,
     pub(crate) ctrls: Table<M, X>,
     pub(crate) timers: Wheel<(u64, M::Timer)>,
@@ -981,6 +1014,7 @@ impl<M: Machine, X, O, S> Base<M, X, O, S> {
             options: kernel_options,
             topo: topology,
             ifaddrs,
+            host_files: HostFiles::default(),
             state_path,
             ctrls: Table::default(),
             timers: Wheel::default(),
@@ -1006,6 +1040,16 @@ impl<M: Machine, X, O, S> Base<M, X, O, S> {
         TidDefaults {
             host_nqn: self.host.nqn.clone(),
             ignore_iface: self.cfg.global.ignore_iface,
+        }
+    }
+
+    /// What excludes a controller now: `exclude=` and the host's exclusion list.
+    #[must_use]
+    pub fn screen(&self) -> Screen<'_> {
+        Screen {
+            patterns: &self.cfg.excludes,
+            list: &self.host_files.exclusions,
+            hostid: &self.host.id,
         }
     }
 

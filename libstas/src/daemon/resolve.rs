@@ -15,6 +15,7 @@ use futures_util::future::join_all;
 
 use tokio::sync::mpsc;
 
+use crate::config::exclusions::ExclusionList;
 use crate::ctrl::reconcile::{pick_address, NameCache};
 use crate::kernel::{IfAddr, Kernel};
 use crate::model::filter::IpFamily;
@@ -29,6 +30,18 @@ pub struct PassInputs {
     pub resolved: BTreeMap<String, Option<IpAddr>>,
     /// The interface addresses (`None`: unreadable).
     pub ifaddrs: Option<Vec<IfAddr>>,
+    /// What the host's files say now: the owned controllers of the registry and the
+    /// exclusion list (`None`: the blocking read failed).
+    pub host: Option<HostFiles>,
+}
+
+/// What a pass reads of the files other orchestrators share with stas (nvme-cli 3).
+#[derive(Debug, Clone, Default)]
+pub struct HostFiles {
+    /// Device → owner, for every owned controller of the registry.
+    pub owners: BTreeMap<String, String>,
+    /// `/etc/nvme/exclusions.conf(.d)`.
+    pub exclusions: ExclusionList,
 }
 
 /// What a core does with [`PassInputs`] that came back.
@@ -69,25 +82,27 @@ impl Pass {
         }
         self.running = true;
         tokio::spawn(async move {
-            let (resolved, ifaddrs) = pass_inputs(kernel, names, family).await;
+            let (resolved, (ifaddrs, host)) = pass_inputs(kernel, names, family).await;
             let _ = tx
                 .send(wrap(PassInputs {
                     generation,
                     resolved,
                     ifaddrs,
+                    host,
                 }))
                 .await;
         });
         true
     }
 
-    /// The inputs came back: updates `ifaddrs` when they were read, and says what to do.
+    /// The inputs came back: updates `ifaddrs` and `host` when they were read, and says
+    /// what to do.
     pub fn finish(
         &mut self,
         inputs: PassInputs,
         generation: u64,
         shutting_down: bool,
-        ifaddrs: &mut Vec<IfAddr>,
+        (ifaddrs, host): (&mut Vec<IfAddr>, &mut HostFiles),
     ) -> Finished {
         self.running = false;
         if shutting_down {
@@ -95,6 +110,9 @@ impl Pass {
         }
         if let Some(i) = inputs.ifaddrs {
             *ifaddrs = i;
+        }
+        if let Some(h) = inputs.host {
+            *host = h;
         }
         if inputs.generation != generation {
             return Finished::Restart;
@@ -111,24 +129,36 @@ impl Pass {
 /// How long one host-name lookup may take.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The names' addresses (`None`: failed or timed out, logged) and the interface addresses
-/// (`None`: unreadable, logged), all read at once.
+/// The names' addresses (`None`: failed or timed out, logged), and the interface
+/// addresses (`None`: unreadable, logged) with the registry's owners and the exclusion
+/// list, all read at once.
 pub async fn pass_inputs(
     kernel: Arc<dyn Kernel>,
     names: BTreeSet<String>,
     family: IpFamily,
-) -> (BTreeMap<String, Option<IpAddr>>, Option<Vec<IfAddr>>) {
-    let ifaddrs = async move {
-        match tokio::task::spawn_blocking(move || kernel.interface_addresses()).await {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => {
+) -> (
+    BTreeMap<String, Option<IpAddr>>,
+    (Option<Vec<IfAddr>>, Option<HostFiles>),
+) {
+    let reads = async move {
+        let read = move || {
+            let ifaddrs = kernel.interface_addresses();
+            let host = HostFiles {
+                owners: kernel.owners(),
+                exclusions: kernel.exclusions(),
+            };
+            (ifaddrs, host)
+        };
+        match tokio::task::spawn_blocking(read).await {
+            Ok((Ok(v), host)) => (Some(v), Some(host)),
+            Ok((Err(e), host)) => {
                 tracing::warn!(error = %e, "cannot list interface addresses");
-                None
+                (None, Some(host))
             }
-            Err(_) => None,
+            Err(_) => (None, None),
         }
     };
-    tokio::join!(resolve_all(names, family, system_lookup), ifaddrs)
+    tokio::join!(resolve_all(names, family, system_lookup), reads)
 }
 
 /// The system resolver (getaddrinfo on a blocking thread).

@@ -28,14 +28,14 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::actor::{base_in_field, strip_secrets, Actor, Base, CoreBase, CoreHandle};
+use super::actor::{base_in_field, may_take, strip_secrets, Actor, Base, CoreBase, CoreHandle};
 use crate::config::service::ConnectParams as CfgParams;
 use crate::ctrl::ioc::{Action, Event, Ioc, IocSettings, TimerKind, Token};
 use crate::ctrl::stac_reconcile::{self, DisconnectPolicy, StafdMemory, StafdView};
 use crate::fsutil::FsError;
 use crate::identity::Secret;
 use crate::kernel::matching::cid_matches_tid;
-use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate};
+use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, OWNER_STAS};
 use crate::model::snapshot::{CtrlView, IocPart};
 use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
@@ -67,12 +67,21 @@ pub const PUBLISH_COST_RATIO: u32 = 50;
 /// views, reload, stop). A stop keeps every connection, whatever it is told.
 pub type StacCore = CoreHandle<StafdView>;
 
-/// The kernel refused a connect as a duplicate (EALREADY): here is a fresh scan to find
-/// the existing controller in.
-pub(crate) struct Duplicate {
-    id: u64,
-    token: Token,
-    scan: Vec<Controller>,
+/// What stacd's own tasks send its core.
+pub(crate) enum StacInput {
+    /// The kernel refused a connect as a duplicate (EALREADY): here is a fresh scan to
+    /// find the existing controller in.
+    Duplicate {
+        id: u64,
+        token: Token,
+        scan: Vec<Controller>,
+    },
+    /// Controller `id` adopted `device`, and the registry says `owner` holds it.
+    Claimed {
+        id: u64,
+        device: String,
+        owner: String,
+    },
 }
 
 /// The stacd core (started by [`CoreHandle::start`] with the host DH-HMAC-CHAP key, used
@@ -81,7 +90,7 @@ pub(crate) struct Duplicate {
 /// arrives.
 pub(crate) struct Core {
     /// The controllers' slot `extra` says a source wanted it during this run.
-    base: Base<Ioc, bool, Duplicate, StacState>,
+    base: Base<Ioc, bool, StacInput, StacState>,
     host_key: Option<Secret>,
     resolved: BTreeMap<String, Option<IpAddr>>,
     stafd: StafdMemory,
@@ -115,6 +124,7 @@ impl Core {
             // candidates).
             if c.subsysnqn != tid.subsysnqn
                 || c.state.is_going_away()
+                || !may_take(c.owner.as_deref())
                 || !c.is_kind(CtrlKind::Io)
                 || !cid_matches_tid(&c.existing_id(), tid, &self.base.ifaddrs)
                 || self.base.ctrls.owner_of(&c.device).is_some()
@@ -179,7 +189,7 @@ impl Actor for Core {
     type Machine = Ioc;
     type Extra = bool;
     type State = StacState;
-    type OwnInput = Duplicate;
+    type OwnInput = StacInput;
     type Feed = StafdView;
     type Candidate = stac_reconcile::IocCandidate;
     type Own = Option<Secret>;
@@ -207,7 +217,13 @@ impl Actor for Core {
     /// matches it (it is then adopted when the core starts); nothing is connected.
     fn warm_restart(&mut self, state: StacState) {
         let configured = self.configured_by_tid();
-        for tid in state.iocs {
+        // And what the registry names stas's, in the state file or not (nvme-stas 3.x's
+        // startup rule; another owner's is never taken: see `find_existing`).
+        let registered: Vec<TransportId> = (self.base.topo.iter())
+            .filter(|c| c.owner.as_deref() == Some(OWNER_STAS) && c.is_kind(CtrlKind::Io))
+            .map(stac_reconcile::tid_of)
+            .collect();
+        for tid in state.iocs.into_iter().chain(registered) {
             if self.base.ctrls.live().contains_key(&tid) || self.find_existing(&tid).is_none() {
                 continue;
             }
@@ -256,8 +272,11 @@ impl Actor for Core {
         self.feed(id, event);
     }
 
-    fn on_own_input(&mut self, Duplicate { id, token, scan }: Duplicate) {
-        self.on_duplicate(id, token, scan);
+    fn on_own_input(&mut self, input: StacInput) {
+        match input {
+            StacInput::Duplicate { id, token, scan } => self.on_duplicate(id, token, scan),
+            StacInput::Claimed { id, device, owner } => self.on_claimed(id, &device, owner),
+        }
     }
 
     fn on_uevent(&mut self, msg: UeventMsg) {

@@ -30,8 +30,10 @@ use super::admin::HostInfo;
 use super::error::{AdminError, ConnectError, KernelError};
 use super::fabrics::{ConnectString, CtrlKind, SupportedOptions};
 use super::netif::{primary_addr, IfAddr};
+use super::registry::{RegistryError, OWNER_STAS};
 use super::sysfs::{Controller, CtrlAttr, CtrlState};
 use super::Kernel;
+use crate::config::exclusions::ExclusionList;
 use crate::model::trid::WELL_KNOWN_DISC_NQN;
 use crate::proto::address::CtrlAddress;
 use crate::proto::admin::{AdminCmd, GetLogPage, NvmeStatus};
@@ -152,6 +154,7 @@ struct State {
     ctrls: BTreeMap<u32, FakeCtrl>,
     connect_failures: VecDeque<Errno>,
     connect_hold: Option<Arc<Gate>>,
+    exclusions: ExclusionList,
     admin_failures: VecDeque<(Option<String>, FakeAdminFailure)>,
     ifaddrs: Vec<IfAddr>,
     host_info: Option<HostInfo>,
@@ -433,6 +436,20 @@ impl FakeKernel {
             }
         }
         self.flush();
+    }
+
+    /// Replaces the host's exclusion list (as an edit of `/etc/nvme/exclusions.conf` does).
+    pub fn set_exclusions(&self, text: &str) {
+        self.lock().exclusions = ExclusionList::parse(text);
+    }
+
+    /// Sets the registry owner of `device` (as another orchestrator would: `nvme connect
+    /// --owner`), or removes it. The entry goes with the controller (the udev rule).
+    pub fn set_owner(&self, device: &str, owner: Option<&str>) {
+        let mut s = self.lock();
+        if let Some(c) = ctrl_instance(device).and_then(|i| s.ctrls.get_mut(&i)) {
+            c.info.owner = owner.map(str::to_owned);
+        }
     }
 
     /// A controller reconnects after a path loss: live again (with its source address and
@@ -891,6 +908,42 @@ impl Kernel for FakeKernel {
             CtrlAttr::Cntrltype => c.cntrltype?.as_str().to_owned(),
         };
         (!text.is_empty()).then_some(text)
+    }
+
+    fn owner(&self, device: &str) -> Option<String> {
+        let s = self.lock();
+        s.ctrls.get(&ctrl_instance(device)?)?.info.owner.clone()
+    }
+
+    fn owners(&self) -> BTreeMap<String, String> {
+        let s = self.lock();
+        (s.ctrls.values())
+            .filter_map(|c| Some((c.info.device.clone(), c.info.owner.clone()?)))
+            .collect()
+    }
+
+    fn register(&self, device: &str) -> Result<(), RegistryError> {
+        let mut s = self.lock();
+        if let Some(c) = ctrl_instance(device).and_then(|i| s.ctrls.get_mut(&i)) {
+            c.info.owner = Some(OWNER_STAS.to_owned());
+        }
+        Ok(())
+    }
+
+    fn claim(&self, device: &str) -> Result<String, RegistryError> {
+        let mut s = self.lock();
+        let c = ctrl_instance(device).and_then(|i| s.ctrls.get_mut(&i));
+        let Some(c) = c else {
+            return Ok(OWNER_STAS.to_owned());
+        };
+        Ok(c.info
+            .owner
+            .get_or_insert_with(|| OWNER_STAS.to_owned())
+            .clone())
+    }
+
+    fn exclusions(&self) -> ExclusionList {
+        self.lock().exclusions.clone()
     }
 
     fn admin(&self, device: &str, cmd: &AdminCmd, data: &mut [u8]) -> Result<u32, AdminError> {

@@ -15,6 +15,8 @@
 //! - [`admin`]: discovery log read, Supported Log Pages, Identify, TP8010 DIM.
 //! - [`ioctl`]: the admin passthrough ioctl (the crate's only `unsafe`).
 //! - [`netlink`]: a kernel uevent socket (`NETLINK_KOBJECT_UEVENT`).
+//! - [`registry`]: nvme-cli 3's ownership registry (`/run/nvme/registry`), read and written
+//!   through the seam (the exclusion list of `/etc/nvme` is read through it too).
 //!
 //! All operations are synchronous and may block (a connect can take a minute under a
 //! global kernel mutex): async callers use `spawn_blocking` or a dedicated thread. Every
@@ -28,9 +30,11 @@ pub mod ioctl;
 pub mod matching;
 pub mod netif;
 pub mod netlink;
+pub mod registry;
 pub mod sys;
 pub mod sysfs;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -39,14 +43,16 @@ pub use error::{AdminError, BuildError, ConnectError, KernelError};
 pub use fabrics::{build_connect_string, ConnectParams, ConnectString, CtrlKind, SupportedOptions};
 pub use fake::FakeKernel;
 pub use netif::IfAddr;
+pub use registry::{RegistryError, OWNER_STAS};
 pub use sys::SysKernel;
 pub use sysfs::{Controller, CtrlAttr, CtrlState, CtrlUpdate, Dynamic, Topology, TopologyChange};
 
+use crate::config::exclusions::ExclusionList;
 use crate::proto::admin::AdminCmd;
 use crate::proto::fabrics::ConnectReply;
 
 /// Roots of the host trees the real implementation reads. Defaults are `/sys`, `/dev`,
-/// `/proc` and `/etc`; tests point them into a temporary directory.
+/// `/proc`, `/etc` and `/run`; tests point them into a temporary directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelPaths {
     /// sysfs root.
@@ -55,8 +61,10 @@ pub struct KernelPaths {
     pub dev: PathBuf,
     /// procfs root (`sys/kernel/osrelease`, `sys/kernel/ostype`).
     pub proc: PathBuf,
-    /// `/etc` (`os-release`).
+    /// `/etc` (`os-release`, `nvme/exclusions.conf`).
     pub etc: PathBuf,
+    /// `/run` (`nvme/registry`).
+    pub run: PathBuf,
 }
 
 impl Default for KernelPaths {
@@ -66,6 +74,7 @@ impl Default for KernelPaths {
             dev: "/dev".into(),
             proc: "/proc".into(),
             etc: "/etc".into(),
+            run: "/run".into(),
         }
     }
 }
@@ -80,6 +89,7 @@ impl KernelPaths {
             dev: root.join("dev"),
             proc: root.join("proc"),
             etc: root.join("etc"),
+            run: root.join("run"),
         }
     }
 }
@@ -137,4 +147,27 @@ pub trait Kernel: Send + Sync + fmt::Debug {
 
     /// Host name and OS version string for registrations.
     fn host_info(&self) -> HostInfo;
+
+    /// The owner nvme-cli 3's registry names for `device` (`None`: unowned, or the
+    /// registry cannot be read).
+    fn owner(&self, device: &str) -> Option<String>;
+
+    /// Every owned controller of the registry: device → owner.
+    fn owners(&self) -> BTreeMap<String, String>;
+
+    /// Records a controller stas just created (`instance=N` came back) as stas's: a complete
+    /// new registry entry, replacing a stale one.
+    ///
+    /// # Errors
+    /// [`RegistryError`]: the caller logs it; it never fails the connection.
+    fn register(&self, device: &str) -> Result<(), RegistryError>;
+
+    /// Claims a controller stas adopts, unless another owner holds it; the owner afterwards.
+    ///
+    /// # Errors
+    /// [`RegistryError`]: the caller logs it.
+    fn claim(&self, device: &str) -> Result<String, RegistryError>;
+
+    /// The host's exclusion list (`/etc/nvme/exclusions.conf(.d)`), read afresh.
+    fn exclusions(&self) -> ExclusionList;
 }

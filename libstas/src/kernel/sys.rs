@@ -1,5 +1,6 @@
 //! [`SysKernel`]: the [`Kernel`] seam on the real host, rooted at [`KernelPaths`].
 
+use std::collections::BTreeMap;
 use std::fs::File;
 
 use super::admin::HostInfo;
@@ -7,8 +8,10 @@ use super::error::{AdminError, ConnectError, KernelError};
 use super::fabrics::{connect_at, query_supported_options, ConnectString, SupportedOptions};
 use super::ioctl::{admin_passthru, open_error};
 use super::netif::{system_ifaddrs, IfAddr};
+use super::registry::{Registry, RegistryError, OWNER_STAS};
 use super::sysfs::{self, read_attr, Controller, CtrlAttr};
 use super::{Kernel, KernelPaths};
+use crate::config::exclusions::ExclusionList;
 use crate::proto::admin::AdminCmd;
 use crate::proto::fabrics::ConnectReply;
 use crate::proto::uevent::ctrl_instance;
@@ -24,6 +27,14 @@ impl SysKernel {
     #[must_use]
     pub fn new(paths: KernelPaths) -> Self {
         Self { paths }
+    }
+
+    /// nvme-cli 3's registry under these roots.
+    fn registry(&self) -> Registry {
+        Registry::new(
+            self.paths.run.join("nvme/registry"),
+            self.paths.sys.join("kernel/uevent_seqnum"),
+        )
     }
 
     /// The roots in use.
@@ -63,7 +74,11 @@ impl Kernel for SysKernel {
     }
 
     fn read_controller(&self, device: &str) -> Result<Option<Controller>, KernelError> {
-        sysfs::read_controller(&self.paths.sys, device)
+        let mut c = sysfs::read_controller(&self.paths.sys, device)?;
+        if let Some(c) = c.as_mut() {
+            c.owner = self.registry().owner(device);
+        }
+        Ok(c)
     }
 
     fn read_ctrl_attr(&self, device: &str, attr: CtrlAttr) -> Option<String> {
@@ -110,6 +125,28 @@ impl Kernel for SysKernel {
             hostname,
             os_version,
         }
+    }
+
+    fn owner(&self, device: &str) -> Option<String> {
+        self.registry().owner(device)
+    }
+
+    fn owners(&self) -> BTreeMap<String, String> {
+        (self.registry().entries().into_iter())
+            .filter_map(|(d, o)| Some((d, o?)))
+            .collect()
+    }
+
+    fn register(&self, device: &str) -> Result<(), RegistryError> {
+        self.registry().create(device, OWNER_STAS)
+    }
+
+    fn claim(&self, device: &str) -> Result<String, RegistryError> {
+        self.registry().claim(device, OWNER_STAS)
+    }
+
+    fn exclusions(&self) -> ExclusionList {
+        ExclusionList::load(&self.paths.etc.join("nvme"))
     }
 }
 

@@ -124,6 +124,9 @@ pub struct Controller {
     pub subsystype: Option<String>,
     /// Child devices (namespaces `nvme<S>c<N>n<M>`/`nvme<N>n<M>`, `hwmon<K>`, …).
     pub children: Vec<String>,
+    /// Its owner in nvme-cli 3's registry (`/run/nvme/registry`) when it was read; `None`:
+    /// unowned (or not read: the registry is not sysfs, see [`crate::kernel::Kernel::owner`]).
+    pub owner: Option<String>,
 }
 
 impl Controller {
@@ -149,6 +152,7 @@ impl Controller {
             subsystem: None,
             subsystype: None,
             children: Vec::new(),
+            owner: None,
         }
     }
 
@@ -455,6 +459,7 @@ pub fn read_controller(sys: &Path, device: &str) -> Result<Option<Controller>, K
         subsystem,
         subsystype,
         children,
+        owner: None,
     }))
 }
 
@@ -551,6 +556,20 @@ impl Topology {
             | NvmeEventKind::Connected
             | NvmeEventKind::Rediscover
             | NvmeEventKind::Changed => self.refresh(k, &ev.device),
+        }
+    }
+
+    /// Takes the registry's owners (device → owner; a controller not named is unowned).
+    pub fn set_owners(&mut self, owners: &BTreeMap<String, String>) {
+        for c in self.ctrls.values_mut() {
+            c.owner = owners.get(&c.device).cloned();
+        }
+    }
+
+    /// Records the owner of `device` (after a registry write or read).
+    pub fn set_owner(&mut self, device: &str, owner: Option<String>) {
+        if let Some(c) = ctrl_instance(device).and_then(|i| self.ctrls.get_mut(&i)) {
+            c.owner = owner;
         }
     }
 

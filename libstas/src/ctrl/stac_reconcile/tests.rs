@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::config::{ini, Daemon, Diagnostics};
-use crate::ctrl::reconcile::names_to_resolve;
+use crate::ctrl::reconcile::{names_to_resolve, Screen};
 use crate::kernel::CtrlState;
 use crate::proto::address::CtrlAddress;
 
@@ -100,11 +100,14 @@ impl World {
     fn run(&self) -> IocPlan {
         let policy = DisconnectPolicy::from_config(&self.cfg);
         let ctrls: Vec<&Controller> = self.kernel.iter().collect();
+        let foreign: Vec<&Controller> = (self.kernel.iter())
+            .filter(|c| c.owner.as_deref().is_some_and(|o| o != "stas"))
+            .collect();
         let owned = BTreeSet::new();
         reconcile(&IocInputs {
             configured: &self.configured,
             stafd: &self.stafd,
-            excludes: &self.cfg.excludes,
+            excludes: Screen::patterns(&self.cfg.excludes),
             ip_family: self.cfg.global.ip_family,
             resolved: &self.resolved,
             current: &self.current,
@@ -112,6 +115,7 @@ impl World {
                 ctrls: &ctrls,
                 owned: &owned,
                 ifaddrs: &[],
+                foreign: &foreign,
             },
             policy: &policy,
         })
@@ -482,7 +486,7 @@ fn addresses_ip_family_and_names() {
          controller = transport=tcp;traddr=gone.example;trsvcid=4420;nqn=nqn.d\n",
     );
     assert_eq!(
-        names_to_resolve(&w.configured, &w.cfg.excludes),
+        names_to_resolve(&w.configured, &Screen::patterns(&w.cfg.excludes)),
         ["array.example".to_owned(), "gone.example".to_owned()].into()
     );
     w.resolved

@@ -6,12 +6,15 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{Core, Duplicate};
+use super::{Core, StacInput};
 use crate::ctrl::ioc::{Action, Event, Token};
 use crate::daemon::actor::Input;
-use crate::daemon::actor::{connect_string, delete_controller, Actor};
+use crate::daemon::actor::{
+    connect_string, delete_controller, excluded_now, may_take, register_new, Actor,
+};
 use crate::kernel::fabrics::{ConnectParams, CtrlKind};
 use crate::kernel::{ConnectError, Controller, Kernel, SupportedOptions};
+use crate::proto::uevent::NvmeEventKind;
 
 impl Core {
     pub(super) fn run_action(&mut self, id: u64, action: Action) {
@@ -39,9 +42,17 @@ impl Core {
             return;
         };
         if let Some(device) = self.find_existing(&tid).map(|c| c.device.clone()) {
-            self.feed(id, Event::Adopted { token, device });
+            self.feed(
+                id,
+                Event::Adopted {
+                    token,
+                    device: device.clone(),
+                },
+            );
+            self.claim(id, device);
             return;
         }
+        let hostid = params.host_id.clone();
         let k = Arc::clone(&self.base.kernel);
         let options = self.base.options.clone();
         let tx = self.base.input_tx.clone();
@@ -49,7 +60,13 @@ impl Core {
         tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
             let r = tokio::task::spawn_blocking(move || {
-                connect_blocking(k.as_ref(), &params, &options)
+                match excluded_now(k.as_ref(), &tid, &hostid) {
+                    Some(error) => Outcome::Failed {
+                        error,
+                        permanent: false,
+                    },
+                    None => connect_blocking(k.as_ref(), &params, &options),
+                }
             })
             .await;
             let input = match r {
@@ -58,7 +75,9 @@ impl Core {
                     event: Event::ConnectDone { token, device },
                     ctrl,
                 },
-                Ok(Outcome::Duplicate(scan)) => Input::Own(Duplicate { id, token, scan }),
+                Ok(Outcome::Duplicate(scan)) => {
+                    Input::Own(StacInput::Duplicate { id, token, scan })
+                }
                 Ok(Outcome::Failed { error, permanent }) => Input::Done {
                     id,
                     event: Event::ConnectFailed {
@@ -85,6 +104,39 @@ impl Core {
         });
     }
 
+    /// Claims an adopted controller in the registry, off the core (its owner comes back
+    /// when it is another's).
+    fn claim(&self, id: u64, device: String) {
+        let k = Arc::clone(&self.base.kernel);
+        let tx = self.base.input_tx.clone();
+        tokio::spawn(async move {
+            let claim = tokio::task::spawn_blocking(move || (k.claim(&device), device)).await;
+            match claim {
+                Ok((Ok(owner), device)) if !may_take(Some(&owner)) => {
+                    let _ = tx
+                        .send(Input::Own(StacInput::Claimed { id, device, owner }))
+                        .await;
+                }
+                Ok((Err(e), device)) => {
+                    tracing::warn!(%device, error = %e, "cannot claim the controller in the registry");
+                }
+                _ => {}
+            }
+        });
+    }
+
+    /// Another orchestrator holds what controller `id` adopted (it registered it between
+    /// the topology's read and the claim): let go of it as if it were gone, without
+    /// touching it, and reconcile (which leaves the controller to its owner).
+    pub(super) fn on_claimed(&mut self, id: u64, device: &str, owner: String) {
+        tracing::info!(%device, %owner, "adopted controller is another orchestrator's: letting go");
+        self.base.topo.set_owner(device, Some(owner));
+        if self.base.ctrls.owner_of(device) == Some(id) {
+            self.feed(id, Event::Uevent(NvmeEventKind::Removed));
+        }
+        self.trigger_reconcile();
+    }
+
     /// EALREADY: the kernel has the controller although the topology did not show it to us
     /// (an event not seen yet). Refresh the topology from the scan and adopt.
     pub(super) fn on_duplicate(&mut self, id: u64, token: Token, scan: Vec<Controller>) {
@@ -94,18 +146,30 @@ impl Core {
         let Some(tid) = self.base.ctrls.get(id).map(|i| i.tid().clone()) else {
             return;
         };
-        let event = match self.find_existing(&tid) {
-            Some(c) => Event::Adopted {
-                token,
-                device: c.device.clone(),
-            },
-            None => Event::ConnectFailed {
-                token,
-                error: ConnectError::AlreadyConnected.to_string(),
-                permanent: false,
-            },
-        };
-        self.feed(id, event);
+        match self.find_existing(&tid).map(|c| c.device.clone()) {
+            Some(device) => {
+                self.feed(
+                    id,
+                    Event::Adopted {
+                        token,
+                        device: device.clone(),
+                    },
+                );
+                self.claim(id, device);
+            }
+            None => {
+                let error = ConnectError::AlreadyConnected.to_string();
+                let permanent = false;
+                self.feed(
+                    id,
+                    Event::ConnectFailed {
+                        token,
+                        error,
+                        permanent,
+                    },
+                );
+            }
+        }
     }
 }
 
@@ -135,6 +199,7 @@ fn connect_blocking(k: &dyn Kernel, params: &ConnectParams, options: &SupportedO
     match k.connect(&cs) {
         Ok(reply) => {
             let device = reply.device();
+            register_new(k, &device);
             let ctrl = k.read_controller(&device).ok().flatten().map(Box::new);
             Outcome::Created { device, ctrl }
         }

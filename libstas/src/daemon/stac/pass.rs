@@ -12,9 +12,10 @@ use crate::ctrl::ioc::{Event, Ioc};
 use crate::ctrl::stac_reconcile::{
     self, Disposal, IocInputs, IocPlan, KernelView, Running, StafdView,
 };
+use crate::daemon::actor::may_take;
 use crate::daemon::actor::strip_secrets;
 use crate::daemon::actor::Actor;
-use crate::kernel::Controller;
+use crate::kernel::{Controller, CtrlKind};
 use crate::model::trid::TransportId;
 
 impl Core {
@@ -80,10 +81,13 @@ impl Core {
         } else {
             self.owned_devices()
         };
+        let foreign: Vec<&Controller> = (self.base.topo.iter())
+            .filter(|c| c.is_kind(CtrlKind::Io) && !may_take(c.owner.as_deref()))
+            .collect();
         stac_reconcile::reconcile(&IocInputs {
             configured: &configured,
             stafd: &self.stafd,
-            excludes: &self.base.cfg.excludes,
+            excludes: self.base.screen(),
             ip_family: self.base.cfg.global.ip_family,
             resolved,
             current: &current,
@@ -91,6 +95,7 @@ impl Core {
                 ctrls: &ctrls,
                 owned: &owned,
                 ifaddrs: &self.base.ifaddrs,
+                foreign: &foreign,
             },
             policy: &policy,
         })

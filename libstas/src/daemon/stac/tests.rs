@@ -79,6 +79,21 @@ fn known(range: impl IntoIterator<Item = u32>) -> StafdView {
     }
 }
 
+/// Connects subsystem `i` as `nvme connect` would (another orchestrator): its device.
+fn by_hand(k: &FakeKernel, i: u32) -> String {
+    let tid = TransportId {
+        transport: "tcp".into(),
+        traddr: "127.0.0.1".into(),
+        trsvcid: "4420".into(),
+        subsysnqn: nqn(i),
+        host_nqn: HOSTNQN.into(),
+        ..TransportId::default()
+    };
+    let params = crate::kernel::ConnectParams::new(&tid, HOSTID, crate::kernel::CtrlKind::Io);
+    let cs = crate::kernel::build_connect_string(&params, &k.supported_options().unwrap());
+    k.connect(&cs.unwrap()).unwrap().device()
+}
+
 fn targets(k: &FakeKernel, n: u32) -> Vec<TargetId> {
     (1..=n)
         .map(|i| k.add_target(FakeTarget::io("tcp", "127.0.0.1", "4420", &nqn(i))))
@@ -589,18 +604,7 @@ async fn a_duplicate_the_topology_missed_is_adopted() {
     let mut r = Rig::with(1, "");
     // Someone connects subsystem 1 and the core never hears of it (event lost).
     r.kit.k.set_event_sink(Arc::new(|_| {}));
-    let tid = TransportId {
-        transport: "tcp".into(),
-        traddr: "127.0.0.1".into(),
-        trsvcid: "4420".into(),
-        subsysnqn: nqn(1),
-        host_nqn: HOSTNQN.into(),
-        ..TransportId::default()
-    };
-    let params = crate::kernel::ConnectParams::new(&tid, HOSTID, crate::kernel::CtrlKind::Io);
-    let cs = crate::kernel::build_connect_string(&params, &r.kit.k.supported_options().unwrap())
-        .unwrap();
-    let dev = r.kit.k.connect(&cs).unwrap().device();
+    let dev = by_hand(&r.kit.k, 1);
     r.listed([1]).await;
     assert_eq!(
         r.devices(),
@@ -728,4 +732,117 @@ async fn a_connect_returning_late_leaves_its_device_to_the_successor() {
     r.stop().await;
     assert!(r.kit.k.deleted().is_empty(), "{:?}", r.kit.k.deleted());
     assert_eq!(r.kit.k.list_controllers().unwrap(), ["nvme0"]);
+}
+
+/// nvme-cli 3's registry (DECISIONS.md item 19): what stas connects is registered as
+/// stas's; a controller another orchestrator owns is never adopted, connected again or
+/// disconnected (even when its subsystem leaves stafd's log, or at exit); an unowned one is
+/// adopted and claimed.
+#[tokio::test(start_paused = true)]
+async fn the_registry_decides_what_is_stas_s() {
+    let mut r = Rig::with(4, "");
+    let theirs = by_hand(&r.kit.k, 1);
+    let nbft = by_hand(&r.kit.k, 2);
+    let unowned = by_hand(&r.kit.k, 3);
+    r.kit.k.set_owner(&theirs, Some("discoverd"));
+    r.kit.k.set_owner(&nbft, Some("nbft"));
+    r.view(known(1..=4)).await;
+    r.until("2 controllers", |s| s.ctrls.len() == 2).await;
+    r.connected(2).await;
+    let k = Arc::clone(&r.kit.k);
+    let owner = |d: &str| k.owner(d);
+    assert_eq!(
+        owner(&unowned).as_deref(),
+        Some("stas"),
+        "adopted and claimed"
+    );
+    let new = r.ctrl(4).unwrap().device.unwrap();
+    assert_eq!(
+        owner(&new).as_deref(),
+        Some("stas"),
+        "registered at connect"
+    );
+    assert!(
+        r.ctrl(1).is_none() && r.ctrl(2).is_none(),
+        "another's is not ours"
+    );
+    assert_eq!(r.kit.k.connect_log().len(), 4, "3 by hand, 1 by stacd");
+    // Out of stafd's log: ours go, theirs stay.
+    r.view(known([])).await;
+    r.until("none", |s| s.ctrls.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut deleted = r.kit.k.deleted();
+    deleted.sort();
+    let mut ours = vec![unowned.clone(), new];
+    ours.sort();
+    assert_eq!(deleted, ours);
+    assert_eq!(owner(&theirs).as_deref(), Some("discoverd"));
+    assert_eq!(owner(&nbft).as_deref(), Some("nbft"));
+    r.stop().await;
+    assert_eq!(r.kit.k.list_controllers().unwrap(), [theirs, nbft]);
+}
+
+/// With the audit on, another orchestrator's controller is never disconnected; an unowned
+/// foreign one is (nvme-stas's audit).
+#[tokio::test(start_paused = true)]
+async fn the_audit_leaves_another_orchestrator_s_controllers_alone() {
+    let mut r = Rig::with(
+        2,
+        "[I/O controller connection management]\ndisconnect-scope=all-connections-matching-disconnect-trtypes\n",
+    );
+    let theirs = by_hand(&r.kit.k, 1);
+    let unowned = by_hand(&r.kit.k, 2);
+    r.kit.k.set_owner(&theirs, Some("autoconnect"));
+    r.view(known([])).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(r.kit.k.deleted(), [unowned]);
+    assert_eq!(r.kit.k.list_controllers().unwrap(), [theirs]);
+    r.stop().await;
+}
+
+/// At start, stacd takes what the registry names stas's (state file or not), and an
+/// unowned controller only when its state file names it.
+#[tokio::test(start_paused = true)]
+async fn at_start_the_registry_and_the_state_file_say_what_is_stas_s() {
+    let k = FakeKernel::new();
+    targets(&k, 3);
+    let ours = by_hand(&k, 1);
+    let stray = by_hand(&k, 2);
+    k.set_owner(&ours, Some("stas"));
+    let mut r = Rig::new(k, "");
+    r.connected(1).await;
+    assert_eq!(r.devices(), [ours]);
+    assert!(
+        r.ctrl(2).is_none(),
+        "{stray}: unowned and not in the state file"
+    );
+    r.stop().await;
+}
+
+/// The host's exclusion list is read before every connect: an entry written while a
+/// controller waits to retry stops the retries from connecting; removing it lets the next
+/// one connect.
+#[tokio::test(start_paused = true)]
+async fn the_exclusion_list_is_read_before_every_connect() {
+    let k = FakeKernel::new();
+    let ids = targets(&k, 1);
+    k.set_target_listening(ids[0], false);
+    let mut r = Rig::new(k, "");
+    r.view(known([1])).await;
+    r.until("1", testkit::connect_failures(1)).await;
+    let entry = format!(
+        "[exclusions]\nexclusion = transport=tcp;traddr=127.0.0.1;nqn={}\n",
+        nqn(1)
+    );
+    r.kit.k.set_exclusions(&entry);
+    r.kit.k.set_target_listening(ids[0], true);
+    r.until("2", testkit::connect_failures(2)).await;
+    r.until("3", testkit::connect_failures(3)).await;
+    assert!(r.kit.k.list_controllers().unwrap().is_empty());
+    let c = r.ctrl(1).unwrap();
+    let error = c.connect_op.unwrap().error.unwrap();
+    assert!(error.contains("exclusion list"), "{error}");
+    r.kit.k.set_exclusions("");
+    r.connected(1).await;
+    r.stop().await;
 }

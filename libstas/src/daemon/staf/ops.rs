@@ -6,7 +6,9 @@ use tokio::time::Instant;
 
 use super::Core;
 use crate::ctrl::dc::{Action, Event, RegisterFailure, Token};
-use crate::daemon::actor::{connect_string, delete_controller, Actor};
+use crate::daemon::actor::{
+    connect_string, delete_controller, excluded_now, may_take, register_new, Actor,
+};
 use crate::kernel::admin::{
     ctrl_types, dim_send, get_discovery_log, supported_log_pages, DlpOptions, Registrant,
 };
@@ -110,11 +112,12 @@ impl Core {
             return;
         };
         let owned = self.owned_devices();
+        // Another orchestrator's DC (registry) is not adopted: stafd makes its own connection.
         let existing = self
             .base
             .topo
             .find_match(&tid, CtrlKind::Discovery, &self.base.ifaddrs)
-            .filter(|c| !owned.contains(&c.device))
+            .filter(|c| !owned.contains(&c.device) && may_take(c.owner.as_deref()))
             .cloned();
         let fallback = Event::ConnectFailed {
             token,
@@ -124,8 +127,24 @@ impl Core {
         if let Some(c) = existing {
             self.claimed.insert(id, c.device.clone());
             self.base.spawn_op(id, fallback, move |k| {
-                let dctype = ctrl_types(k, &c).ok().map(|(_, d)| d);
                 let device = c.device.clone();
+                match k.claim(&device) {
+                    Ok(owner) if !may_take(Some(&owner)) => {
+                        // Claimed by another meanwhile: the retry connects anew.
+                        let ctrl = k.read_controller(&device).ok().flatten();
+                        let error = format!("{device} is owned by {owner}");
+                        let permanent = false;
+                        let ev = Event::ConnectFailed {
+                            token,
+                            error,
+                            permanent,
+                        };
+                        return (ev, ctrl);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(%device, error = %e, "cannot claim the controller in the registry"),
+                }
+                let dctype = ctrl_types(k, &c).ok().map(|(_, d)| d);
                 (
                     Event::Adopted {
                         token,
@@ -137,8 +156,20 @@ impl Core {
             });
             return;
         }
+        let (hostid, exclusion_tid) = (params.host_id.clone(), tid.clone());
         let options = self.base.options.clone();
         self.base.spawn_op(id, fallback, move |k| {
+            if let Some(error) = excluded_now(k, &exclusion_tid, &hostid) {
+                let permanent = false;
+                return (
+                    Event::ConnectFailed {
+                        token,
+                        error,
+                        permanent,
+                    },
+                    None,
+                );
+            }
             let cs = match connect_string(&params, &options) {
                 Ok(cs) => cs,
                 Err(e) => {
@@ -155,6 +186,7 @@ impl Core {
             match k.connect(&cs) {
                 Ok(reply) => {
                     let device = reply.device();
+                    register_new(k, &device);
                     let ctrl = k.read_controller(&device).ok().flatten();
                     let dctype = ctrl
                         .as_ref()

@@ -45,7 +45,7 @@ impl Core {
             configured: &configured,
             discovered: &self.discovered,
             referrals: &referrals,
-            excludes: &self.base.cfg.excludes,
+            excludes: self.base.screen(),
             ip_family: self.base.cfg.global.ip_family,
             resolved,
             current: &current,

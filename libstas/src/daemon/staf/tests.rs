@@ -855,3 +855,29 @@ async fn the_uevent_source_ending_stops_the_core_keeping_every_connection() {
     assert_eq!(e.0, "100 consecutive errors");
     assert!(r.kit.k.deleted().is_empty());
 }
+
+/// nvme-cli 3's registry: a DC stafd connects is registered as stas's; at the next start,
+/// one another orchestrator took meanwhile is not adopted (stafd connects its own), and
+/// neither is it disconnected when stafd stops dropping its connections.
+#[tokio::test(start_paused = true)]
+async fn the_registry_decides_which_dc_stafd_adopts() {
+    let k = Arc::new(FakeKernel::new());
+    k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
+    let mut r = start(&k, NOT_PERSISTENT, tempfile::tempdir().unwrap());
+    r.event().await;
+    assert_eq!(
+        k.owner("nvme0").as_deref(),
+        Some("stas"),
+        "registered at connect"
+    );
+    r.stop_keeping(true).await;
+    k.set_owner("nvme0", Some("autoconnect"));
+    let mut r = start(&k, NOT_PERSISTENT, r.kit.dir);
+    let ev = r.event().await;
+    assert!(matches!(ev, CoreEvent::LogPagesChanged { ref device, .. } if device == "nvme1"));
+    assert_eq!(k.connect_log().len(), 2, "its own connection");
+    assert_eq!(k.owner("nvme1").as_deref(), Some("stas"));
+    r.stop().await;
+    assert_eq!(k.deleted(), ["nvme1"], "only its own is disconnected");
+    assert_eq!(k.owner("nvme0").as_deref(), Some("autoconnect"));
+}
