@@ -42,14 +42,7 @@ impl Core {
             return;
         };
         if let Some(device) = self.find_existing(&tid).map(|c| c.device.clone()) {
-            self.feed(
-                id,
-                Event::Adopted {
-                    token,
-                    device: device.clone(),
-                },
-            );
-            self.claim(id, device);
+            self.adopt(id, token, device);
             return;
         }
         let hostid = params.host_id.clone();
@@ -104,9 +97,14 @@ impl Core {
         });
     }
 
-    /// Claims an adopted controller in the registry, off the core (its owner comes back
-    /// when it is another's).
-    fn claim(&self, id: u64, device: String) {
+    /// Controller `id` adopts `device`, and claims it in the registry off the core (its
+    /// owner comes back when it is another's).
+    fn adopt(&mut self, id: u64, token: Token, device: String) {
+        let adopted = Event::Adopted {
+            token,
+            device: device.clone(),
+        };
+        self.feed(id, adopted);
         let k = Arc::clone(&self.base.kernel);
         let tx = self.base.input_tx.clone();
         tokio::spawn(async move {
@@ -147,16 +145,7 @@ impl Core {
             return;
         };
         match self.find_existing(&tid).map(|c| c.device.clone()) {
-            Some(device) => {
-                self.feed(
-                    id,
-                    Event::Adopted {
-                        token,
-                        device: device.clone(),
-                    },
-                );
-                self.claim(id, device);
-            }
+            Some(device) => self.adopt(id, token, device),
             None => {
                 let error = ConnectError::AlreadyConnected.to_string();
                 let permanent = false;
