@@ -70,6 +70,12 @@ async fn every_command_against_a_served_stafd() {
     assert!(lines[0].starts_with("DEVICE  TRANSPORT  TRADDR"), "{table}");
     assert!(lines[1].starts_with("nvme0 ") && lines[1].contains("192.168.56.10"));
     assert!(lines[2].starts_with("nvme? ") && lines[2].contains("fe80::1"));
+    // The registry's owner, last (scripts reading the first columns are unaffected).
+    assert!(
+        lines[0].ends_with("  OWNER") && lines[1].ends_with("  stas"),
+        "{table}"
+    );
+    assert!(lines[2].ends_with("  -"), "unowned: {table}");
     assert_eq!(
         ok_json(&bus, &["ls", "--json"]).await,
         dicts_value(&shapes::list_controllers(&snapshot, false))

@@ -1099,6 +1099,7 @@ impl<M: Machine, X, O, S> Base<M, X, O, S> {
                 .cntrltype
                 .map(|t| t.as_str().to_owned())
                 .unwrap_or_default(),
+            owner: c.owner.clone().unwrap_or_default(),
         });
         let connected = device.is_some() && ctrl.is_none_or(|c| c.state == CtrlState::Live);
         (attrs, connected)

@@ -141,6 +141,7 @@ pub fn staf_snapshot() -> Snapshot {
             serial: "0123456789abcdef".into(),
             dctype: "cdc".into(),
             cntrltype: "discovery".into(),
+            owner: "stas".into(),
         },
         dc: Some(DcPart {
             origin: Origin::Configured,
@@ -221,6 +222,7 @@ pub fn stac_snapshot() -> Snapshot {
             serial: "fedcba9876543210".into(),
             dctype: String::new(),
             cntrltype: "io".into(),
+            owner: "stas".into(),
         },
         dc: None,
         ioc: Some(IocPart {

@@ -57,6 +57,8 @@ pub fn id_dict(c: &CtrlView) -> StrDict {
         put(&mut d, k, v);
     }
     put(&mut d, "device", c.device.as_deref().unwrap_or(NO_DEVICE));
+    // stas's extension: the kernel controller's owner in nvme-cli 3's registry.
+    put(&mut d, "owner", c.attrs.owner.as_str());
     d
 }
 
@@ -450,6 +452,7 @@ pub(crate) mod tests {
             "host-nqn",
             "host-traddr",
             "kato",
+            "owner",
             "subsysnqn",
             "traddr",
             "transport",
@@ -472,6 +475,7 @@ pub(crate) mod tests {
                 ("host-nqn", HOSTNQN),
                 ("kato", "30"),
                 ("device", "nvme?"),
+                ("owner", ""),
             ])
         );
     }

@@ -92,6 +92,8 @@ pub struct CtrlAttrs {
     pub dctype: String,
     /// `discovery`, `io`, `admin` or empty.
     pub cntrltype: String,
+    /// Its owner in nvme-cli 3's registry (`stas` for what stas holds), empty when unowned.
+    pub owner: String,
 }
 
 /// One log page entry in nvme-stas's string-dict shape (`trtype`, `adrfam`, `traddr`, …).

@@ -13,7 +13,7 @@ use crate::daemon::actor::{
     connect_string, delete_controller, excluded_now, may_take, register_new, Actor,
 };
 use crate::kernel::fabrics::{ConnectParams, CtrlKind};
-use crate::kernel::{ConnectError, Controller, Kernel, SupportedOptions};
+use crate::kernel::{ConnectError, Controller, Kernel, SupportedOptions, OWNER_STAS};
 use crate::proto::uevent::NvmeEventKind;
 
 impl Core {
@@ -105,6 +105,8 @@ impl Core {
             device: device.clone(),
         };
         self.feed(id, adopted);
+        // Until the claim says otherwise (then `on_claimed`).
+        (self.base.topo).set_owner(&device, Some(OWNER_STAS.to_owned()));
         let k = Arc::clone(&self.base.kernel);
         let tx = self.base.input_tx.clone();
         tokio::spawn(async move {

@@ -145,13 +145,14 @@ impl Core {
                     Err(e) => tracing::warn!(%device, error = %e, "cannot claim the controller in the registry"),
                 }
                 let dctype = ctrl_types(k, &c).ok().map(|(_, d)| d);
+                let ctrl = k.read_controller(&device).ok().flatten();
                 (
                     Event::Adopted {
                         token,
                         device,
                         dctype,
                     },
-                    None,
+                    ctrl,
                 )
             });
             return;

@@ -121,7 +121,7 @@ pub fn controller_block(d: &StrDict) -> String {
 /// Controllers as a table of their identity.
 #[must_use]
 pub fn controllers_table(list: &[StrDict]) -> String {
-    const COLS: [(&str, &str); 7] = [
+    const COLS: [(&str, &str); 8] = [
         ("DEVICE", "device"),
         ("TRANSPORT", "transport"),
         ("TRADDR", "traddr"),
@@ -129,12 +129,17 @@ pub fn controllers_table(list: &[StrDict]) -> String {
         ("HOST-IFACE", "host-iface"),
         ("HOST-TRADDR", "host-traddr"),
         ("SUBSYSNQN", "subsysnqn"),
+        ("OWNER", "owner"),
     ];
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|d| {
             COLS.iter()
-                .map(|(_, k)| d.get(*k).cloned().unwrap_or_default())
+                .map(|(_, k)| match d.get(*k).map(String::as_str) {
+                    // Unowned (or a daemon without the registry).
+                    None | Some("") if *k == "owner" => "-".to_owned(),
+                    v => v.unwrap_or_default().to_owned(),
+                })
                 .collect()
         })
         .collect();
@@ -158,7 +163,11 @@ pub fn log_pages_table(entries: &[StrDict]) -> String {
         .iter()
         .map(|d| {
             COLS.iter()
-                .map(|(_, k)| d.get(*k).cloned().unwrap_or_default())
+                .map(|(_, k)| match d.get(*k).map(String::as_str) {
+                    // Unowned (or a daemon without the registry).
+                    None | Some("") if *k == "owner" => "-".to_owned(),
+                    v => v.unwrap_or_default().to_owned(),
+                })
                 .collect()
         })
         .collect();
