@@ -6,8 +6,13 @@
 //! name in `/run/udev/rules.d` (which wins over `/usr/lib/udev/rules.d`) keeping only the
 //! legacy FC rule, and removes the file when it stops — only if stafd wrote it.
 //!
+//! nvme-cli 3's rule skips discovery controllers another orchestrator owns (the registry:
+//! stafd claims its own), so the shadow is written only while the installed nvme-cli is
+//! older than 3 (DECISIONS.md item 19); with nvme-cli 3 a shadow an earlier stafd left is
+//! removed at start, and nvme-cli's own rule serves the controllers stafd does not manage.
+//!
 //! For discovery controllers stafd does not manage (made by hand with `nvme discover -p`),
-//! stafd does what the shadowed rule would have done: on a log-change AEN or a
+//! while it shadows the rule, stafd does what the shadowed rule would have done: on a log-change AEN or a
 //! `rediscover` event it starts `nvmf-connect@<device options>.service`. The unit
 //! instance is built only from the kernel's device name and the host address/interface the
 //! kernel reports, each checked against a strict character set.
@@ -86,6 +91,44 @@ impl RuleShadow {
     }
 }
 
+/// The major version of the installed nvme-cli (`nvme version`: `nvme version 2.3 (git
+/// 2.3)`), `None` when there is none or it says something else.
+#[must_use]
+pub fn nvme_cli_major() -> Option<u32> {
+    let nvme = ["/usr/sbin/nvme", "/usr/bin/nvme", "/sbin/nvme"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.exists())?;
+    let out = std::process::Command::new(nvme).arg("version").output().ok()?;
+    parse_nvme_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The major version in `nvme version`'s output.
+#[must_use]
+pub fn parse_nvme_version(text: &str) -> Option<u32> {
+    let rest = text.lines().find_map(|l| l.trim().strip_prefix("nvme version "))?;
+    let major = rest.split(['.', ' ']).next()?;
+    major.parse().ok()
+}
+
+/// Whether nvme-cli's autoconnect rule needs stafd's shadow: an nvme-cli older than 3
+/// (one whose version cannot be told is taken as old: the shadow is today's behaviour).
+#[must_use]
+pub fn rule_needs_shadow(major: Option<u32>) -> bool {
+    major.is_none_or(|m| m < 3)
+}
+
+/// Removes a shadow an earlier stafd left in `dir` (the rule no longer needs one).
+pub fn remove_stale_shadow(dir: &Path) {
+    let path = dir.join(RULE_NAME);
+    if fs::read(&path).is_ok_and(|t| t.starts_with(SHADOW_MARK.as_bytes())) {
+        match fs::remove_file(&path) {
+            Ok(()) => tracing::info!(path = %path.display(), "removed the udev rule override an earlier stafd left (nvme-cli 3 needs none)"),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale udev rule override"),
+        }
+    }
+}
+
 /// `systemctl`, if this host has it.
 #[must_use]
 pub fn find_systemctl() -> Option<PathBuf> {
@@ -152,6 +195,28 @@ pub fn start_nvmf_connect(systemctl: &Path, ev: &NvmeEvent) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nvme_cli_versions() {
+        assert_eq!(parse_nvme_version("nvme version 2.3 (git 2.3)\nlibnvme version 1.3 (git 1.3)\n"), Some(2));
+        assert_eq!(parse_nvme_version("nvme version 3.0 (git 3.0-rc1)\n"), Some(3));
+        assert_eq!(parse_nvme_version("nvme version 10\n"), Some(10));
+        assert_eq!(parse_nvme_version("usage: nvme <command>\n"), None);
+        assert!(rule_needs_shadow(Some(2)) && rule_needs_shadow(None));
+        assert!(!rule_needs_shadow(Some(3)));
+    }
+
+    #[test]
+    fn a_stale_shadow_is_removed_and_an_admin_override_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RULE_NAME);
+        std::fs::write(&path, shadow_rule_text(Path::new("/bin/systemctl"))).unwrap();
+        remove_stale_shadow(dir.path());
+        assert!(!path.exists());
+        std::fs::write(&path, "# the admin's own\n").unwrap();
+        remove_stale_shadow(dir.path());
+        assert!(path.exists());
+    }
 
     fn ev(kind: NvmeEventKind, host_traddr: Option<&str>, host_iface: Option<&str>) -> NvmeEvent {
         NvmeEvent {

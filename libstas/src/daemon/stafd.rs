@@ -73,7 +73,15 @@ pub async fn serve(mut env: StafdEnv, started: Started) -> Result<(), RunError> 
     };
     let zc_initial = zc_config(&p.setup.config);
     let tp8013 = p.setup.kernel_options.discovery();
-    let interop = env.nvmecli_interop;
+    // nvme-cli's udev rule: shadowed only while nvme-cli is older than 3 (item 19).
+    let interop = env.nvmecli_interop && {
+        let major = tokio::task::spawn_blocking(nvmecli::nvme_cli_major).await;
+        let shadow = nvmecli::rule_needs_shadow(major.ok().flatten());
+        if !shadow {
+            nvmecli::remove_stale_shadow(Path::new(nvmecli::RUN_RULES_DIR));
+        }
+        shadow
+    };
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let own = StafOwn {
         nvmf_connect: find_systemctl().filter(|_| interop),
