@@ -75,7 +75,12 @@ fn legal(daemon: Daemon) -> &'static [(&'static str, &'static [&'static str])] {
             (SERVICE_DISCOVERY, &["zeroconf"]),
             (
                 DC_MGMT,
-                &["persistent-connections", "zeroconf-connections-persistence"],
+                &[
+                    "persistent-connections",
+                    "zeroconf-connections-persistence",
+                    "persistent",
+                    "epcsd-poll-interval-minutes",
+                ],
             ),
             (CONTROLLERS, &["controller", "exclude", "blacklist"]),
         ],
@@ -180,6 +185,40 @@ pub enum Persistence {
     For(Duration),
 }
 
+/// Whether stafd holds a discovery connection (`persistent`; DECISIONS.md item 18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistent {
+    /// Never: read the log, then disconnect and poll ("park").
+    No,
+    /// When the DC says it supports it (EPCSD in its own log entry); park otherwise.
+    Auto,
+    /// Always (nvme-stas 2.x's behaviour; the 2.x layout's default).
+    Force,
+}
+
+impl Persistent {
+    /// The configuration word.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::No => "no",
+            Self::Auto => "auto",
+            Self::Force => "force",
+        }
+    }
+
+    /// The value of a configuration word.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::No, Self::Auto, Self::Force]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// 15 minutes, the default of `epcsd-poll-interval-minutes`.
+pub const DEFAULT_EPCSD_POLL: Duration = Duration::from_secs(15 * 60);
+
 /// `disconnect-scope` of stacd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisconnectScope {
@@ -241,6 +280,11 @@ pub struct StafdOptions {
     pub persistent_connections: bool,
     /// Aging of zeroconf-discovered DCs.
     pub zeroconf_persistence: Persistence,
+    /// `persistent`: whether discovery connections are held (a controller's own
+    /// `persistent=` key wins).
+    pub persistent: Persistent,
+    /// How often a parked DC's log is read again.
+    pub epcsd_poll: Duration,
 }
 
 /// Options of stacd only.
@@ -296,6 +340,8 @@ impl ServiceConfig {
                 zeroconf: true,
                 persistent_connections: true,
                 zeroconf_persistence: Persistence::For(DEFAULT_ZEROCONF_PERSISTENCE),
+                persistent: Persistent::Force,
+                epcsd_poll: DEFAULT_EPCSD_POLL,
             },
             stacd: StacdOptions {
                 disconnect_scope: DisconnectScope::OnlyStasConnections,
@@ -361,6 +407,14 @@ impl ServiceConfig {
                 if let Some(v) = r.scalar(DC_MGMT, "zeroconf-connections-persistence", persistence)
                 {
                     cfg.stafd.zeroconf_persistence = v;
+                }
+                if let Some(v) = r.scalar(DC_MGMT, "persistent", |s| {
+                    Persistent::parse(s).ok_or_else(|| "expected no, auto or force".to_owned())
+                }) {
+                    cfg.stafd.persistent = v;
+                }
+                if let Some(v) = r.scalar(DC_MGMT, "epcsd-poll-interval-minutes", poll_minutes) {
+                    cfg.stafd.epcsd_poll = v;
                 }
             }
             Daemon::Stacd => {
@@ -662,6 +716,17 @@ fn persistence(s: &str) -> Result<Persistence, String> {
         Duration::try_from_secs_f64(secs)
             .map(Persistence::For)
             .map_err(|e| e.to_string())
+    }
+}
+
+/// `epcsd-poll-interval-minutes`: minutes, more than 0 (fractions allowed: a test rig
+/// polls every few seconds).
+fn poll_minutes(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(m) if m > 0.0 && m.is_finite() => {
+            Duration::try_from_secs_f64(m * 60.0).map_err(|e| e.to_string())
+        }
+        _ => Err("expected a number of minutes greater than 0".to_owned()),
     }
 }
 

@@ -26,11 +26,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::config::service::{ConnectParams as CfgParams, Persistence};
+use crate::config::service::{ConnectParams as CfgParams, Persistence, Persistent};
 use crate::kernel::fabrics::{ConnectParams, CtrlKind};
 use crate::model::snapshot::{DlpeDict, OpView, Origin, TimerView};
 use crate::model::trid::{TransportId, WELL_KNOWN_DISC_NQN};
-use crate::proto::consts::{AEN_DISC_LOG_CHANGED, LSP_PLEO};
+use crate::proto::consts::{eflags, AEN_DISC_LOG_CHANGED, LSP_PLEO};
 use crate::proto::dlp::LogEntry;
 use crate::proto::identify::DcType;
 use crate::proto::uevent::NvmeEventKind;
@@ -56,6 +56,8 @@ pub enum TimerKind {
     GetLogRetry,
     /// zeroconf aging (`zeroconf-connections-persistence`).
     Aging,
+    /// The next read of a parked controller's log (`epcsd-poll-interval-minutes`).
+    EpcsdPoll,
 }
 
 /// Why a registration did not succeed.
@@ -81,6 +83,10 @@ pub struct DcSettings {
     pub params: CfgParams,
     /// `zeroconf-connections-persistence` (aging of `discovered` controllers).
     pub persistence: Persistence,
+    /// Whether the connection is held (`persistent`: no, auto by EPCSD, force).
+    pub persistent: Persistent,
+    /// How often a parked controller's log is read again.
+    pub epcsd_poll: Duration,
 }
 
 /// Inputs of the state machine.
@@ -310,6 +316,19 @@ pub struct Dc {
     aging: Aging,
     timers: Timers<TimerKind>,
     disposal: Disposal,
+    /// Not held (EPCSD and `persistent`): disconnected after its log was read, polled.
+    parked: bool,
+    /// Whether to hold this connection was decided (once per connection).
+    decided: bool,
+}
+
+/// The EPCSD bit of a discovery log's self entry (SUBTYPE 3, "current discovery
+/// subsystem"): false without one.
+fn epcsd(log_pages: &[DlpeDict]) -> bool {
+    (log_pages.iter())
+        .find(|d| d.get("subtype").map(String::as_str) == Some("discovery"))
+        .and_then(|d| d.get("eflags")?.trim().parse::<u16>().ok())
+        .is_some_and(|f| f & eflags::EPCSD != 0)
 }
 
 /// Referral entries of a discovery log (nvme-stas dictionaries) as controller identities
@@ -381,6 +400,8 @@ impl Dc {
             aging: Aging::default(),
             timers: Timers::default(),
             disposal: Disposal::default(),
+            parked: false,
+            decided: false,
         }
     }
 
@@ -437,6 +458,7 @@ impl Dc {
                 Persistence::For(d) => d,
                 Persistence::Forever => Duration::ZERO,
             },
+            TimerKind::EpcsdPoll => self.settings.epcsd_poll,
         });
         TimerView {
             period,
@@ -626,7 +648,11 @@ impl Dc {
             Event::Disconnected { token } => {
                 if self.ops.complete(token, Op::Disconnect, &self.tid) {
                     self.link.set_device(None);
-                    self.disposal.finish(&mut out);
+                    if self.parked && !self.disposal.asked() {
+                        self.poll_later(&mut out);
+                    } else {
+                        self.disposal.finish(&mut out);
+                    }
                 }
             }
             Event::Uevent(kind) => self.on_uevent(kind, now, &mut out),
@@ -645,6 +671,14 @@ impl Dc {
             Event::TimerFired(kind) => self.on_timer(kind, &mut out),
             Event::Reload(settings) => {
                 self.settings = settings;
+                if self.parked && self.settings.persistent == Persistent::Force {
+                    self.parked = false;
+                    self.cancel_timer(TimerKind::EpcsdPoll, &mut out);
+                    if self.link.device().is_none() && self.ops.is_idle() && !self.disposal.asked()
+                    {
+                        self.try_connect(&mut out);
+                    }
+                }
                 self.check_aging(now, &mut out);
                 // A DC reconnects on reload only after a permanent failure: otherwise its
                 // retry timer runs (it retries forever). An IOC also restarts after its NCC
@@ -710,6 +744,7 @@ impl Dc {
         self.link.connected(&self.tid, device, adopted);
         self.dctype = dctype;
         self.registered = false;
+        self.decided = false;
         self.check_aging(now, out);
         if self.disposal.asked() {
             self.continue_dispose(out);
@@ -839,6 +874,8 @@ impl Dc {
                 if self.reread_pending {
                     self.reread_pending = false;
                     self.run_step(Step::GetLog, out);
+                } else if !self.decided {
+                    self.decide_persistence(out);
                 }
             }
         }
@@ -895,6 +932,48 @@ impl Dc {
             out.push(Action::ReferralsChanged);
         }
         self.step_done(Step::GetLog, out);
+    }
+
+    /// After the first complete log read of a connection: hold it, or park (disconnect,
+    /// keep the log pages, read them again every `epcsd-poll-interval-minutes`), by
+    /// `persistent` and the EPCSD bit of the controller's own log entry (§4.2: its self
+    /// entry; without one, 0).
+    fn decide_persistence(&mut self, out: &mut Vec<Action>) {
+        if self.disposal.asked() || !self.ops.is_idle() {
+            return;
+        }
+        let Some(device) = self.device_owned() else {
+            return;
+        };
+        self.decided = true;
+        let epcsd = epcsd(&self.log_pages);
+        let park = match self.settings.persistent {
+            Persistent::No => true,
+            Persistent::Auto => !epcsd,
+            Persistent::Force => false,
+        };
+        self.parked = park;
+        if !park {
+            return;
+        }
+        let every = self.settings.epcsd_poll;
+        tracing::info!(tid = %self.tid, %device, persistent = self.settings.persistent.as_str(), epcsd, ?every, "not holding the discovery connection: parked, log pages kept, read again periodically");
+        self.cancel_step_timers(out);
+        let token = self.ops.begin(Op::Disconnect);
+        out.push(Action::Disconnect { token, device });
+    }
+
+    /// Parked and disconnected: the next read in `epcsd-poll-interval-minutes`.
+    fn poll_later(&mut self, out: &mut Vec<Action>) {
+        self.registered = false;
+        self.chain = None;
+        self.start_timer(TimerKind::EpcsdPoll, self.settings.epcsd_poll, out);
+    }
+
+    /// Whether the controller holds no connection now because it is parked.
+    #[must_use]
+    pub fn parked(&self) -> bool {
+        self.parked
     }
 
     fn on_uevent(&mut self, kind: NvmeEventKind, now: SystemTime, out: &mut Vec<Action>) {
@@ -964,6 +1043,12 @@ impl Dc {
         match self.ops.op() {
             // A step on the old device: its result no longer matters.
             Some(Op::Step(_)) => self.ops.clear(),
+            // Our own parking disconnect: parked is not lost.
+            Some(Op::Disconnect) if self.parked && !self.disposal.asked() => {
+                self.ops.clear();
+                self.poll_later(out);
+                return;
+            }
             Some(Op::Deregister | Op::Disconnect) => {
                 self.ops.clear();
                 self.disposal.finish(out);
@@ -1001,6 +1086,12 @@ impl Dc {
             TimerKind::RegisterRetry => self.retry_step(Step::Register, out),
             TimerKind::SupportedRetry => self.retry_step(Step::Supported, out),
             TimerKind::GetLogRetry => self.retry_step(Step::GetLog, out),
+            TimerKind::EpcsdPoll => {
+                if self.link.device().is_none() && self.ops.is_idle() {
+                    tracing::debug!(tid = %self.tid, "parked: connecting to read the log again");
+                    self.try_connect(out);
+                }
+            }
             TimerKind::Aging => {
                 self.aging.expired = true;
                 tracing::info!(tid = %self.tid, "discovered controller unresponsive for too long: removing");
@@ -1020,7 +1111,8 @@ impl Dc {
     fn check_aging(&mut self, now: SystemTime, out: &mut Vec<Action>) {
         let lost = self.origin == Origin::Discovered
             && !self.aging.reported
-            && self.link.device().is_none();
+            && self.link.device().is_none()
+            && !self.parked;
         if !lost {
             if self.aging.lost_since.take().is_some() {
                 self.cancel_timer(TimerKind::Aging, out);

@@ -99,14 +99,19 @@ pub fn nvme_cli_major() -> Option<u32> {
         .iter()
         .map(Path::new)
         .find(|p| p.exists())?;
-    let out = std::process::Command::new(nvme).arg("version").output().ok()?;
+    let out = std::process::Command::new(nvme)
+        .arg("version")
+        .output()
+        .ok()?;
     parse_nvme_version(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// The major version in `nvme version`'s output.
 #[must_use]
 pub fn parse_nvme_version(text: &str) -> Option<u32> {
-    let rest = text.lines().find_map(|l| l.trim().strip_prefix("nvme version "))?;
+    let rest = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("nvme version "))?;
     let major = rest.split(['.', ' ']).next()?;
     major.parse().ok()
 }
@@ -123,8 +128,12 @@ pub fn remove_stale_shadow(dir: &Path) {
     let path = dir.join(RULE_NAME);
     if fs::read(&path).is_ok_and(|t| t.starts_with(SHADOW_MARK.as_bytes())) {
         match fs::remove_file(&path) {
-            Ok(()) => tracing::info!(path = %path.display(), "removed the udev rule override an earlier stafd left (nvme-cli 3 needs none)"),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale udev rule override"),
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "removed the udev rule override an earlier stafd left (nvme-cli 3 needs none)")
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale udev rule override")
+            }
         }
     }
 }
@@ -198,8 +207,14 @@ mod tests {
 
     #[test]
     fn nvme_cli_versions() {
-        assert_eq!(parse_nvme_version("nvme version 2.3 (git 2.3)\nlibnvme version 1.3 (git 1.3)\n"), Some(2));
-        assert_eq!(parse_nvme_version("nvme version 3.0 (git 3.0-rc1)\n"), Some(3));
+        assert_eq!(
+            parse_nvme_version("nvme version 2.3 (git 2.3)\nlibnvme version 1.3 (git 1.3)\n"),
+            Some(2)
+        );
+        assert_eq!(
+            parse_nvme_version("nvme version 3.0 (git 3.0-rc1)\n"),
+            Some(3)
+        );
         assert_eq!(parse_nvme_version("nvme version 10\n"), Some(10));
         assert_eq!(parse_nvme_version("usage: nvme <command>\n"), None);
         assert!(rule_needs_shadow(Some(2)) && rule_needs_shadow(None));

@@ -24,7 +24,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::actor::{base_in_field, strip_secrets, Actor, Base, CoreBase, CoreHandle};
-use crate::config::service::{ConnectParams as CfgParams, Persistence};
+use crate::config::service::{ConnectParams as CfgParams, Persistence, Persistent};
 use crate::ctrl::dc::{Action, Dc, DcSettings, Event, TimerKind};
 use crate::ctrl::reconcile;
 use crate::fsutil::FsError;
@@ -220,13 +220,17 @@ impl Actor for Core {
         reconcile::configured(&self.base.cfg, &self.base.tid_defaults()).0
     }
 
-    /// A DC's keys other than its overrides are not settings.
-    fn settings_for(&self, _cfg: &BTreeMap<String, String>, o: &CfgParams) -> DcSettings {
+    /// A DC's keys: its overrides and its own `persistent=` (an invalid one is ignored).
+    fn settings_for(&self, cfg: &BTreeMap<String, String>, o: &CfgParams) -> DcSettings {
+        let stafd = &self.base.cfg.stafd;
+        let persistent = cfg.get("persistent").and_then(|v| Persistent::parse(v));
         DcSettings {
             host_id: self.base.host.id.clone(),
             pleo: self.base.cfg.global.pleo,
             params: o.or(&self.base.cfg.global.params),
-            persistence: self.base.cfg.stafd.zeroconf_persistence,
+            persistence: stafd.zeroconf_persistence,
+            persistent: persistent.unwrap_or(stafd.persistent),
+            epcsd_poll: stafd.epcsd_poll,
         }
     }
 
@@ -365,6 +369,7 @@ impl Actor for Core {
                 supported_op: dc.supported_view(rem(TimerKind::SupportedRetry)),
                 get_log_op: dc.get_log_view(rem(TimerKind::GetLogRetry)),
                 log_pages: Arc::clone(dc.log_pages()),
+                parked: dc.parked(),
             }),
             ioc: None,
         }

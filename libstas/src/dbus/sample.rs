@@ -156,6 +156,7 @@ pub fn staf_snapshot() -> Snapshot {
                 error: None,
             }),
             log_pages: Arc::from(log_pages()),
+            parked: false,
         }),
         ioc: None,
     };
@@ -185,6 +186,7 @@ pub fn staf_snapshot() -> Snapshot {
             supported_op: None,
             get_log_op: None,
             log_pages: Arc::from(Vec::<DlpeDict>::new()),
+            parked: false,
         }),
         ioc: None,
     };

@@ -109,6 +109,10 @@ pub fn info(c: &CtrlView) -> StrDict {
     }
     if let Some(dc) = &c.dc {
         put(&mut d, "origin", dc.origin.as_str());
+        // stas's extension: the DC is not held (EPCSD, `persistent`) and is polled.
+        if dc.parked {
+            put(&mut d, "parked", py_bool(true));
+        }
         if let (Origin::Discovered, Some(u)) = (dc.origin, &dc.unresponsive) {
             put(&mut d, "unresponsive timer", timer_text(&u.timer));
             put(
@@ -421,6 +425,7 @@ pub(crate) mod tests {
                 supported_op: None,
                 get_log_op: None,
                 log_pages: Arc::from(vec![dlpe()]),
+                parked: false,
             }),
             ioc: None,
         }

@@ -140,6 +140,8 @@ pub struct DcPart {
     pub get_log_op: Option<OpView>,
     /// Cached discovery log entries (kept across kernel `remove` and restarts).
     pub log_pages: Arc<[DlpeDict]>,
+    /// Not held (EPCSD and `persistent`): disconnected, its log read again periodically.
+    pub parked: bool,
 }
 
 /// What only I/O controllers have.

@@ -22,6 +22,8 @@ fn settings() -> DcSettings {
             ..CfgParams::default()
         },
         persistence: Persistence::For(Duration::from_secs(600)),
+        persistent: Persistent::Force,
+        epcsd_poll: Duration::from_secs(900),
     }
 }
 
@@ -677,4 +679,95 @@ fn views() {
     let tv = h.dc.timer_view(TimerKind::RegisterRetry, Some(secs(1)));
     assert_eq!((tv.period, tv.remaining), (secs(5), None), "not running");
     assert!(h.dc.register_view(None).is_none(), "never ran");
+}
+
+/// The DC's own ("current discovery subsystem") entry with EFLAGS `eflags`.
+fn self_entry(eflags: u16) -> LogEntry {
+    let mut e = entry(subtype::CURRENT_DISCOVERY, "192.0.2.1", WELL_KNOWN_DISC_NQN);
+    e.eflags = eflags;
+    e.trsvcid = "8009".into();
+    e
+}
+
+/// A DC under `persistent`, connected, whose first log read returns `entries`: the
+/// actions after that read.
+fn read_under(persistent: Persistent, entries: &[LogEntry]) -> (H, Vec<Action>) {
+    let mut h = H::tcp();
+    h.dc.settings.persistent = persistent;
+    let a = h.connected(Some(DcType::Ddc));
+    let a = h.finish_chain(a, entries);
+    (h, a)
+}
+
+#[test]
+fn persistent_decides_by_epcsd_whether_the_connection_is_held() {
+    let nvm = entry(subtype::NVME, "192.0.2.9", "nqn.2024-01.io.example:s1");
+    let epcsd0 = [self_entry(0), nvm.clone()];
+    let epcsd1 = [self_entry(eflags::EPCSD), nvm.clone()];
+    for (persistent, entries, parks) in [
+        (Persistent::Force, &epcsd0[..], false),
+        (Persistent::Auto, &epcsd1[..], false),
+        (Persistent::Auto, &epcsd0[..], true),
+        // No self entry: EPCSD 0.
+        (Persistent::Auto, &[nvm.clone()][..], true),
+        (Persistent::No, &epcsd1[..], true),
+    ] {
+        let (h, a) = read_under(persistent, entries);
+        let what = format!("{persistent:?} {entries:?}");
+        assert_eq!(h.dc.parked(), parks, "{what}");
+        assert_eq!(ops(&a).contains(&"disconnect"), parks, "{what}: {a:?}");
+        assert!(!ops(&a).contains(&"deregister"), "{what}");
+        assert_eq!(
+            h.dc.log_pages().len(),
+            entries.len(),
+            "log pages kept: {what}"
+        );
+    }
+}
+
+#[test]
+fn a_parked_dc_polls_its_log_and_is_never_lost() {
+    let entries = [self_entry(0)];
+    let (mut h, a) = read_under(Persistent::Auto, &entries);
+    let t = op_token(&a);
+    // The kernel's `remove` of our own disconnect comes first: not a loss.
+    let a = h.ev(Event::Uevent(NvmeEventKind::Removed));
+    assert_eq!(timers(&a), vec![(TimerKind::EpcsdPoll, secs(900))]);
+    assert!(h.ev(Event::Disconnected { token: t }).is_empty(), "stale");
+    assert!(h.dc.parked() && h.dc.device().is_none() && !h.dc.is_disposed());
+    assert_eq!(h.dc.log_pages().len(), 1);
+    // The poll connects and reads again; still EPCSD 0: parked again.
+    let a = h.ev(Event::TimerFired(TimerKind::EpcsdPoll));
+    let t = op_token(&a);
+    let a = h.ev(Event::ConnectDone {
+        token: t,
+        device: "nvme5".into(),
+        dctype: Some(DcType::Ddc),
+    });
+    let a = h.finish_chain(a, &entries);
+    let t = op_token(&a);
+    assert_eq!(ops(&a), vec!["disconnect"]);
+    // This time the disconnect finishes first.
+    let a = h.ev(Event::Disconnected { token: t });
+    assert_eq!(timers(&a), vec![(TimerKind::EpcsdPoll, secs(900))]);
+    assert!(!h.dc.is_disposed());
+    // A reload to `force` connects at once and holds.
+    let mut s = settings();
+    s.persistent = Persistent::Force;
+    let a = h.ev(Event::Reload(s));
+    assert_eq!(ops(&a), vec!["connect"]);
+    assert!(!h.dc.parked());
+}
+
+#[test]
+fn an_aen_read_does_not_park_a_held_connection_again() {
+    let (mut h, a) = read_under(Persistent::Auto, &[self_entry(eflags::EPCSD)]);
+    assert!(ops(&a).is_empty());
+    let a = h.ev(Event::Uevent(NvmeEventKind::Aen(AEN_DISC_LOG_CHANGED)));
+    // Even if the self entry lost EPCSD meanwhile: decided once per connection.
+    let a = h.ev(Event::LogPageDone {
+        token: op_token(&a),
+        entries: vec![self_entry(0)],
+    });
+    assert!(!ops(&a).contains(&"disconnect") && !h.dc.parked());
 }
