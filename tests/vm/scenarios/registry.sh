@@ -1,7 +1,8 @@
 # stas-vm: subsystems=5 timeout=240
-# nvme-cli 3's ownership registry (/run/nvme/registry; DECISIONS.md item 19), with nvme-cli
-# 2.3's kernel as "another orchestrator" by hand: subsystems 3, 4 and 5 are connected
-# before stas starts, 3 registered by hand as nbft's, 4 as discoverd's, 5 left unowned.
+# nvme-cli 3's ownership registry (/run/nvme/registry; DECISIONS.md item 19), with the
+# guest's nvme-cli 2.3 as "another orchestrator" by hand: subsystems 3, 4 and 5 are
+# connected with `nvme connect` before stas starts, then 3 is registered by hand as nbft's
+# (as nvme-cli 3 would write the entry), 4 as discoverd's, and 5 left unowned.
 # stafd and stacd then register what they connect (owner stas, with a seqnum, no temporary
 # or trash entries left), adopt and claim the unowned one, and never adopt, disconnect or
 # re-stamp the other orchestrators' controllers: not when their subsystems leave the
@@ -11,9 +12,14 @@ set -e
 N=$STAS_VM_SUBSYSTEMS
 REG=/run/nvme/registry
 
+# nvme connect to subsystem $1 at 127.0.0.1:8009; prints the new controller's name.
 by_hand() {
-    fabrics_connect "nqn=$(nvmet_subnqn "$1"),transport=tcp,traddr=127.0.0.1,trsvcid=8009,hostnqn=$HOSTNQN,hostid=$HOSTID" |
-        sed -n 's/^instance=\([0-9]*\).*/nvme\1/p'
+    _bh_before=" $(nvme_ctrls io | tr '\n' ' ') "
+    nvme connect -t tcp -a 127.0.0.1 -s 8009 -n "$(nvmet_subnqn "$1")" -q "$HOSTNQN" -I "$HOSTID" > /dev/null ||
+        fail "nvme connect to subsystem $1"
+    for _bh_c in $(nvme_ctrls io); do
+        case $_bh_before in *" $_bh_c "*) ;; *) echo "$_bh_c" ;; esac
+    done
 }
 
 # The registry entry as nvme-cli 3 writes it: seqnum, owner.
