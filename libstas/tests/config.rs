@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use libstas::config::service::{DisconnectScope, Persistence};
+use libstas::config::service::{DisconnectScope, Persistence, Persistent};
 use libstas::config::{self, Daemon, Diagnostic, ServiceConfig};
 use libstas::model::filter::IpFamily;
 use libstas::model::Transport;
@@ -324,4 +324,33 @@ proptest::proptest! {
         let _ = ServiceConfig::from_ini(Daemon::Stafd, &ini, &mut d);
         let _ = ServiceConfig::from_ini(Daemon::Stacd, &ini, &mut d);
     }
+}
+
+#[test]
+fn persistent_and_epcsd_poll() {
+    let (c, d) = load(Daemon::Stafd, "");
+    assert!(d.is_empty());
+    assert_eq!(
+        c.stafd.persistent,
+        Persistent::Force,
+        "2.x layout: nvme-stas 2.x"
+    );
+    assert_eq!(c.stafd.epcsd_poll, Duration::from_secs(900));
+    let (c, d) = load(
+        Daemon::Stafd,
+        "[Discovery controller connection management]\npersistent = auto\nepcsd-poll-interval-minutes = 0.5\n\
+         [Controllers]\ncontroller = transport=tcp;traddr=192.0.2.1;persistent=no\n\
+         controller = transport=tcp;traddr=192.0.2.2;persistent=sometimes\n",
+    );
+    assert_eq!(c.stafd.persistent, Persistent::Auto);
+    assert_eq!(c.stafd.epcsd_poll, Duration::from_secs(30));
+    assert_eq!(c.controllers[0].dict.0["persistent"], "no");
+    assert_eq!(lines(&d), vec![6], "{d:?}");
+    let (c, d) = load(
+        Daemon::Stafd,
+        "[Discovery controller connection management]\npersistent = maybe\nepcsd-poll-interval-minutes = 0\n",
+    );
+    assert_eq!(c.stafd.persistent, Persistent::Force);
+    assert_eq!(c.stafd.epcsd_poll, Duration::from_secs(900));
+    assert_eq!(lines(&d), vec![2, 3], "{d:?}");
 }

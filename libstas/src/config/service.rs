@@ -543,6 +543,14 @@ impl Reader<'_> {
                     "the [Global] value is used",
                 )
             });
+            // stafd's own key (DECISIONS.md item 18).
+            let persistent = dict.0.get("persistent");
+            if let Some(p) = persistent.filter(|p| Persistent::parse(p).is_none()) {
+                self.diags.warning(
+                    Some(v.line),
+                    format!("controller: persistent={p}: expected no, auto or force; [{DC_MGMT}] persistent is used"),
+                );
+            }
             out.push(ConfiguredController {
                 line: v.line,
                 dict,
@@ -587,7 +595,11 @@ impl Reader<'_> {
     /// work as the user meant.
     fn check_dict(&mut self, dict: &CtrlDict, line: usize, what: &str) {
         for (k, v) in &dict.0 {
-            if !TID_KEYS.contains(&k.as_str()) && !PARAM_KEYS.contains(&k.as_str()) {
+            // `persistent=` is stafd's own per-DC key (checked in `controllers`).
+            let known = TID_KEYS.contains(&k.as_str())
+                || PARAM_KEYS.contains(&k.as_str())
+                || (what == "controller" && k == "persistent");
+            if !known {
                 self.diags.warning(
                     Some(line),
                     format!("{what}: unknown key \"{k}\" (kept for matching, not used to connect)"),
