@@ -15,20 +15,8 @@ dcs() {
 }
 
 nvmet_setup "$N"
-start_system_bus
-stafd_conf <<CONF
-[Global]
-reconnect-delay=1
-[Discovery controller connection management]
-persistent=auto
-epcsd-poll-interval-minutes=0.1
-[Controllers]
-controller = transport=tcp;traddr=127.0.0.1;trsvcid=8009
-CONF
-printf '[Global]\nreconnect-delay=1\n' | stacd_conf
-trap both_dump EXIT
-stafd_start
-stacd_start
+stas_start 'persistent=auto
+epcsd-poll-interval-minutes=0.1'
 check wait_for "[ \$(live_iocs) -eq $N ]" 30
 
 log "1: persistent=auto, EPCSD 0: the DC is parked, stacd keeps its I/O controllers"

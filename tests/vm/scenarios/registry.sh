@@ -40,17 +40,7 @@ register_by_hand "$D3" nbft
 register_by_hand "$D4" discoverd
 log "by hand: subsystem 3 on $D3 (nbft), 4 on $D4 (discoverd), 5 on $D5 (unowned)"
 
-start_system_bus
-stafd_conf <<CONF
-[Global]
-reconnect-delay=1
-[Controllers]
-controller = transport=tcp;traddr=127.0.0.1;trsvcid=8009
-CONF
-printf '[Global]\nreconnect-delay=1\n' | stacd_conf
-trap both_dump EXIT
-stafd_start
-stacd_start
+stas_start
 
 log "1: stacd holds 1, 2 and 5 (adopted); 3 and 4 are another's"
 check wait_for "[ \$(live_iocs) -eq $N ] && [ \$(stacctl_devs | wc -l) -eq 3 ]" 30
