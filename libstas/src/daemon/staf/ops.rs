@@ -228,6 +228,13 @@ impl Core {
             what: "internal error",
         }));
         self.base.spawn_op(id, fallback, move |k| {
+            // Another orchestrator's controller is never (de)registered (item 19).
+            if let Some(owner) = k.owner(&device).filter(|o| !may_take(Some(o))) {
+                tracing::info!(%device, %owner, "no DIM: the registry says another orchestrator owns it");
+                let what = "owned by another orchestrator";
+                let r = Err(AdminError::NotSupported { device, what });
+                return (to_event(r), None);
+            }
             let c = ctrl.or_else(|| k.read_controller(&device).ok().flatten());
             let r = match c {
                 None => Err(AdminError::Open {

@@ -9,12 +9,41 @@ use super::Core;
 use crate::ctrl::dc::{Dc, Event};
 use crate::ctrl::reconcile::{self, Current, Inputs};
 use crate::daemon::actor::strip_secrets;
-use crate::daemon::actor::Actor;
+use crate::daemon::actor::{may_take, Actor};
 use crate::model::snapshot::{CoreEvent, Origin};
 use crate::model::trid::TransportId;
 
 impl Core {
+    /// A DC whose kernel controller another orchestrator took over meanwhile (re-stamped
+    /// in the registry, which the pass just read) is left to it: the machine lets go
+    /// keeping the connection (no deregistration, no disconnect), and a new one with the
+    /// same log pages connects on its own (a second discovery connection is allowed).
+    fn leave_taken_over(&mut self) {
+        let taken: Vec<TransportId> = (self.base.ctrls.live().iter())
+            .filter(|(_, s)| {
+                let c = s.ctrl.device().and_then(|d| self.base.topo.by_name(d));
+                c.is_some_and(|c| !may_take(c.owner.as_deref()))
+            })
+            .map(|(t, _)| t.clone())
+            .collect();
+        for tid in taken {
+            let Some(id) = self.base.ctrls.retire(&tid) else {
+                continue;
+            };
+            let Some(old) = self.base.ctrls.get(id) else {
+                continue;
+            };
+            tracing::info!(tid = %tid, device = ?old.device(), "another orchestrator took the discovery controller over: leaving it, connecting anew");
+            let (cfg, origin, log) = (old.cfg().clone(), old.origin(), old.log_pages().to_vec());
+            let dc = Dc::new(tid, cfg, origin, old.settings().clone(), log);
+            self.feed(id, Event::Shutdown { keep: true });
+            let new = self.base.ctrls.insert(dc, ());
+            self.feed(new, Event::Start);
+        }
+    }
+
     pub(super) fn apply_reconcile(&mut self, resolved: &BTreeMap<String, Option<IpAddr>>) {
+        self.leave_taken_over();
         let (configured, mut dropped) =
             reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
         let current: BTreeMap<TransportId, Current> = self

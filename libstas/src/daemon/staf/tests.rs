@@ -881,3 +881,33 @@ async fn the_registry_decides_which_dc_stafd_adopts() {
     assert_eq!(k.deleted(), ["nvme1"], "only its own is disconnected");
     assert_eq!(k.owner("nvme0").as_deref(), Some("autoconnect"));
 }
+
+/// A DC stafd holds that another orchestrator takes over (re-stamps in the registry) is
+/// left to it: no DIM on it any more (not even the reload's resync), no disconnect at the
+/// next pass or at exit; stafd connects its own with the log pages it had.
+#[tokio::test(start_paused = true)]
+async fn a_dc_another_orchestrator_takes_over_is_left_to_it() {
+    let (mut r, _) = Rig::one_dc(vec![nvm(1, "127.0.0.1")]).await;
+    r.kit.k.set_owner("nvme0", Some("autoconnect"));
+    r.reload(conf(NOT_PERSISTENT)).await;
+    // The reload's resync may read nvme0's log first (without DIM); then nvme1's.
+    while !matches!(r.event().await, CoreEvent::LogPagesChanged { ref device, .. } if device == "nvme1")
+    {
+    }
+    assert_eq!(r.kit.k.connect_log().len(), 2);
+    let regs: Vec<_> = (r.kit.k.registrations().iter())
+        .map(|g| (g.device.clone(), tas_of(g)))
+        .collect();
+    assert_eq!(
+        regs,
+        [
+            ("nvme0".into(), Some(DimTask::Register)),
+            ("nvme1".into(), Some(DimTask::Register)),
+        ],
+        "nvme0 registered once, before it was taken over"
+    );
+    assert_eq!(log_len(&r.ctrl("127.0.0.1").unwrap()), 1, "log pages kept");
+    r.stop().await;
+    assert_eq!(r.kit.k.deleted(), ["nvme1"], "only its own is disconnected");
+    assert_eq!(r.kit.k.owner("nvme0").as_deref(), Some("autoconnect"));
+}
