@@ -18,9 +18,10 @@ expect_eq "$(grep -c '^nvme[0-9]' ls.txt)" "$N" "table rows with a device"
 iocs > sysfs.txt
 expect_eq "$(wc -l < sysfs.txt)" "$N" "kernel I/O controllers"
 expect_eq "$(stacctl_devs | tr '\n' ' ')" "$(awk '{ print $1 }' sysfs.txt | sort | tr '\n' ' ')" "stacctl devices = sysfs devices"
-# Each row pairs the device with the subsystem sysfs shows for it.
+# Each row pairs the device with the subsystem sysfs shows for it, and the registry's owner
+# (stas) in the last column.
 while read -r dev nqn; do
-    grep -q "^$dev .* $nqn *\$" ls.txt || fail "stacctl ls does not show $dev with $nqn"
+    grep -q "^$dev .* $nqn  *stas *\$" ls.txt || fail "stacctl ls does not show $dev with $nqn, owned by stas"
 done < sysfs.txt
 echo "ok: every row pairs its device with its subsystem"
 stacctl --json ls -d > ls-d.json
