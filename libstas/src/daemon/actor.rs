@@ -41,7 +41,7 @@ use crate::ctrl::debounce::{Debouncer, Trigger};
 use crate::ctrl::reconcile::{self, ReconcileCandidate, Screen};
 use crate::ctrl::timers::CONF_SOAK;
 use crate::fsutil::FsError;
-use crate::kernel::error::BuildError;
+use crate::kernel::error::{BuildError, ConnectError};
 use crate::kernel::fabrics::{
     build_connect_string, ConnectParams, ConnectString, SupportedOptions,
 };
@@ -672,21 +672,44 @@ pub fn delete_controller(k: &dyn Kernel, device: &str) {
     }
 }
 
-/// Records a controller stas just created as stas's in the registry; a failure is logged,
-/// the connection stands (§1.3).
-pub fn register_new(k: &dyn Kernel, device: &str) {
-    if let Err(e) = k.register(device) {
-        tracing::warn!(%device, error = %e, "cannot record the controller in the registry");
-    }
+/// Why [`connect_new`] made no controller.
+#[derive(Debug)]
+pub enum NotConnected {
+    /// The host's exclusion list names it now (the reason, in words); retrying can help.
+    Excluded(String),
+    /// A value the kernel would reject: retrying cannot help.
+    Invalid(BuildError),
+    /// The kernel refused the connect.
+    Kernel(ConnectError),
 }
 
-/// The exclusion-list entry of the host's files that excludes `tid` (with host ID
-/// `hostid`) now, read afresh before a connect (DECISIONS.md item 19).
-pub fn excluded_now(k: &dyn Kernel, tid: &TransportId, hostid: &str) -> Option<String> {
+/// A new connection on a blocking thread, as both daemons make it (DECISIONS.md item 19):
+/// the host's exclusion list read afresh first, then the `/dev/nvme-fabrics` write of
+/// `params`, the new controller recorded as stas's in the registry (a failure is logged,
+/// the connection stands), and the controller read back.
+///
+/// # Errors
+/// [`NotConnected`].
+pub fn connect_new(
+    k: &dyn Kernel,
+    tid: &TransportId,
+    params: &ConnectParams,
+    options: &SupportedOptions,
+) -> Result<(String, Option<Controller>), NotConnected> {
     let list = k.exclusions();
-    let entry = list.matching(tid, Some(hostid).filter(|h| !h.is_empty()))?;
-    tracing::info!(tid = %tid, entry = %entry, "not connecting: excluded by the host's exclusion list");
-    Some(format!("excluded by the host's exclusion list ({entry})"))
+    let hostid = Some(params.host_id.as_str()).filter(|h| !h.is_empty());
+    if let Some(entry) = list.matching(tid, hostid) {
+        tracing::info!(tid = %tid, entry = %entry, "not connecting: excluded by the host's exclusion list");
+        let why = format!("excluded by the host's exclusion list ({entry})");
+        return Err(NotConnected::Excluded(why));
+    }
+    let cs = connect_string(params, options).map_err(NotConnected::Invalid)?;
+    let device = k.connect(&cs).map_err(NotConnected::Kernel)?.device();
+    if let Err(e) = k.register(&device) {
+        tracing::warn!(%device, error = %e, "cannot record the controller in the registry");
+    }
+    let ctrl = k.read_controller(&device).ok().flatten();
+    Ok((device, ctrl))
 }
 
 /// Whether a kernel controller with registry owner `owner` may be taken by stas (unowned,

@@ -9,11 +9,10 @@ use tokio::time::Instant;
 use super::{Core, StacInput};
 use crate::ctrl::ioc::{Action, Event, Token};
 use crate::daemon::actor::Input;
-use crate::daemon::actor::{
-    connect_string, delete_controller, excluded_now, may_take, register_new, Actor,
-};
+use crate::daemon::actor::{connect_new, delete_controller, may_take, Actor, NotConnected};
 use crate::kernel::fabrics::{ConnectParams, CtrlKind};
 use crate::kernel::{ConnectError, Controller, Kernel, SupportedOptions, OWNER_STAS};
+use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
 
 impl Core {
@@ -45,7 +44,6 @@ impl Core {
             self.adopt(id, token, device);
             return;
         }
-        let hostid = params.host_id.clone();
         let k = Arc::clone(&self.base.kernel);
         let options = self.base.options.clone();
         let tx = self.base.input_tx.clone();
@@ -53,13 +51,7 @@ impl Core {
         tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
             let r = tokio::task::spawn_blocking(move || {
-                match excluded_now(k.as_ref(), &tid, &hostid) {
-                    Some(error) => Outcome::Failed {
-                        error,
-                        permanent: false,
-                    },
-                    None => connect_blocking(k.as_ref(), &params, &options),
-                }
+                connect_blocking(k.as_ref(), &tid, &params, &options)
             })
             .await;
             let input = match r {
@@ -177,24 +169,19 @@ enum Outcome {
     },
 }
 
-fn connect_blocking(k: &dyn Kernel, params: &ConnectParams, options: &SupportedOptions) -> Outcome {
-    let cs = match connect_string(params, options) {
-        Ok(cs) => cs,
-        Err(e) => {
-            return Outcome::Failed {
-                error: e.to_string(),
-                permanent: true,
-            }
-        }
-    };
-    match k.connect(&cs) {
-        Ok(reply) => {
-            let device = reply.device();
-            register_new(k, &device);
-            let ctrl = k.read_controller(&device).ok().flatten().map(Box::new);
-            Outcome::Created { device, ctrl }
-        }
-        Err(ConnectError::AlreadyConnected) => {
+fn connect_blocking(
+    k: &dyn Kernel,
+    tid: &TransportId,
+    params: &ConnectParams,
+    options: &SupportedOptions,
+) -> Outcome {
+    let failed = |error: String, permanent| Outcome::Failed { error, permanent };
+    match connect_new(k, tid, params, options) {
+        Ok((device, ctrl)) => Outcome::Created {
+            device,
+            ctrl: ctrl.map(Box::new),
+        },
+        Err(NotConnected::Kernel(ConnectError::AlreadyConnected)) => {
             let scan: Vec<Controller> = k
                 .list_controllers()
                 .unwrap_or_default()
@@ -205,9 +192,11 @@ fn connect_blocking(k: &dyn Kernel, params: &ConnectParams, options: &SupportedO
             tracing::debug!("the kernel already has this controller: adopting it");
             Outcome::Duplicate(scan)
         }
-        Err(e) => Outcome::Failed {
-            error: e.to_string(),
-            permanent: matches!(e, ConnectError::Build(_)),
-        },
+        Err(NotConnected::Excluded(why)) => failed(why, false),
+        Err(NotConnected::Invalid(e)) => failed(e.to_string(), true),
+        Err(NotConnected::Kernel(e)) => {
+            let permanent = matches!(e, ConnectError::Build(_));
+            failed(e.to_string(), permanent)
+        }
     }
 }

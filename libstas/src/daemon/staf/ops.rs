@@ -6,9 +6,7 @@ use tokio::time::Instant;
 
 use super::Core;
 use crate::ctrl::dc::{Action, Event, RegisterFailure, Token};
-use crate::daemon::actor::{
-    connect_string, delete_controller, excluded_now, may_take, register_new, Actor,
-};
+use crate::daemon::actor::{connect_new, delete_controller, may_take, Actor, NotConnected};
 use crate::kernel::admin::{
     ctrl_types, dim_send, get_discovery_log, supported_log_pages, DlpOptions, Registrant,
 };
@@ -157,60 +155,31 @@ impl Core {
             });
             return;
         }
-        let (hostid, exclusion_tid) = (params.host_id.clone(), tid.clone());
         let options = self.base.options.clone();
         self.base.spawn_op(id, fallback, move |k| {
-            if let Some(error) = excluded_now(k, &exclusion_tid, &hostid) {
-                let permanent = false;
-                return (
-                    Event::ConnectFailed {
-                        token,
-                        error,
-                        permanent,
-                    },
-                    None,
-                );
-            }
-            let cs = match connect_string(&params, &options) {
-                Ok(cs) => cs,
-                Err(e) => {
-                    return (
-                        Event::ConnectFailed {
-                            token,
-                            error: e.to_string(),
-                            permanent: true,
-                        },
-                        None,
-                    )
-                }
-            };
-            match k.connect(&cs) {
-                Ok(reply) => {
-                    let device = reply.device();
-                    register_new(k, &device);
-                    let ctrl = k.read_controller(&device).ok().flatten();
-                    let dctype = ctrl
-                        .as_ref()
+            let (error, permanent) = match connect_new(k, &tid, &params, &options) {
+                Ok((device, ctrl)) => {
+                    let dctype = (ctrl.as_ref())
                         .and_then(|c| ctrl_types(k, c).ok())
                         .map(|(_, d)| d);
-                    (
-                        Event::ConnectDone {
-                            token,
-                            device,
-                            dctype,
-                        },
-                        ctrl,
-                    )
-                }
-                Err(e) => (
-                    Event::ConnectFailed {
+                    let done = Event::ConnectDone {
                         token,
-                        error: e.to_string(),
-                        permanent: false,
-                    },
-                    None,
-                ),
-            }
+                        device,
+                        dctype,
+                    };
+                    return (done, ctrl);
+                }
+                Err(NotConnected::Excluded(why)) => (why, false),
+                Err(NotConnected::Invalid(e)) => (e.to_string(), true),
+                // A DC retries forever (see `ctrl::dc`).
+                Err(NotConnected::Kernel(e)) => (e.to_string(), false),
+            };
+            let failed = Event::ConnectFailed {
+                token,
+                error,
+                permanent,
+            };
+            (failed, None)
         });
     }
 
