@@ -1,16 +1,18 @@
 //! Helpers shared by the binaries' entry points, so that `main.rs` files stay thin.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::config::layout::{self, DaemonFiles, Layout, LayoutPaths};
 use crate::config::{self, Daemon};
-use crate::daemon::common::conf_file;
+use crate::daemon::common::daemon_files;
 
 /// The command line shared by stafd and stacd (nvme-stas compatible).
 #[derive(clap::Args, Debug, Clone)]
 pub struct DaemonArgs {
-    /// Configuration file [default: /etc/stas/stafd.conf or /etc/stas/stacd.conf].
+    /// Daemon configuration file [default: stafd.conf or stacd.conf of the layout in use:
+    /// /etc/stas (2.x) or /etc/nvme (3.x)].
     #[arg(short = 'f', long = "conf-file", value_name = "FILE")]
     pub conf_file: Option<PathBuf>,
     /// Log to the journal (or syslog) instead of stderr.
@@ -22,8 +24,13 @@ pub struct DaemonArgs {
     /// Print the version and exit.
     #[arg(short = 'v', long)]
     pub version: bool,
-    /// Check a configuration file (default: the --conf-file one), print every problem with
-    /// its line, and exit non-zero if there is an error.
+    /// Connection configuration of the 3.x layout, in libnvme's INI format (its drop-ins
+    /// are FILE.d/*.conf) [default: /etc/nvme/nvme-stas.conf; its presence selects the
+    /// 3.x layout].
+    #[arg(short = 'c', long = "conn-conf-file", value_name = "FILE")]
+    pub conn_conf_file: Option<PathBuf>,
+    /// Check the configuration of the layout in use (or FILE), print every problem with
+    /// its file and line, and exit non-zero if there is an error.
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub check_config: Option<Option<PathBuf>>,
 }
@@ -37,13 +44,45 @@ pub fn answer_without_running(daemon: Daemon, args: &DaemonArgs) -> Option<ExitC
         return Some(exit_code(print_output(daemon.name(), &text)));
     }
     let check = args.check_config.as_ref()?;
-    let path = check
-        .clone()
-        .unwrap_or_else(|| conf_file(daemon, args.conf_file.as_deref()));
     Some(print_check_report(
         daemon.name(),
-        &config::check_service_file(daemon, &path),
+        &check_report(daemon, args, check.as_deref()),
     ))
+}
+
+/// What `--check-config [FILE]` checks. Without FILE: the configuration of the layout in
+/// use (2.x: the service file; 3.x: nvme-stas.conf with its drop-ins and the service file).
+/// A FILE named `nvme-stas.conf` is checked as the 3.x connection file; any other FILE as
+/// the daemon's service file, by the rules of the layout of its directory (3.x when an
+/// nvme-stas.conf sits next to it).
+fn check_report(daemon: Daemon, args: &DaemonArgs, file: Option<&Path>) -> config::CheckReport {
+    let files = daemon_files(daemon, args);
+    let Some(file) = file else {
+        return match files.layout {
+            Layout::Stas2 => config::check_service_file(daemon, &files.service),
+            Layout::Stas3 => layout::check_stas3(daemon, &files),
+        };
+    };
+    if file.file_name().is_some_and(|n| n == "nvme-stas.conf") {
+        let files = DaemonFiles::choose(
+            daemon,
+            &LayoutPaths::default(),
+            args.conf_file.as_deref(),
+            Some(file),
+        );
+        return layout::check_stas3(daemon, &files);
+    }
+    let beside = file.parent().map(|d| d.join("nvme-stas.conf"));
+    if beside.is_some_and(|p| p.exists()) {
+        let files = DaemonFiles::choose(
+            daemon,
+            &LayoutPaths::default(),
+            Some(file),
+            file.parent().map(|d| d.join("nvme-stas.conf")).as_deref(),
+        );
+        return layout::check_stas3(daemon, &files);
+    }
+    config::check_service_file(daemon, file)
 }
 
 /// Prints a `--check-config` report and returns the exit code (1 on errors, or when the

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dbus_fixture::{has_owner, require, Bus, FakeCore};
+use libstas::config::layout::DaemonFiles;
 use libstas::config::Daemon;
 use libstas::daemon::common::load_config;
 use libstas::daemon::staf::Host;
@@ -98,7 +99,7 @@ async fn a_killed_bus_ends_serving_and_keeps_every_connection() {
         env,
         Started {
             log: LogHandle::detached(),
-            conf_file: conf,
+            files: DaemonFiles::stas2(Daemon::Stafd, &conf),
             config: cfg,
             tron: false,
             host,

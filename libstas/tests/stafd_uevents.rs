@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dbus_fixture::{require, Bus};
+use libstas::config::layout::DaemonFiles;
 use libstas::config::Daemon;
 use libstas::daemon::staf::Host;
 use libstas::daemon::stafd::{serve, RunError, StafdEnv, Started};
@@ -58,7 +59,7 @@ async fn stafd_serve_fails_when_the_uevent_source_ends() {
         env,
         Started {
             log,
-            conf_file,
+            files: DaemonFiles::stas2(Daemon::Stafd, &conf_file),
             config: cfg,
             tron: false,
             host,

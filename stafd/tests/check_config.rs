@@ -69,3 +69,52 @@ fn version() {
     assert_eq!(code, 0);
     assert!(text.starts_with("stafd (stas) "), "{text}");
 }
+
+#[test]
+fn shipped_3x_files_are_clean() {
+    let etc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/nvme");
+    for file in ["stafd.conf", "nvme-stas.conf"] {
+        let conf = etc.join(file);
+        let (code, text) = stafd(&["--check-config", conf.to_str().unwrap()]);
+        assert_eq!(code, 0, "{text}");
+        assert!(text.starts_with("configuration layout 3.x"), "{text}");
+        assert!(text.contains("0 errors, 0 warnings"), "{text}");
+    }
+}
+
+#[test]
+fn broken_3x_connection_file_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nvme-stas.conf");
+    std::fs::write(
+        &conf,
+        "[Discovery Controller]\ncontroller = transport=tcp;traddr=192.0.2.1\n\
+         [Discovery Controller Defaults]\nkeep-alive-tmo = 30  # inline\n\
+         [Subsystem]\ncontroller = transport=tcp;traddr=192.0.2.2\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("nvme-stas.conf.d")).unwrap();
+    std::fs::write(
+        dir.path().join("nvme-stas.conf.d/lab.conf"),
+        "[Host]\nhostsymname = lab\n",
+    )
+    .unwrap();
+    // Both forms: the file named, and the layout selected by -c.
+    for args in [
+        vec!["--check-config", conf.to_str().unwrap()],
+        vec!["-c", conf.to_str().unwrap(), "--check-config"],
+    ] {
+        let (code, text) = stafd(&args);
+        assert_eq!(code, 1, "{text}");
+        let f = conf.display().to_string();
+        let lab = dir.path().join("nvme-stas.conf.d/lab.conf");
+        for want in [
+            format!("{f}:4: error:"),
+            format!("{f}:5: error: [Subsystem] without an nqn"),
+            format!("{}:1: error:", lab.display()),
+            format!("{f}: error: the configuration is rejected as a whole"),
+        ] {
+            assert!(text.contains(&want), "missing {want:?} in:\n{text}");
+        }
+    }
+}

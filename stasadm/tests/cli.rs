@@ -4,7 +4,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::Root;
 
 /// Machine ID and the NQN nvme-stas's stasadm.py generates from it, computed with Python 3.11:
 /// `hmac.new(b"$nvmexpress.org$", uuid.UUID(MACHINE_ID).bytes, hashlib.sha256)`, first 16
@@ -14,33 +17,27 @@ const PINNED_NQN: &str = "nqn.2014-08.org.nvmexpress:uuid:e2dd6d3b-2a42-46c4-b11
 const PINNED_UUID: &str = "e2dd6d3b-2a42-46c4-b116-261ddf5b0683";
 
 struct Env {
-    root: tempfile::TempDir,
+    root: Root,
 }
 
 impl Env {
     fn new() -> Self {
-        let env = Self {
-            root: tempfile::tempdir().unwrap(),
-        };
+        let env = Self { root: Root::new() };
         env.put("etc/machine-id", &format!("{MACHINE_ID}\n"));
         env
     }
     fn path(&self, rel: &str) -> PathBuf {
-        self.root.path().join(rel)
+        self.root.path(rel)
     }
     fn conf(&self) -> PathBuf {
         self.path("etc/stas/sys.conf")
     }
     fn put(&self, rel: &str, text: &str) -> PathBuf {
-        let p = self.path(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, text).unwrap();
-        p
+        self.root.put(rel, text)
     }
     fn run_with(&self, conf: &Path, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_stasadm"))
-            .arg("--root")
-            .arg(self.root.path())
+        self.root
+            .stasadm()
             .arg("-c")
             .arg(conf)
             .args(args)
@@ -245,11 +242,9 @@ fn parallel_units_do_not_lose_edits() {
     // systemd starts stas-config@hostnqn and stas-config@hostid in parallel; both edit sys.conf.
     for _ in 0..15 {
         let env = Env::new();
-        let bin = env!("CARGO_BIN_EXE_stasadm");
         let spawn = |cmd: &str| {
-            Command::new(bin)
-                .arg("--root")
-                .arg(env.root.path())
+            env.root
+                .stasadm()
                 .arg("-c")
                 .arg(env.conf())
                 .arg(cmd)

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use super::controller::{parse_controller, CtrlDict, PARAM_KEYS};
 use super::ini::{Diagnostics, Ini, ValueLine};
-use super::timeparse::timeparse;
+pub use super::layout::Layout;
+use super::timeparse::{systemd_timespan, timeparse};
 use crate::model::filter::{ExcludePattern, IpFamily};
 use crate::model::trid::{Transport, TID_KEYS};
 
@@ -51,10 +52,25 @@ pub mod sections {
 }
 use sections::{CONTROLLERS, DC_MGMT, GLOBAL, IOC_MGMT, SERVICE_DISCOVERY};
 
-/// The legal (section, option) pairs of each daemon.
-fn legal(daemon: Daemon) -> &'static [(&'static str, &'static [&'static str])] {
-    match daemon {
-        Daemon::Stafd => &[
+/// The legal (section, option) pairs of each daemon in each layout.
+fn legal(daemon: Daemon, layout: Layout) -> &'static [(&'static str, &'static [&'static str])] {
+    match (daemon, layout) {
+        (Daemon::Stafd, Layout::Stas3) => &[
+            (GLOBAL, &["tron", "ignore-iface", "ip-family", "pleo"]),
+            (SERVICE_DISCOVERY, &["zeroconf"]),
+            (
+                DC_MGMT,
+                &["epcsd-poll-interval-minutes", "dc-giveup-timeout"],
+            ),
+        ],
+        (Daemon::Stacd, Layout::Stas3) => &[
+            (GLOBAL, &["tron", "ignore-iface", "ip-family"]),
+            (
+                IOC_MGMT,
+                &["honor-fabric-zoning", "connect-attempts-on-ncc"],
+            ),
+        ],
+        (Daemon::Stafd, Layout::Stas2) => &[
             (
                 GLOBAL,
                 &[
@@ -84,7 +100,7 @@ fn legal(daemon: Daemon) -> &'static [(&'static str, &'static [&'static str])] {
             ),
             (CONTROLLERS, &["controller", "exclude", "blacklist"]),
         ],
-        Daemon::Stacd => &[
+        (Daemon::Stacd, Layout::Stas2) => &[
             (
                 GLOBAL,
                 &[
@@ -140,12 +156,33 @@ pub struct ConnectParams {
     pub ctrl_loss_tmo: Option<i32>,
     /// Disable SQ flow control.
     pub disable_sqflow: Option<bool>,
+    /// Fast I/O fail timeout, seconds (3.x layout: `fast-io-fail-tmo`).
+    pub fast_io_fail_tmo: Option<i32>,
+    /// Type of service (3.x layout: `tos`).
+    pub tos: Option<i32>,
+    /// Allow a duplicate connection (3.x layout: `duplicate-connect`).
+    pub duplicate_connect: Option<bool>,
+    /// TLS on the connection (3.x layout: `tls`; tcp only).
+    pub tls: Option<bool>,
+    /// Secure channel concatenation (3.x layout: `concat`; tcp only).
+    pub concat: Option<bool>,
+    /// Keyring holding the TLS key, a key serial (3.x layout: `keyring`).
+    pub keyring: Option<i32>,
+    /// The TLS key, a key serial (3.x layout: `tls-key`).
+    pub tls_key: Option<i32>,
+    /// The cascade is already applied (3.x layout): nothing is inherited from `[Global]`,
+    /// and an unset field means the kernel default (a reset, or never set).
+    pub sealed: bool,
 }
 
 impl ConnectParams {
-    /// `self` with every unset field taken from `base` (an override over `[Global]`).
+    /// `self` with every unset field taken from `base` (an override over `[Global]`);
+    /// `self` unchanged when it is [`sealed`](Self::sealed).
     #[must_use]
     pub fn or(&self, base: &Self) -> Self {
+        if self.sealed {
+            return self.clone();
+        }
         Self {
             hdr_digest: self.hdr_digest.or(base.hdr_digest),
             data_digest: self.data_digest.or(base.data_digest),
@@ -157,6 +194,14 @@ impl ConnectParams {
             reconnect_delay: self.reconnect_delay.or(base.reconnect_delay),
             ctrl_loss_tmo: self.ctrl_loss_tmo.or(base.ctrl_loss_tmo),
             disable_sqflow: self.disable_sqflow.or(base.disable_sqflow),
+            fast_io_fail_tmo: self.fast_io_fail_tmo.or(base.fast_io_fail_tmo),
+            tos: self.tos.or(base.tos),
+            duplicate_connect: self.duplicate_connect.or(base.duplicate_connect),
+            tls: self.tls.or(base.tls),
+            concat: self.concat.or(base.concat),
+            keyring: self.keyring.or(base.keyring),
+            tls_key: self.tls_key.or(base.tls_key),
+            sealed: base.sealed,
         }
     }
 }
@@ -313,6 +358,11 @@ pub struct ServiceConfig {
     pub controllers: Vec<ConfiguredController>,
     /// `[Controllers] exclude=` (and legacy `blacklist=`) patterns in file order.
     pub excludes: Vec<ExcludePattern>,
+    /// Which configuration layout the daemon runs on.
+    pub layout: Layout,
+    /// Extra keys (secrets, TLS keys) for controllers that have no configured entry: the
+    /// 3.x layout's main-file scope (`[I/O Controller Defaults]`, `[Host]`); empty in 2.x.
+    pub scope: std::collections::BTreeMap<String, String>,
 }
 
 /// 72 hours, the default of `zeroconf-connections-persistence`.
@@ -350,41 +400,56 @@ impl ServiceConfig {
             },
             controllers: Vec::new(),
             excludes: Vec::new(),
+            layout: Layout::Stas2,
+            scope: std::collections::BTreeMap::new(),
         }
     }
 
-    /// Builds the configuration from a parsed file, adding a diagnostic for every problem.
+    /// The defaults of `daemon` in `layout`. The 3.x layout differs: `persistent` is `auto`
+    /// (upstream's default, DECISIONS.md item 18), connections are kept on exit, and no
+    /// connection parameter has a daemon default (the cascade of nvme-stas.conf decides).
+    #[must_use]
+    pub fn defaults_in(daemon: Daemon, layout: Layout) -> Self {
+        let mut cfg = Self::defaults(daemon);
+        cfg.layout = layout;
+        if layout == Layout::Stas3 {
+            cfg.stafd.persistent = Persistent::Auto;
+            cfg.global.params = ConnectParams {
+                sealed: true,
+                ..ConnectParams::default()
+            };
+        }
+        cfg
+    }
+
+    /// Builds the configuration from a parsed 2.x file, adding a diagnostic for every
+    /// problem.
     #[must_use]
     pub fn from_ini(daemon: Daemon, ini: &Ini, diags: &mut Diagnostics) -> Self {
-        check_legal(daemon, ini, diags);
-        let mut cfg = Self::defaults(daemon);
+        Self::from_ini_in(daemon, Layout::Stas2, ini, diags)
+    }
+
+    /// Builds the configuration from a parsed file of `layout` (`/etc/stas/stafd.conf` or
+    /// `/etc/nvme/stafd.conf`, …), adding a diagnostic for every problem. In the 3.x layout
+    /// the file holds daemon behaviour only: the controllers and connection parameters come
+    /// from nvme-stas.conf ([`super::layout`]).
+    #[must_use]
+    pub fn from_ini_in(daemon: Daemon, layout: Layout, ini: &Ini, diags: &mut Diagnostics) -> Self {
+        check_legal(daemon, layout, ini, diags);
+        let mut cfg = Self::defaults_in(daemon, layout);
         let mut r = Reader { ini, diags };
+        r.read_shared(daemon, &mut cfg);
+        if layout == Layout::Stas3 {
+            r.read_stas3(daemon, &mut cfg);
+            return cfg;
+        }
 
         let g = &mut cfg.global;
-        if let Some(v) = r.scalar(GLOBAL, "tron", bool_word("true", "false")) {
-            g.tron = v;
-        }
-        if let Some(v) = r.scalar(GLOBAL, "ignore-iface", bool_word("true", "false")) {
-            g.ignore_iface = v;
-        }
-        if let Some(v) = r.scalar(GLOBAL, "ip-family", ip_family) {
-            g.ip_family = v;
-        }
         let global_params = read_params(&mut |key, check| r.scalar_str(GLOBAL, key, check));
         g.params = global_params.or(&g.params);
 
         match daemon {
             Daemon::Stafd => {
-                if let Some(v) = r.scalar(GLOBAL, "pleo", bool_word("enabled", "disabled")) {
-                    g.pleo = v;
-                }
-                if let Some(v) = r.scalar(
-                    SERVICE_DISCOVERY,
-                    "zeroconf",
-                    bool_word("enabled", "disabled"),
-                ) {
-                    cfg.stafd.zeroconf = v;
-                }
                 let new = r.scalar(
                     DC_MGMT,
                     "persistent-connections",
@@ -413,9 +478,6 @@ impl ServiceConfig {
                 }) {
                     cfg.stafd.persistent = v;
                 }
-                if let Some(v) = r.scalar(DC_MGMT, "epcsd-poll-interval-minutes", poll_minutes) {
-                    cfg.stafd.epcsd_poll = v;
-                }
             }
             Daemon::Stacd => {
                 if let Some(v) = r.scalar(IOC_MGMT, "disconnect-scope", |s| {
@@ -430,13 +492,6 @@ impl ServiceConfig {
                 if let Some(line) = r.ini.last(IOC_MGMT, "disconnect-trtypes") {
                     cfg.stacd.disconnect_trtypes = trtypes(line, r.diags);
                 }
-                if let Some(v) = r.scalar(IOC_MGMT, "connect-attempts-on-ncc", |s| {
-                    py_int(s)
-                        .map(|n| if n == 1 { 2 } else { n })
-                        .ok_or_else(|| "expected an integer".to_owned())
-                }) {
-                    cfg.stacd.connect_attempts_on_ncc = v;
-                }
             }
         }
 
@@ -446,11 +501,42 @@ impl ServiceConfig {
     }
 }
 
+/// Where an option of the 2.x files went in the 3.x layout (for the diagnostic of a
+/// leftover in /etc/nvme/stafd.conf or stacd.conf).
+fn moved_in_stas3(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "kato" | "queue-size" | "reconnect-delay" | "ctrl-loss-tmo" | "hdr-digest"
+        | "data-digest" | "disable-sqflow" | "nr-io-queues" | "nr-write-queues"
+        | "nr-poll-queues" | "persistent" => {
+            "connection parameters belong in /etc/nvme/nvme-stas.conf (the *Controller Defaults sections)"
+        }
+        "controller" => {
+            "controllers belong in /etc/nvme/nvme-stas.conf ([Discovery Controller] and [Subsystem] sections)"
+        }
+        "exclude" | "blacklist" => "exclusions belong in /etc/nvme/exclusions.conf(.d)",
+        "persistent-connections" => {
+            "removed in the 3.x layout: the connections still open at exit are kept"
+        }
+        "zeroconf-connections-persistence" => "renamed dc-giveup-timeout in the 3.x layout",
+        "disconnect-scope" => "replaced by honor-fabric-zoning in the 3.x layout",
+        "disconnect-trtypes" => "removed in the 3.x layout (stacd only disconnects its own connections)",
+        _ => return None,
+    })
+}
+
 /// Warns about unknown sections and options.
-fn check_legal(daemon: Daemon, ini: &Ini, diags: &mut Diagnostics) {
-    let table = legal(daemon);
+fn check_legal(daemon: Daemon, layout: Layout, ini: &Ini, diags: &mut Diagnostics) {
+    let table = legal(daemon, layout);
     for sec in &ini.sections {
         let Some((_, opts)) = table.iter().find(|(name, _)| *name == sec.name) else {
+            if layout == Layout::Stas3 && sec.name == CONTROLLERS {
+                let why = moved_in_stas3("controller").unwrap_or_default();
+                diags.error(
+                    Some(sec.line),
+                    format!("section [{CONTROLLERS}] is ignored: {why}"),
+                );
+                continue;
+            }
             let known: Vec<_> = table.iter().map(|(n, _)| format!("[{n}]")).collect();
             diags.error(
                 Some(sec.line),
@@ -466,6 +552,13 @@ fn check_legal(daemon: Daemon, ini: &Ini, diags: &mut Diagnostics) {
         let mut seen = BTreeSet::new();
         for e in &sec.entries {
             if !opts.contains(&e.key.as_str()) && seen.insert(e.key.clone()) {
+                if let Some(why) = moved_in_stas3(&e.key).filter(|_| layout == Layout::Stas3) {
+                    diags.error(
+                        Some(e.line),
+                        format!("option \"{}\" in [{}] is ignored: {why}", e.key, sec.name),
+                    );
+                    continue;
+                }
                 diags.error(
                     Some(e.line),
                     format!(
@@ -489,6 +582,77 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// The options both layouts' files have, with the same meaning.
+    fn read_shared(&mut self, daemon: Daemon, cfg: &mut ServiceConfig) {
+        let g = &mut cfg.global;
+        if let Some(v) = self.scalar(GLOBAL, "tron", bool_word("true", "false")) {
+            g.tron = v;
+        }
+        if let Some(v) = self.scalar(GLOBAL, "ignore-iface", bool_word("true", "false")) {
+            g.ignore_iface = v;
+        }
+        if let Some(v) = self.scalar(GLOBAL, "ip-family", ip_family) {
+            g.ip_family = v;
+        }
+        match daemon {
+            Daemon::Stafd => {
+                if let Some(v) = self.scalar(GLOBAL, "pleo", bool_word("enabled", "disabled")) {
+                    g.pleo = v;
+                }
+                if let Some(v) = self.scalar(
+                    SERVICE_DISCOVERY,
+                    "zeroconf",
+                    bool_word("enabled", "disabled"),
+                ) {
+                    cfg.stafd.zeroconf = v;
+                }
+                if let Some(v) = self.scalar(DC_MGMT, "epcsd-poll-interval-minutes", poll_minutes) {
+                    cfg.stafd.epcsd_poll = v;
+                }
+            }
+            Daemon::Stacd => {
+                if let Some(v) = self.scalar(IOC_MGMT, "connect-attempts-on-ncc", |s| {
+                    py_int(s)
+                        .map(|n| if n == 1 { 2 } else { n })
+                        .ok_or_else(|| "expected an integer".to_owned())
+                }) {
+                    cfg.stacd.connect_attempts_on_ncc = v;
+                }
+            }
+        }
+    }
+
+    /// The options only the 3.x layout's /etc/nvme/stafd.conf and stacd.conf have
+    /// (ecosystem-2026.md §3.7).
+    fn read_stas3(&mut self, daemon: Daemon, cfg: &mut ServiceConfig) {
+        match daemon {
+            Daemon::Stafd => {
+                if let Some(v) = self.scalar(DC_MGMT, "dc-giveup-timeout", |s| {
+                    match systemd_timespan(s) {
+                        Some(secs) if secs.is_infinite() => Ok(Persistence::Forever),
+                        Some(secs) => Duration::try_from_secs_f64(secs)
+                            .map(Persistence::For)
+                            .map_err(|e| e.to_string()),
+                        None => Err("not a systemd time span such as 72h or infinity".to_owned()),
+                    }
+                }) {
+                    cfg.stafd.zeroconf_persistence = v;
+                }
+            }
+            Daemon::Stacd => {
+                if let Some(v) = self.scalar(IOC_MGMT, "honor-fabric-zoning", |s| {
+                    match s.to_ascii_lowercase().as_str() {
+                        "yes" | "true" | "1" | "on" => Ok(DisconnectScope::OnlyStasConnections),
+                        "no" | "false" | "0" | "off" => Ok(DisconnectScope::NoDisconnect),
+                        _ => Err("expected yes or no".to_owned()),
+                    }
+                }) {
+                    cfg.stacd.disconnect_scope = v;
+                }
+            }
+        }
+    }
+
     /// The checked value of a scalar option (its last occurrence), or `None` when absent or
     /// invalid (with a diagnostic).
     fn scalar<T>(
@@ -689,6 +853,7 @@ fn read_params(
             _ => None,
         },
         disable_sqflow: as_bool(get("disable-sqflow", &b)),
+        ..ConnectParams::default()
     }
 }
 

@@ -218,3 +218,75 @@ mod tests {
         }
     }
 }
+
+/// A time span in systemd's grammar (`systemd.time(7)`), as the 3.x layout's
+/// `dc-giveup-timeout` takes it: `infinity`, or numbers with units (`72h`, `1d 12h`,
+/// `1.5hours`, `90min`); a number without a unit is seconds. `M`/`month` is a month
+/// (30.44 days) and `m` a minute. Negative values are rejected. Returns seconds
+/// (`f64::INFINITY` for `infinity`).
+#[must_use]
+pub fn systemd_timespan(s: &str) -> Option<f64> {
+    const UNITS: [(&[&str], f64); 10] = [
+        (&["usec", "us", "µs", "μs"], 1e-6),
+        (&["msec", "ms"], 1e-3),
+        (&["seconds", "second", "sec", "s"], 1.0),
+        (&["minutes", "minute", "min", "m"], 60.0),
+        (&["hours", "hour", "hr", "h"], 3600.0),
+        (&["days", "day", "d"], 86_400.0),
+        (&["weeks", "week", "w"], 604_800.0),
+        (&["months", "month", "M"], 2_629_800.0),
+        (&["years", "year", "y"], 31_557_600.0),
+        (&["nsec", "ns"], 1e-9),
+    ];
+    let t = s.trim();
+    if t == "infinity" {
+        return Some(f64::INFINITY);
+    }
+    let mut rest = t;
+    let mut total = 0.0;
+    let mut parts = 0;
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..end].parse().ok()?;
+        rest = rest[end..].trim_start();
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_end];
+        rest = rest[unit_end..].trim_start();
+        let factor = if unit.is_empty() {
+            1.0
+        } else {
+            UNITS
+                .iter()
+                .find(|(names, _)| names.contains(&unit))
+                .map(|(_, f)| *f)?
+        };
+        total += n * factor;
+        parts += 1;
+    }
+    (parts > 0 && total.is_finite()).then_some(total)
+}
+
+#[cfg(test)]
+mod systemd_tests {
+    use super::systemd_timespan;
+
+    #[test]
+    fn systemd_grammar() {
+        assert_eq!(systemd_timespan("72h"), Some(259_200.0));
+        assert_eq!(systemd_timespan("72hours"), Some(259_200.0));
+        assert_eq!(systemd_timespan("1d 12h"), Some(129_600.0));
+        assert_eq!(systemd_timespan("90"), Some(90.0));
+        assert_eq!(systemd_timespan("2min 30s"), Some(150.0));
+        assert_eq!(systemd_timespan("1.5h"), Some(5400.0));
+        assert_eq!(systemd_timespan("1M"), Some(2_629_800.0));
+        assert_eq!(systemd_timespan("1m"), Some(60.0));
+        assert_eq!(systemd_timespan("infinity"), Some(f64::INFINITY));
+        for bad in ["", "-1", "5 parsecs", "h", "1..5s", "infinity 1s"] {
+            assert_eq!(systemd_timespan(bad), None, "{bad}");
+        }
+    }
+}

@@ -491,5 +491,12 @@ pub(crate) fn base_params(
     c.hdr_digest = p.hdr_digest.unwrap_or(false);
     c.data_digest = p.data_digest.unwrap_or(false);
     c.disable_sqflow = p.disable_sqflow.unwrap_or(false);
+    c.fast_io_fail_tmo = p.fast_io_fail_tmo;
+    c.tos = p.tos;
+    c.duplicate_connect = p.duplicate_connect.unwrap_or(false);
+    c.tls = p.tls.unwrap_or(false);
+    c.concat = p.concat.unwrap_or(false);
+    c.keyring = p.keyring.map(|n| n.to_string());
+    c.tls_key = p.tls_key.map(|n| n.to_string());
     c
 }

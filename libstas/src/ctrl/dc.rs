@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::config::service::{ConnectParams as CfgParams, Persistence, Persistent};
+use crate::identity::Secret;
 use crate::kernel::fabrics::{ConnectParams, CtrlKind};
 use crate::model::snapshot::{DlpeDict, OpView, Origin, TimerView};
 use crate::model::trid::{TransportId, WELL_KNOWN_DISC_NQN};
@@ -87,6 +88,11 @@ pub struct DcSettings {
     pub persistent: Persistent,
     /// How often a parked controller's log is read again.
     pub epcsd_poll: Duration,
+    /// DH-HMAC-CHAP host secret: only in the 3.x layout (`kxchap-secret`); 2.x, like
+    /// libnvme 1.x, authenticates I/O controllers only.
+    pub dhchap_secret: Option<Secret>,
+    /// DH-HMAC-CHAP controller secret (3.x layout).
+    pub dhchap_ctrl_secret: Option<Secret>,
 }
 
 /// Inputs of the state machine.
@@ -706,15 +712,20 @@ impl Dc {
         out
     }
 
-    /// Only the common parameters: a discovery controller gets no queue settings and no
-    /// DH-HMAC-CHAP secrets (an I/O controller does, see [`super::ioc`]).
+    /// The common parameters and the secrets the settings carry (3.x layout only): a
+    /// discovery controller gets no queue settings (an I/O controller does, see
+    /// [`super::ioc`]).
     fn connect_params(&self) -> ConnectParams {
-        base_params(
+        let mut c = base_params(
             &self.tid,
             &self.settings.host_id,
             CtrlKind::Discovery,
             &self.settings.params,
-        )
+        );
+        let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
+        c.dhchap_secret = expose(&self.settings.dhchap_secret);
+        c.dhchap_ctrl_secret = expose(&self.settings.dhchap_ctrl_secret);
+        c
     }
 
     fn try_connect(&mut self, out: &mut Vec<Action>) {

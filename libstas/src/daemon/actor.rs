@@ -41,6 +41,7 @@ use crate::ctrl::debounce::{Debouncer, Trigger};
 use crate::ctrl::reconcile::{self, ReconcileCandidate, Screen};
 use crate::ctrl::timers::CONF_SOAK;
 use crate::fsutil::FsError;
+use crate::identity::Secret;
 use crate::kernel::error::{BuildError, ConnectError};
 use crate::kernel::fabrics::{
     build_connect_string, ConnectParams, ConnectString, SupportedOptions,
@@ -1083,6 +1084,34 @@ impl<M: Machine, X, O, S> Base<M, X, O, S> {
         tracing::info!(tron = on, "debug logging {}", if on { "on" } else { "off" });
     }
 
+    /// The host ID a controller connects with: a 3.x persona's (`host-id` of a configured,
+    /// sealed entry), else the host's.
+    #[must_use]
+    pub fn host_id_for(&self, cfg: &BTreeMap<String, String>, o: &CfgParams) -> String {
+        cfg.get("host-id")
+            .filter(|_| o.sealed)
+            .cloned()
+            .unwrap_or_else(|| self.host.id.clone())
+    }
+
+    /// The DH-HMAC-CHAP secret `key` (`dhchap-secret`, `dhchap-ctrl-secret`) of a
+    /// controller: a configured 3.x entry's own (resolved; empty is a reset), else, for a
+    /// 2.x entry with a non-empty one, that one, else the 3.x main scope's. `None`: nothing
+    /// configured, the caller's fallback applies; `Some(None)`: explicitly none.
+    #[must_use]
+    pub fn secret_for(
+        &self,
+        cfg: &BTreeMap<String, String>,
+        o: &CfgParams,
+        key: &str,
+    ) -> Option<Option<Secret>> {
+        let v = cfg
+            .get(key)
+            .filter(|v| o.sealed || !v.is_empty())
+            .or_else(|| (!o.sealed).then(|| self.cfg.scope.get(key)).flatten())?;
+        Some((!v.is_empty()).then(|| Secret::new(v.clone())))
+    }
+
     /// `process_info` as of `now` (`avahi`: stafd's mDNS browser).
     #[must_use]
     pub fn process_view(&self, now: Instant, avahi: Option<AvahiView>) -> ProcessView {
@@ -1104,6 +1133,7 @@ impl<M: Machine, X, O, S> Base<M, X, O, S> {
             kernel_host_iface: self.options.host_iface(),
             ignore_iface: self.cfg.global.ignore_iface,
             avahi,
+            config_layout: self.cfg.layout.as_str(),
         }
     }
 

@@ -14,6 +14,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::DaemonArgs;
+use crate::config::layout::{self, DaemonFiles, Layout, LayoutPaths};
 use crate::config::{self, Daemon, ServiceConfig, SysConf};
 use crate::dbus::stafd_follow::FollowError;
 use crate::dbus::{ConnectionLost, DbusError};
@@ -39,8 +40,8 @@ pub const EXIT_GRACE: Duration = Duration::from_secs(5);
 pub struct Started {
     /// The logger (its debug switch follows `tron`).
     pub log: LogHandle,
-    /// The configuration file (re-read on SIGHUP).
-    pub conf_file: PathBuf,
+    /// The configuration layout and its files (re-read on SIGHUP).
+    pub files: DaemonFiles,
     /// Its content.
     pub config: ServiceConfig,
     /// Debug logging on (`--tron` or the file's `tron`).
@@ -137,7 +138,7 @@ impl Env {
         let serving = Serving {
             daemon,
             signals,
-            conf_file: started.conf_file,
+            files: started.files,
         };
         let prepared = Prepared {
             uevents,
@@ -197,14 +198,27 @@ pub fn start(prog: &str, daemon: Daemon, args: &DaemonArgs) -> Result<Started, E
         return Err(ExitCode::FAILURE);
     }
     let log = logging::init(prog, args.syslog, args.tron);
-    let conf_file = conf_file(daemon, args.conf_file.as_deref());
-    let config = load_config(daemon, &conf_file);
+    let files = daemon_files(daemon, args);
+    tracing::info!(layout = %files.layout, "{}", files.describe());
+    let loaded = load_daemon(daemon, &files);
+    let config = loaded.as_ref().map_or_else(
+        || ServiceConfig::defaults_in(daemon, files.layout),
+        |l| l.loaded.config.clone(),
+    );
     let tron = args.tron || config.global.tron;
     log.set_tron(tron);
-    match resolve_host(Path::new(config::SYS_CONF), &IdentityPaths::default()) {
+    let host = match files.layout {
+        Layout::Stas2 => resolve_host(&files.sys_conf, &IdentityPaths::default()),
+        Layout::Stas3 => resolve_host_stas3(
+            loaded.as_ref().and_then(|l| l.conn.as_ref()),
+            &files.conn_conf,
+            &IdentityPaths::default(),
+        ),
+    };
+    match host {
         Ok((host, host_key)) => Ok(Started {
             log,
-            conf_file,
+            files,
             config,
             tron,
             host,
@@ -214,6 +228,62 @@ pub fn start(prog: &str, daemon: Daemon, args: &DaemonArgs) -> Result<Started, E
             tracing::error!("{e}");
             eprintln!("{prog}: {e}");
             Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The layout and files `daemon` runs on, from its command line and the files present.
+#[must_use]
+pub fn daemon_files(daemon: Daemon, args: &DaemonArgs) -> DaemonFiles {
+    DaemonFiles::choose(
+        daemon,
+        &LayoutPaths::default(),
+        args.conf_file.as_deref(),
+        args.conn_conf_file.as_deref(),
+    )
+}
+
+/// Loads `daemon`'s configuration from `files`, logging every diagnostic. `None` when the
+/// service file cannot be read (the caller uses the defaults, or keeps what it has).
+#[must_use]
+pub fn load_daemon(daemon: Daemon, files: &DaemonFiles) -> Option<layout::DaemonConfig> {
+    match layout::load(daemon, files) {
+        Ok(l) => {
+            log_diagnostics(&l.loaded.diagnostics);
+            Some(l)
+        }
+        Err(e) => {
+            tracing::error!("{e}; using the default configuration");
+            None
+        }
+    }
+}
+
+/// What a reload (SIGHUP) of `files` gives: the new configuration, or `None` to keep the
+/// running one. The 3.x layout's nvme-stas.conf is taken as a unit: with an error in it,
+/// the daemon keeps its last good configuration (libnvme's rule), and says so.
+#[must_use]
+pub fn reload_daemon(daemon: Daemon, files: &DaemonFiles) -> Option<ServiceConfig> {
+    let Some(l) = load_daemon(daemon, files) else {
+        return Some(ServiceConfig::defaults_in(daemon, files.layout));
+    };
+    if l.conn_rejected {
+        tracing::error!(
+            file = %files.conn_conf.display(),
+            "reload refused: {} has errors; keeping the last good configuration",
+            files.conn_conf.display()
+        );
+        return None;
+    }
+    Some(l.loaded.config)
+}
+
+fn log_diagnostics(diagnostics: &[config::Diagnostic]) {
+    for d in diagnostics {
+        if d.is_error() {
+            tracing::error!("{d}");
+        } else {
+            tracing::warn!("{d}");
         }
     }
 }
@@ -247,7 +317,7 @@ pub enum RunError {
 pub struct Serving {
     daemon: Daemon,
     signals: Signals,
-    conf_file: PathBuf,
+    files: DaemonFiles,
 }
 
 impl Serving {
@@ -287,11 +357,13 @@ impl Serving {
                 s = self.signals.recv() => match s {
                     Signal::Reload => {
                         notify::reloading();
-                        let f = self.conf_file.clone();
-                        let cfg = tokio::task::spawn_blocking(move || load_config(daemon, &f))
+                        let f = self.files.clone();
+                        let cfg = tokio::task::spawn_blocking(move || reload_daemon(daemon, &f))
                             .await
-                            .unwrap_or_else(|_| ServiceConfig::defaults(daemon));
-                        reload(cfg).await;
+                            .unwrap_or(None);
+                        if let Some(cfg) = cfg {
+                            reload(cfg).await;
+                        }
                         // READY=1 with the controller summary again: `Ready` alone would
                         // stay the status until the snapshot next changes.
                         last_status = status_line(daemon, &snap.borrow_and_update());
@@ -348,26 +420,12 @@ pub fn conf_file(daemon: Daemon, given: Option<&Path>) -> PathBuf {
     )
 }
 
-/// Loads the daemon's configuration, logging every diagnostic; an unreadable file means the
-/// defaults.
+/// Loads a 2.x service file, logging every diagnostic; an unreadable file means the
+/// defaults (tests and tools that name one file).
 #[must_use]
 pub fn load_config(daemon: Daemon, path: &Path) -> ServiceConfig {
-    match config::load_service(daemon, path) {
-        Ok(l) => {
-            for d in &l.diagnostics {
-                if d.is_error() {
-                    tracing::error!("{d}");
-                } else {
-                    tracing::warn!("{d}");
-                }
-            }
-            l.config
-        }
-        Err(e) => {
-            tracing::error!("{e}; using the default configuration");
-            ServiceConfig::defaults(daemon)
-        }
-    }
+    load_daemon(daemon, &DaemonFiles::stas2(daemon, path))
+        .map_or_else(|| ServiceConfig::defaults(daemon), |l| l.loaded.config)
 }
 
 /// Resolves the host identity from `sys.conf` and `/etc/nvme`: the host and its DHCHAP key.
@@ -395,6 +453,27 @@ pub fn resolve_host(
         tracing::warn!("{w}");
     }
     Ok((Host::from_identity(&r.identity), r.identity.key))
+}
+
+/// Resolves the host identity of the 3.x layout from nvme-stas.conf's main `[Host]`
+/// (`conf`, `None` when the file was rejected) and `/etc/nvme`. There is no host key: the
+/// DH-HMAC-CHAP secrets come from the file's cascade.
+///
+/// # Errors
+/// The host NQN or ID is missing or invalid.
+pub fn resolve_host_stas3(
+    conf: Option<&config::nvmeconf::NvmeConf>,
+    conn_conf: &Path,
+    paths: &IdentityPaths,
+) -> Result<(Host, Option<Secret>), IdentityError> {
+    let given = conf
+        .map(|c| c.main_scope().identity.clone())
+        .unwrap_or_default();
+    let r = HostIdentity::resolve_stas3(&given, conn_conf, paths)?;
+    for w in &r.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok((Host::from_identity(&r.identity), None))
 }
 
 /// Opens the kernel's uevent socket and starts its reader thread (following `follow`).
@@ -463,4 +542,34 @@ fn status_line(daemon: Daemon, s: &Snapshot) -> String {
         "{} {what} controller(s), {connected} connected",
         s.ctrls.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reload of a 3.x host whose nvme-stas.conf has an error is refused (the core keeps
+    /// its configuration); once the file is fixed the reload goes through.
+    #[test]
+    fn a_reload_of_a_rejected_connection_file_keeps_the_running_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = LayoutPaths {
+            etc_stas: dir.path().join("stas"),
+            etc_nvme: dir.path().to_owned(),
+        };
+        let conn = dir.path().join("nvme-stas.conf");
+        let good = "[Subsystem]\nnqn = nqn.2024-01.com.example:a\n\
+                    controller = transport=tcp;traddr=192.0.2.1;trsvcid=4420\n";
+        std::fs::write(
+            &conn,
+            format!("{good}[I/O Controller Defaults]\ntos = 1 # x\n"),
+        )
+        .unwrap();
+        let files = DaemonFiles::choose(Daemon::Stacd, &paths, None, None);
+        assert_eq!(files.layout, Layout::Stas3);
+        assert!(reload_daemon(Daemon::Stacd, &files).is_none());
+        std::fs::write(&conn, good).unwrap();
+        let cfg = reload_daemon(Daemon::Stacd, &files).expect("a good file reloads");
+        assert_eq!(cfg.controllers.len(), 1);
+    }
 }

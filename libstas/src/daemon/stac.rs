@@ -243,16 +243,15 @@ impl Actor for Core {
     /// Settings of one controller: its overrides over `[Global]`; its own DH-HMAC-CHAP
     /// secret, else the host key (DECISIONS.md item 7).
     fn settings_for(&self, cfg: &BTreeMap<String, String>, o: &CfgParams) -> IocSettings {
-        let secret = |k: &str| {
-            cfg.get(k)
-                .filter(|v| !v.is_empty())
-                .map(|v| Secret::new(v.clone()))
-        };
+        // A configured 3.x controller carries its resolved secrets (an empty one is a
+        // reset); any other takes the 3.x main scope's, then the 2.x host key.
+        let secret = |k: &str| self.base.secret_for(cfg, o, k);
+        let host_key = (!o.sealed).then(|| self.host_key.clone()).flatten();
         IocSettings {
-            host_id: self.base.host.id.clone(),
+            host_id: self.base.host_id_for(cfg, o),
             params: o.or(&self.base.cfg.global.params),
-            dhchap_secret: secret("dhchap-secret").or_else(|| self.host_key.clone()),
-            dhchap_ctrl_secret: secret("dhchap-ctrl-secret"),
+            dhchap_secret: secret("dhchap-secret").unwrap_or(host_key),
+            dhchap_ctrl_secret: secret("dhchap-ctrl-secret").flatten(),
             attempts_on_ncc: self.base.cfg.stacd.connect_attempts_on_ncc,
         }
     }

@@ -24,7 +24,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::actor::{base_in_field, strip_secrets, Actor, Base, CoreBase, CoreHandle};
-use crate::config::service::{ConnectParams as CfgParams, Persistence, Persistent};
+use crate::config::service::{ConnectParams as CfgParams, Layout, Persistence, Persistent};
 use crate::ctrl::dc::{Action, Dc, DcSettings, Event, TimerKind};
 use crate::ctrl::reconcile;
 use crate::fsutil::FsError;
@@ -224,13 +224,18 @@ impl Actor for Core {
     fn settings_for(&self, cfg: &BTreeMap<String, String>, o: &CfgParams) -> DcSettings {
         let stafd = &self.base.cfg.stafd;
         let persistent = cfg.get("persistent").and_then(|v| Persistent::parse(v));
+        // 2.x, like libnvme 1.x, sends discovery controllers no DH-HMAC-CHAP secret.
+        let stas3 = self.base.cfg.layout == Layout::Stas3;
+        let secret = |k: &str| self.base.secret_for(cfg, o, k).flatten().filter(|_| stas3);
         DcSettings {
-            host_id: self.base.host.id.clone(),
+            host_id: self.base.host_id_for(cfg, o),
             pleo: self.base.cfg.global.pleo,
             params: o.or(&self.base.cfg.global.params),
             persistence: stafd.zeroconf_persistence,
             persistent: persistent.unwrap_or(stafd.persistent),
             epcsd_poll: stafd.epcsd_poll,
+            dhchap_secret: secret("dhchap-secret"),
+            dhchap_ctrl_secret: secret("dhchap-ctrl-secret"),
         }
     }
 

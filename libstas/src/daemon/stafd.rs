@@ -29,6 +29,7 @@ use std::process::ExitCode;
 use tokio::sync::broadcast;
 
 use crate::cli::DaemonArgs;
+use crate::config::layout::Layout;
 use crate::config::{Daemon, ServiceConfig};
 use crate::dbus::avahi::AvahiBus;
 use crate::dbus::{serve_staf, StafHandle};
@@ -73,10 +74,12 @@ pub async fn serve(mut env: StafdEnv, started: Started) -> Result<(), RunError> 
     };
     let zc_initial = zc_config(&p.setup.config);
     let tp8013 = p.setup.kernel_options.discovery();
-    // nvme-cli's udev rule: shadowed only while nvme-cli is older than 3 (item 19).
+    // nvme-cli's udev rule: shadowed only in the 2.x layout and only while nvme-cli is
+    // older than 3 (item 19).
+    let stas2 = p.setup.config.layout == Layout::Stas2;
     let interop = env.nvmecli_interop && {
         let major = tokio::task::spawn_blocking(nvmecli::nvme_cli_major).await;
-        let shadow = nvmecli::rule_needs_shadow(major.ok().flatten());
+        let shadow = stas2 && nvmecli::rule_needs_shadow(major.ok().flatten());
         if !shadow {
             nvmecli::remove_stale_shadow(Path::new(nvmecli::RUN_RULES_DIR));
         }

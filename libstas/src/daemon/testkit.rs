@@ -32,6 +32,22 @@ pub fn conf(daemon: Daemon, text: &str) -> ServiceConfig {
     ServiceConfig::from_ini(daemon, &i, &mut d)
 }
 
+/// `text` as the 3.x layout's `/etc/nvme/nvme-stas.conf` (it must have no error), over
+/// `daemon`'s 3.x defaults.
+pub fn conf3(daemon: Daemon, text: &str) -> ServiceConfig {
+    use crate::config::{layout, nvmeconf, service::Layout};
+    let main = Path::new(nvmeconf::NVME_STAS_CONF);
+    let source = nvmeconf::Source {
+        path: main.to_owned(),
+        text: text.to_owned(),
+    };
+    let parsed = nvmeconf::parse(main, &[source]);
+    assert!(!parsed.has_errors(), "{:?}", parsed.diagnostics);
+    let mut cfg = ServiceConfig::defaults_in(daemon, Layout::Stas3);
+    layout::apply(daemon, &parsed.conf, &mut cfg);
+    cfg
+}
+
 /// The test host.
 pub fn host(symname: Option<&str>, key_set: bool) -> Host {
     Host {

@@ -119,6 +119,7 @@ pub fn process(daemon: &str) -> ProcessView {
         kernel_host_iface: true,
         ignore_iface: false,
         avahi: None,
+        config_layout: "2.x",
     }
 }
 

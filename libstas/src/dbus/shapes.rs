@@ -56,6 +56,8 @@ pub fn id_dict(c: &CtrlView) -> StrDict {
     for (k, v) in c.tid.fields() {
         put(&mut d, k, v);
     }
+    // nvme-stas 3.0's name of the host NQN, next to 2.x's (DECISIONS.md item 21).
+    put(&mut d, "hostnqn", c.tid.host_nqn.as_str());
     put(&mut d, "device", c.device.as_deref().unwrap_or(NO_DEVICE));
     // stas's extension: the kernel controller's owner in nvme-cli 3's registry.
     put(&mut d, "owner", c.attrs.owner.as_str());
@@ -245,6 +247,8 @@ struct ProcessInfo<'a> {
     kernel_tp8013: &'static str,
     #[serde(rename = "kernel support.host_iface")]
     kernel_host_iface: &'static str,
+    #[serde(rename = "configuration layout")]
+    config_layout: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     avahi: Option<AvahiInfo>,
 }
@@ -307,6 +311,7 @@ pub fn process_info(p: &ProcessView) -> Result<String, serde_json::Error> {
         config_soak_timer: timer_text(&p.config_soak_timer),
         kernel_tp8013: py_bool(p.kernel_tp8013),
         kernel_host_iface: py_bool(p.kernel_host_iface),
+        config_layout: p.config_layout,
         avahi: p.avahi.as_ref().map(avahi_info),
     })
 }
@@ -447,6 +452,7 @@ pub(crate) mod tests {
             kernel_host_iface: false,
             ignore_iface: false,
             avahi: None,
+            config_layout: "3.x",
         }
     }
 
@@ -456,6 +462,7 @@ pub(crate) mod tests {
             "host-iface",
             "host-nqn",
             "host-traddr",
+            "hostnqn",
             "kato",
             "owner",
             "subsysnqn",
@@ -478,6 +485,7 @@ pub(crate) mod tests {
                 ("host-traddr", ""),
                 ("host-iface", "eth0"),
                 ("host-nqn", HOSTNQN),
+                ("hostnqn", HOSTNQN),
                 ("kato", "30"),
                 ("device", "nvme?"),
                 ("owner", ""),
@@ -621,7 +629,9 @@ pub(crate) mod tests {
         assert_eq!(d["dctype"], "cdc");
         assert_eq!(d["connected"], "False");
         assert!(!d.contains_key("dlpe"));
-        assert_eq!(d.len(), info(&c).len() + 7);
+        // Seven kernel attributes; `hostnqn` is also in the id dict (3.0's name of the TID's
+        // host NQN), and details shows the kernel's, as nvme-stas 2.x does.
+        assert_eq!(d.len(), info(&c).len() + 6);
 
         c.connected = true;
         assert_eq!(details(&c)["connected"], "True");
@@ -667,7 +677,7 @@ pub(crate) mod tests {
                 r#""hostid":"e2dd6d3b-2a42-46c4-b116-261ddf5b0683","hostkey":"(set)","#,
                 r#""symname":"host-1","last known config file":"/run/stafd/last-known-config.toml","#,
                 r#""config soak timer":"1.5s [off]","kernel support.TP8013":"True","#,
-                r#""kernel support.host_iface":"False"}"#
+                r#""kernel support.host_iface":"False","configuration layout":"3.x"}"#
             )
         );
         let mut p = process();

@@ -22,9 +22,9 @@ use super::generate::{
     generate_host_nqn, host_id_for, host_uuid_from_system, SystemPaths, UuidSource,
 };
 use super::resolve::{
-    resolve_id, resolve_key, resolve_nqn, resolve_symname, HostConfig, IdentityPaths,
+    resolve_id, resolve_key, resolve_nqn, resolve_symname, HostConfig, HostIdentity, IdentityPaths,
 };
-use super::value::{parse_symname, InvalidValue};
+use super::value::{parse_symname, HostNqn, InvalidValue};
 use crate::config::edit::{remove_option, set_option, EditError};
 use crate::config::{self, CheckReport, Diagnostic, ReadError, Severity};
 use crate::fsutil::{write_atomic, FsError};
@@ -281,8 +281,16 @@ pub fn clear_symname(paths: &AdminPaths) -> Result<(), AdminError> {
 /// an invalid key or symbolic name (the daemons ignore those with a warning; here they are
 /// errors), and a host ID that differs from the UUID in the host NQN (a warning). A missing
 /// `sys.conf` is only a warning: the defaults from `/etc/nvme` apply.
+///
+/// On a host of the 3.x layout (`nvme-stas.conf` in the identity directory), the identity
+/// of that layout is checked instead: nvme-stas.conf's main `[Host]` (the file must parse)
+/// and `/etc/nvme/hostnqn` and `hostid`.
 #[must_use]
 pub fn check_config(paths: &AdminPaths) -> CheckReport {
+    let conn_conf = paths.identity.etc_nvme.join("nvme-stas.conf");
+    if conn_conf.exists() {
+        return check_config_stas3(paths, &conn_conf);
+    }
     let conf = &paths.conf_file;
     let mut loaded = match config::load_sys_conf(conf) {
         Ok(l) => l,
@@ -313,24 +321,70 @@ pub fn check_config(paths: &AdminPaths) -> CheckReport {
         extra.push(error(&e));
     }
     if let (Ok(nqn), Ok(id)) = (nqn, id) {
-        let in_nqn = nqn.uuid_text().and_then(|t| uuid::Uuid::parse_str(t).ok());
-        if in_nqn.is_some_and(|u| u != id) {
-            let (file, line) = match &cfg.id {
-                Some(v) => (v.origin.file.clone(), v.origin.line),
-                None => (paths.identity.hostid(), None),
-            };
-            extra.push(Diagnostic {
-                severity: Severity::Warning,
-                file,
-                line,
-                message: format!(
-                    "host ID {id} differs from the UUID in host NQN {nqn} (nvme-cli warns about this)"
-                ),
-            });
-        }
+        let origin = cfg
+            .id
+            .as_ref()
+            .map(|v| (v.origin.file.clone(), v.origin.line));
+        extra.extend(id_mismatch(&nqn, id, origin, paths));
     }
     loaded.diagnostics.extend(extra);
     CheckReport::new(conf, &loaded)
+}
+
+/// A warning when the host ID differs from the UUID in the host NQN (`origin`: where the ID
+/// was configured, else it came from the `hostid` file).
+fn id_mismatch(
+    nqn: &HostNqn,
+    id: uuid::Uuid,
+    origin: Option<(PathBuf, Option<usize>)>,
+    paths: &AdminPaths,
+) -> Option<Diagnostic> {
+    let in_nqn = nqn.uuid_text().and_then(|t| uuid::Uuid::parse_str(t).ok());
+    if in_nqn.is_none_or(|u| u == id) {
+        return None;
+    }
+    let (file, line) = origin.unwrap_or_else(|| (paths.identity.hostid(), None));
+    Some(Diagnostic {
+        severity: Severity::Warning,
+        file,
+        line,
+        message: format!(
+            "host ID {id} differs from the UUID in host NQN {nqn} (nvme-cli warns about this)"
+        ),
+    })
+}
+
+/// `check-config` on a host of the 3.x layout: nvme-stas.conf (with its drop-ins) must
+/// parse, and the identity it resolves to (its main `[Host]`, else `/etc/nvme`) must be
+/// valid.
+fn check_config_stas3(paths: &AdminPaths, conn_conf: &Path) -> CheckReport {
+    let parsed = config::nvmeconf::load(conn_conf);
+    let mut diagnostics = parsed.diagnostics;
+    let given = parsed.conf.main_scope().identity.clone();
+    match HostIdentity::resolve_stas3(&given, conn_conf, &paths.identity) {
+        Ok(r) => {
+            let error = |e: &super::resolve::IdentityError| e.to_diagnostic(Severity::Error);
+            diagnostics.extend(r.warnings.iter().map(error));
+            let origin = given.hostid.as_ref().map(|_| (conn_conf.to_owned(), None));
+            diagnostics.extend(id_mismatch(&r.identity.nqn, r.identity.id, origin, paths));
+        }
+        Err(e) => diagnostics.push(e.to_diagnostic(Severity::Error)),
+    }
+    let loaded = config::Loaded {
+        config: (),
+        diagnostics,
+        found: true,
+    };
+    let mut report = CheckReport::new(conn_conf, &loaded);
+    report.lines.insert(
+        0,
+        format!(
+            "configuration layout 3.x: host identity from {} and {}",
+            conn_conf.display(),
+            paths.identity.etc_nvme.display()
+        ),
+    );
+    report
 }
 
 #[cfg(test)]

@@ -417,19 +417,77 @@ impl HostIdentity {
         let nqn = resolve_nqn(cfg, paths)?;
         let id = resolve_id(cfg, paths)?;
         let mut warnings = Vec::new();
-        let key = resolve_key(cfg, paths).unwrap_or_else(|e| {
-            warnings.push(e);
-            None
-        });
-        let symname = resolve_symname(cfg).unwrap_or_else(|e| {
-            warnings.push(e);
-            None
-        });
+        let key = optional(resolve_key(cfg, paths), &mut warnings);
+        let symname = optional(resolve_symname(cfg), &mut warnings);
         Ok(Resolved {
             identity: Self {
                 nqn,
                 id,
                 key,
+                symname,
+            },
+            warnings,
+        })
+    }
+}
+
+/// An optional part of the identity: its value, or `None` with the problem added to
+/// `warnings`.
+fn optional<T>(
+    r: Result<Option<T>, IdentityError>,
+    warnings: &mut Vec<IdentityError>,
+) -> Option<T> {
+    r.unwrap_or_else(|e| {
+        warnings.push(e);
+        None
+    })
+}
+
+impl HostIdentity {
+    /// Resolves the identity of the 3.x layout: `hostnqn`, `hostid` and `hostsymname` of
+    /// nvme-stas.conf's main `[Host]` (`given`, read from `file`), else `/etc/nvme/hostnqn`
+    /// and `/etc/nvme/hostid`. A configured host NQN without a host ID takes the UUID of a
+    /// uuid-form NQN (TP4126), as nvme-stas 3.x does. There is no host key file: DH-HMAC-CHAP
+    /// secrets come from the file's cascade (`kxchap-secret`).
+    ///
+    /// # Errors
+    /// The host NQN or ID is missing or invalid.
+    pub fn resolve_stas3(
+        given: &crate::config::nvmeconf::Identity,
+        file: &Path,
+        paths: &IdentityPaths,
+    ) -> Result<Resolved, IdentityError> {
+        let value = |v: &Option<String>| {
+            v.as_ref().map(|v| HostValue {
+                value: v.clone(),
+                origin: Origin {
+                    file: file.to_owned(),
+                    line: None,
+                },
+            })
+        };
+        let cfg = HostConfig {
+            nqn: value(&given.hostnqn),
+            id: value(&given.hostid),
+            key: None,
+            symname: value(&given.hostsymname),
+        };
+        let nqn = resolve_nqn(&cfg, paths)?;
+        let derived = match (&given.hostnqn, &given.hostid) {
+            (Some(_), None) => nqn.uuid_text().and_then(|u| parse_host_id(u).ok()),
+            _ => None,
+        };
+        let id = match derived {
+            Some(id) => id,
+            None => resolve_id(&cfg, paths)?,
+        };
+        let mut warnings = Vec::new();
+        let symname = optional(resolve_symname(&cfg), &mut warnings);
+        Ok(Resolved {
+            identity: Self {
+                nqn,
+                id,
+                key: None,
                 symname,
             },
             warnings,

@@ -71,6 +71,10 @@ pub enum BuildError {
     /// The whole string exceeds one page.
     #[error("option string is {0} bytes, the kernel takes at most 4096")]
     TooLong(usize),
+    /// A security option the kernel does not offer: connecting without it would be a
+    /// silent downgrade.
+    #[error("the kernel does not support the {0} option (a connection without it would not be secured as configured)")]
+    Unsupported(&'static str),
 }
 
 /// Why a connect failed.

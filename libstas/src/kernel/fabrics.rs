@@ -240,9 +240,9 @@ pub struct ConnectParams {
     pub host_nqn: String,
     /// Host ID (always sent).
     pub host_id: String,
-    /// DH-HMAC-CHAP host secret (I/O controllers only).
+    /// DH-HMAC-CHAP host secret.
     pub dhchap_secret: Option<String>,
-    /// DH-HMAC-CHAP controller secret (I/O controllers only).
+    /// DH-HMAC-CHAP controller secret.
     pub dhchap_ctrl_secret: Option<String>,
     /// I/O queues (I/O controllers only, > 0).
     pub nr_io_queues: Option<u32>,
@@ -270,6 +270,14 @@ pub struct ConnectParams {
     pub hdr_digest: bool,
     /// Data digest (tcp).
     pub data_digest: bool,
+    /// TLS (tcp; 6.7+ built with `CONFIG_NVME_TCP_TLS`).
+    pub tls: bool,
+    /// Secure channel concatenation (tcp; 6.15+).
+    pub concat: bool,
+    /// Keyring to search for the TLS key: a key serial (tcp).
+    pub keyring: Option<String>,
+    /// The TLS key to use: a key serial (tcp).
+    pub tls_key: Option<String>,
 }
 
 impl ConnectParams {
@@ -308,6 +316,8 @@ impl fmt::Debug for ConnectParams {
             .field("dhchap_ctrl_secret", &redact(&self.dhchap_ctrl_secret))
             .field("keep_alive_tmo", &self.keep_alive_tmo)
             .field("ctrl_loss_tmo", &self.ctrl_loss_tmo)
+            .field("tls", &self.tls)
+            .field("tls_key", &self.tls_key)
             .finish_non_exhaustive()
     }
 }
@@ -373,6 +383,38 @@ impl Builder<'_> {
         }
     }
 
+    /// The TLS options (tcp only). Each is required: a kernel without one refuses the
+    /// connection here rather than connecting in the clear.
+    fn security(&mut self, p: &ConnectParams) -> Result<(), BuildError> {
+        let serials = [("keyring", &p.keyring), ("tls_key", &p.tls_key)];
+        for (name, v) in serials {
+            if let Some(v) = v.as_deref().and_then(set) {
+                let serial = parse_key_serial(v).ok_or_else(|| BuildError::Invalid {
+                    option: name,
+                    value: v.to_owned(),
+                    reason: ValueError::Malformed("expected a key serial number"),
+                })?;
+                self.required(name)?;
+                self.string(name, &serial.to_string());
+            }
+        }
+        for (name, on) in [("tls", p.tls), ("concat", p.concat)] {
+            if on {
+                self.required(name)?;
+                self.flag(name, true);
+            }
+        }
+        Ok(())
+    }
+
+    fn required(&self, name: &'static str) -> Result<(), BuildError> {
+        if self.opts.supports(name) {
+            Ok(())
+        } else {
+            Err(BuildError::Unsupported(name))
+        }
+    }
+
     fn string(&mut self, name: &'static str, v: &str) {
         self.push(name, Some(v), false);
     }
@@ -393,6 +435,16 @@ impl Builder<'_> {
             self.push(name, Some(&v.to_string()), false);
         }
     }
+}
+
+/// A kernel key serial: decimal or `0x` hexadecimal, positive and within `i32`.
+#[must_use]
+pub fn parse_key_serial(s: &str) -> Option<i32> {
+    let n = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => i64::from_str_radix(hex, 16).ok()?,
+        None => s.parse::<i64>().ok()?,
+    };
+    i32::try_from(n).ok().filter(|n| *n > 0)
 }
 
 fn set(s: &str) -> Option<&str> {
@@ -507,12 +559,14 @@ pub fn build_connect_string(
     b.string("hostnqn", host_nqn);
     b.string("hostid", host_id);
     b.flag("discovery", is_dc && nqn != WELL_KNOWN_DISC_NQN);
-    if is_ioc {
-        for (name, s) in secrets {
-            if let Some(s) = s.and_then(set) {
-                b.push(name, Some(s), true);
-            }
+    // Secrets as given: stacd sets them for I/O controllers; stafd for discovery
+    // controllers only in the 3.x layout (libnvme 1.x, hence nvme-stas 2.x, sent none).
+    for (name, s) in secrets {
+        if let Some(s) = s.and_then(set) {
+            b.push(name, Some(s), true);
         }
+    }
+    if is_ioc {
         b.number("nr_io_queues", p.nr_io_queues, |v| *v > 0);
         b.number("nr_write_queues", p.nr_write_queues, |v| *v > 0);
         b.number("nr_poll_queues", p.nr_poll_queues, |v| *v > 0);
@@ -532,6 +586,7 @@ pub fn build_connect_string(
     if transport == "tcp" {
         b.flag("hdr_digest", p.hdr_digest);
         b.flag("data_digest", p.data_digest);
+        b.security(p)?;
     }
     if b.text.len() > 4096 {
         return Err(BuildError::TooLong(b.text.len()));

@@ -177,6 +177,8 @@ pub struct ProcessView {
     pub ignore_iface: bool,
     /// stafd's mDNS browser (`None` in stacd).
     pub avahi: Option<AvahiView>,
+    /// The configuration layout in use: `2.x` (/etc/stas) or `3.x` (/etc/nvme).
+    pub config_layout: &'static str,
 }
 
 /// How often stafd tries to wake avahi-daemon while it is absent (nvme-stas's 60 s).

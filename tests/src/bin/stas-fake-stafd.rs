@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use libstas::config::layout::DaemonFiles;
 use libstas::config::Daemon;
 use libstas::daemon::common::{block_on, load_config};
 use libstas::daemon::staf::Host;
@@ -144,7 +145,7 @@ fn main() -> ExitCode {
             env,
             Started {
                 log,
-                conf_file: args.conf,
+                files: DaemonFiles::stas2(Daemon::Stafd, &args.conf),
                 config: cfg,
                 tron,
                 host,

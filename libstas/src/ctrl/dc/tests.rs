@@ -24,6 +24,8 @@ fn settings() -> DcSettings {
         persistence: Persistence::For(Duration::from_secs(600)),
         persistent: Persistent::Force,
         epcsd_poll: Duration::from_secs(900),
+        dhchap_secret: None,
+        dhchap_ctrl_secret: None,
     }
 }
 

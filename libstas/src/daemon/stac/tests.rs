@@ -103,9 +103,18 @@ fn targets(k: &FakeKernel, n: u32) -> Vec<TargetId> {
 type Rig = testkit::Rig<StafdView>;
 
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir, host_key: bool) -> Rig {
+    start_cfg(k, conf(text), dir, host_key)
+}
+
+fn start_cfg(
+    k: &Arc<FakeKernel>,
+    cfg: ServiceConfig,
+    dir: tempfile::TempDir,
+    host_key: bool,
+) -> Rig {
     let (kit, rx) = Kit::new(k, Follow::Io, dir);
     let host = testkit::host(None, host_key);
-    let setup = kit.setup(conf(text), host, load_stac, Watchdog::default());
+    let setup = kit.setup(cfg, host, load_stac, Watchdog::default());
     let host_key = host_key.then(|| Secret::new(HOST_KEY.into()));
     let core = CoreHandle::start::<Core>(kit.kernel(), setup, host_key, rx, kit.tron_hook());
     Rig::of(kit, core)
@@ -434,6 +443,53 @@ async fn configured_controllers_secrets_and_parameters() {
     r.stop().await;
     let st = std::fs::read_to_string(r.kit.dir.path().join("last-known-config.toml")).unwrap();
     assert!(!st.contains("DHHC-1"));
+}
+
+/// The 3.x layout: a `[Subsystem]` connects with its resolved cascade (a reset leaves the
+/// kernel default, a section's secret beats the defaults', an empty one means none), and
+/// a controller from stafd's log gets the main file's `[I/O Controller Defaults]`.
+#[tokio::test(start_paused = true)]
+async fn the_3x_layout_connects_with_the_cascade() {
+    let k = Arc::new(FakeKernel::new());
+    targets(&k, 3);
+    let text = format!(
+        "[I/O Controller Defaults]\nctrl-loss-tmo = 600\nnr-io-queues = 4\nkxchap-secret = {HOST_KEY}\n\
+         [Subsystem]\nnqn = {}\nctrl-loss-tmo =\nkxchap-secret = {CTRL_KEY}\n\
+         controller = transport=tcp;traddr=127.0.0.1;trsvcid=4420;reconnect-delay=5\n\
+         [Subsystem]\nnqn = {}\nkxchap-secret =\n\
+         controller = transport=tcp;traddr=127.0.0.1;trsvcid=4420\n",
+        nqn(1),
+        nqn(2)
+    );
+    let cfg = testkit::conf3(Daemon::Stacd, &text);
+    let mut r = start_cfg(&k, cfg, tempfile::tempdir().unwrap(), false);
+    r.view(StafdView::Unknown).await;
+    r.connected(2).await;
+    r.view(known([3])).await;
+    r.connected(3).await;
+    let log = r.kit.k.connect_log();
+    let of = |i: u32| log.iter().find(|c| c.contains(&nqn(i))).unwrap().clone();
+    let (one, two, three) = (of(1), of(2), of(3));
+    assert!(
+        one.contains("nr_io_queues=4") && one.contains("reconnect_delay=5"),
+        "{one}"
+    );
+    assert!(!one.contains("ctrl_loss_tmo"), "reset: {one}");
+    assert!(one.contains(&format!("dhchap_secret={CTRL_KEY}")), "{one}");
+    assert!(
+        two.contains("ctrl_loss_tmo=600") && !two.contains("dhchap_secret"),
+        "{two}"
+    );
+    assert!(
+        three.contains("nr_io_queues=4") && three.contains("ctrl_loss_tmo=600"),
+        "{three}"
+    );
+    assert!(
+        three.contains(&format!("dhchap_secret={HOST_KEY}")),
+        "{three}"
+    );
+    assert!(!format!("{:?}", *r.snap.borrow()).contains("DHHC-1"));
+    r.stop().await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -71,18 +71,18 @@ fn ddc(traddr: &str, log: Vec<LogEntry>) -> FakeTarget {
 type Rig = testkit::Rig<DiscoveryReport>;
 
 fn start(k: &Arc<FakeKernel>, text: &str, dir: tempfile::TempDir) -> Rig {
-    start_watched(k, text, dir, Watchdog::default())
+    start_watched(k, conf(text), dir, Watchdog::default())
 }
 
 fn start_watched(
     k: &Arc<FakeKernel>,
-    text: &str,
+    cfg: ServiceConfig,
     dir: tempfile::TempDir,
     watchdog: Watchdog,
 ) -> Rig {
     let (kit, rx) = Kit::new(k, Follow::Discovery, dir);
     let host = testkit::host(Some("stas-test"), false);
-    let setup = kit.setup(conf(text), host, load_staf, watchdog);
+    let setup = kit.setup(cfg, host, load_staf, watchdog);
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let own = StafOwn {
         nvmf_connect: None,
@@ -195,7 +195,7 @@ async fn watchdog_pings_come_from_the_core_loop() {
             p.fetch_add(1, Ordering::SeqCst);
         }),
     );
-    let mut r = start_watched(&k, ONE_DC, tempfile::tempdir().unwrap(), wd);
+    let mut r = start_watched(&k, conf(ONE_DC), tempfile::tempdir().unwrap(), wd);
     r.event().await;
     tokio::time::sleep(Duration::from_secs(35)).await;
     let n = pings.load(Ordering::SeqCst);
@@ -910,4 +910,39 @@ async fn a_dc_another_orchestrator_takes_over_is_left_to_it() {
     r.stop().await;
     assert_eq!(r.kit.k.deleted(), ["nvme1"], "only its own is disconnected");
     assert_eq!(r.kit.k.owner("nvme0").as_deref(), Some("autoconnect"));
+}
+
+/// The 3.x layout: a `[Discovery Controller]` connects with its cascade (the controller
+/// line's keep-alive over the defaults' reset-free values) and the `[Host]`'s
+/// `kxchap-secret`; the same secret on a 2.x `controller=` line is not sent (libnvme 1.x,
+/// hence nvme-stas 2.x, authenticated I/O controllers only).
+#[tokio::test(start_paused = true)]
+async fn the_3x_layout_dc_gets_its_cascade_and_host_secret() {
+    const KEY: &str = "DHHC-1:00:aG9zdGtleWhvc3RrZXlob3N0a2V5aG9zdGtleTEyMzQ=:";
+    let k = Arc::new(FakeKernel::new());
+    k.add_target(ddc("127.0.0.1", vec![]));
+    let text = format!(
+        "[Discovery Controller Defaults]\nreconnect-delay = 2\n[Host]\nkxchap-secret = {KEY}\n\
+         [Discovery Controller]\ncontroller = transport=tcp;traddr=127.0.0.1;keep-alive-tmo=20\n"
+    );
+    let cfg = crate::daemon::testkit::conf3(Daemon::Stafd, &text);
+    let mut r = start_watched(&k, cfg, tempfile::tempdir().unwrap(), Watchdog::default());
+    r.event().await;
+    let c = &k.connect_log()[0];
+    assert!(
+        c.contains("keep_alive_tmo=20") && c.contains("reconnect_delay=2"),
+        "{c}"
+    );
+    assert!(c.contains(&format!("dhchap_secret={KEY}")), "{c}");
+    r.stop().await;
+
+    let k = Arc::new(FakeKernel::new());
+    k.add_target(ddc("127.0.0.1", vec![]));
+    let text =
+        format!("[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1;dhchap-secret={KEY}\n");
+    let mut r = start(&k, &text, tempfile::tempdir().unwrap());
+    r.event().await;
+    let c = &k.connect_log()[0];
+    assert!(!c.contains("dhchap_secret"), "2.x: {c}");
+    r.stop().await;
 }
