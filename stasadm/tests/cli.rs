@@ -261,3 +261,31 @@ fn parallel_units_do_not_lose_edits() {
         assert!(text.contains(&format!("id = {PINNED_UUID}\n")), "{text}");
     }
 }
+
+/// On a host of the 3.x layout (`/etc/nvme/nvme-stas.conf`), `check-config` checks that
+/// layout's identity: nvme-stas.conf's `[Host]`, else `/etc/nvme/hostnqn` and `hostid`.
+#[test]
+fn check_config_checks_the_3x_identity() {
+    let env = Env::new();
+    env.put("etc/stas/sys.conf", "[Host]\nnqn = foo\n");
+    env.put("etc/nvme/hostnqn", &format!("{PINNED_NQN}\n"));
+    env.put("etc/nvme/hostid", &format!("{PINNED_UUID}\n"));
+    let conn = env.put("etc/nvme/nvme-stas.conf", "[Host]\nhostsymname = lab\n");
+    let out = env.run(&["check-config"]);
+    ok(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("configuration layout 3.x"), "{text}");
+    assert!(!text.contains("foo"), "sys.conf is not read: {text}");
+
+    env.put(
+        "etc/nvme/nvme-stas.conf",
+        "[Host]\nhostid = 00000000-0000-0000-0000-000000000000\n",
+    );
+    let out = env.run(&["check-config"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("{}:2: error:", conn.display())),
+        "{text}"
+    );
+}

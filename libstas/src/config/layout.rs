@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use super::controller::CtrlDict;
 use super::ini::Diagnostic;
 use super::nvmeconf::{self, Connection, Kind, NvmeConf, Params, Value};
-use super::service::{ConfiguredController, ConnectParams, Daemon, Persistent, ServiceConfig};
+use super::service::{
+    ConfiguredController, ConnectParams, Daemon, OriginScope, Persistent, ServiceConfig,
+};
 use super::{ini, read_optional, Diagnostics, Loaded, ReadError};
 use crate::kernel::fabrics::parse_key_serial;
 
@@ -224,6 +226,27 @@ pub fn apply(daemon: Daemon, conf: &NvmeConf, cfg: &mut ServiceConfig) {
         .iter()
         .filter(|c| c.kind == kind)
         .map(|c| controller(c, cfg.stafd.persistent))
+        .collect();
+    cfg.origin_scopes = conf
+        .connections
+        .iter()
+        .filter(|c| c.kind == Kind::Discovery && c.scope != 0)
+        .filter_map(|c| {
+            let file = conf.scopes.get(c.scope)?;
+            let base = match kind {
+                Kind::Discovery => &file.dc,
+                Kind::Io => &file.ioc,
+            };
+            let mut extra = extra_keys(base);
+            if let Some(id) = &file.identity.hostid {
+                extra.insert("host-id".to_owned(), id.clone());
+            }
+            Some(OriginScope {
+                dc: controller(c, cfg.stafd.persistent).dict,
+                params: params(kind, base),
+                extra,
+            })
+        })
         .collect();
 }
 

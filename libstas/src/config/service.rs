@@ -363,6 +363,22 @@ pub struct ServiceConfig {
     /// Extra keys (secrets, TLS keys) for controllers that have no configured entry: the
     /// 3.x layout's main-file scope (`[I/O Controller Defaults]`, `[Host]`); empty in 2.x.
     pub scope: std::collections::BTreeMap<String, String>,
+    /// 3.x layout: the discovery controllers of drop-ins, whose file scope the
+    /// controllers learned through them take (ecosystem-2026.md §3.5); empty in 2.x.
+    pub origin_scopes: Vec<OriginScope>,
+}
+
+/// A configured discovery controller of a 3.x drop-in, and what a controller learned
+/// through it (an I/O controller of its log, for stacd; a referral, for stafd) connects
+/// with: its file's defaults and `[Host]`, not the main file's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OriginScope {
+    /// The discovery controller, as its `controller=` keys.
+    pub dc: CtrlDict,
+    /// The file's parameters for the daemon's controllers (sealed).
+    pub params: ConnectParams,
+    /// The file's secrets and its persona's `host-id`.
+    pub extra: std::collections::BTreeMap<String, String>,
 }
 
 /// 72 hours, the default of `zeroconf-connections-persistence`.
@@ -402,6 +418,7 @@ impl ServiceConfig {
             excludes: Vec::new(),
             layout: Layout::Stas2,
             scope: std::collections::BTreeMap::new(),
+            origin_scopes: Vec::new(),
         }
     }
 

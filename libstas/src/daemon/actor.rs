@@ -36,7 +36,7 @@ use super::uevents::{UeventMsg, UeventsUnavailable, SOURCE_ENDED};
 use super::wheel::sleep_until_opt;
 use super::wheel::Wheel;
 use crate::config::controller::SECRET_KEYS;
-use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
+use crate::config::service::{ConnectParams as CfgParams, OriginScope, ServiceConfig};
 use crate::ctrl::debounce::{Debouncer, Trigger};
 use crate::ctrl::reconcile::{self, ReconcileCandidate, Screen};
 use crate::ctrl::timers::CONF_SOAK;
@@ -1092,6 +1092,40 @@ impl<M: Machine, X, O, S> Base<M, X, O, S> {
             .filter(|_| o.sealed)
             .cloned()
             .unwrap_or_else(|| self.host.id.clone())
+    }
+
+    /// The 3.x drop-in scope of a controller without a configured entry learned through
+    /// one of `dcs` (ecosystem-2026.md §3.5: it takes its discovery controller's file
+    /// scope); `None` for every other controller (and always in the 2.x layout).
+    #[must_use]
+    pub fn origin_scope<'a>(
+        &self,
+        mut dcs: impl Iterator<Item = &'a TransportId>,
+    ) -> Option<&OriginScope> {
+        if self.cfg.origin_scopes.is_empty() {
+            return None;
+        }
+        let defaults = self.tid_defaults();
+        dcs.find_map(|dc| (self.cfg.origin_scopes.iter()).find(|s| s.dc.tid(&defaults) == *dc))
+    }
+
+    /// The extra keys and parameters of a controller without a configured entry: its
+    /// [`origin_scope`](Self::origin_scope)'s when it has one, else its own.
+    #[must_use]
+    pub fn scoped<'a>(
+        &self,
+        dcs: impl Iterator<Item = &'a TransportId>,
+        cfg: &BTreeMap<String, String>,
+        o: &CfgParams,
+    ) -> (BTreeMap<String, String>, CfgParams) {
+        match self.origin_scope(dcs) {
+            Some(s) => {
+                let mut cfg = cfg.clone();
+                cfg.extend(s.extra.clone());
+                (cfg, s.params.clone())
+            }
+            None => (cfg.clone(), o.clone()),
+        }
     }
 
     /// The DH-HMAC-CHAP secret `key` (`dhchap-secret`, `dhchap-ctrl-secret`) of a

@@ -35,13 +35,20 @@ pub fn conf(daemon: Daemon, text: &str) -> ServiceConfig {
 /// `text` as the 3.x layout's `/etc/nvme/nvme-stas.conf` (it must have no error), over
 /// `daemon`'s 3.x defaults.
 pub fn conf3(daemon: Daemon, text: &str) -> ServiceConfig {
+    conf3_files(daemon, &[(crate::config::nvmeconf::NVME_STAS_CONF, text)])
+}
+
+/// Files (path, text) of the 3.x layout, the first the main file (no error allowed), over
+/// `daemon`'s 3.x defaults.
+pub fn conf3_files(daemon: Daemon, files: &[(&str, &str)]) -> ServiceConfig {
     use crate::config::{layout, nvmeconf, service::Layout};
-    let main = Path::new(nvmeconf::NVME_STAS_CONF);
-    let source = nvmeconf::Source {
-        path: main.to_owned(),
-        text: text.to_owned(),
-    };
-    let parsed = nvmeconf::parse(main, &[source]);
+    let sources: Vec<nvmeconf::Source> = (files.iter())
+        .map(|(path, text)| nvmeconf::Source {
+            path: path.into(),
+            text: (*text).to_owned(),
+        })
+        .collect();
+    let parsed = nvmeconf::parse(Path::new(files[0].0), &sources);
     assert!(!parsed.has_errors(), "{:?}", parsed.diagnostics);
     let mut cfg = ServiceConfig::defaults_in(daemon, Layout::Stas3);
     layout::apply(daemon, &parsed.conf, &mut cfg);

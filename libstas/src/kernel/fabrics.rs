@@ -525,9 +525,17 @@ pub fn build_connect_string(
     check_nqn(host_nqn).map_err(|e| invalid("hostnqn", host_nqn, e))?;
     let host_id = set(&p.host_id).ok_or(BuildError::Missing("host ID"))?;
     check_hostid(host_id).map_err(|e| invalid("hostid", host_id, e))?;
+    // The controller secret (bidirectional authentication) only goes with a host secret,
+    // as libnvme sends it.
+    let host_secret = p.dhchap_secret.as_deref().and_then(set);
     let secrets = [
-        ("dhchap_secret", p.dhchap_secret.as_deref()),
-        ("dhchap_ctrl_secret", p.dhchap_ctrl_secret.as_deref()),
+        ("dhchap_secret", host_secret),
+        (
+            "dhchap_ctrl_secret",
+            p.dhchap_ctrl_secret
+                .as_deref()
+                .filter(|_| host_secret.is_some()),
+        ),
     ];
     for (name, s) in secrets {
         if let Some(s) = s.and_then(set) {
@@ -673,6 +681,46 @@ mod tests {
             )
         );
         assert!(cs.dropped().is_empty());
+    }
+
+    #[test]
+    fn controller_secret_only_with_a_host_secret_and_tls_never_dropped() {
+        const KEY: &str = "DHHC-1:00:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2Vj=:";
+        let t = tid("tcp", "10.0.0.1", "4420", "nqn.io");
+        let mut p = ConnectParams::new(&t, HOSTID, CtrlKind::Io);
+        p.dhchap_ctrl_secret = Some(KEY.into());
+        let cs = build_connect_string(&p, &all()).unwrap();
+        assert!(!cs.as_str().contains("dhchap"), "{cs}");
+        p.dhchap_secret = Some(KEY.into());
+        let cs = build_connect_string(&p, &all()).unwrap();
+        assert!(cs
+            .as_str()
+            .contains(&format!("dhchap_secret={KEY},dhchap_ctrl_secret={KEY}")));
+
+        let mut p = ConnectParams::new(&t, HOSTID, CtrlKind::Io);
+        p.tls = true;
+        p.tls_key = Some("0x1a2b".into());
+        assert!(matches!(
+            build_connect_string(&p, &all()),
+            Err(BuildError::Unsupported("tls_key" | "tls"))
+        ));
+        let tls = SupportedOptions::from_names(
+            all()
+                .names()
+                .iter()
+                .cloned()
+                .chain(["tls".into(), "tls_key".into()]),
+        );
+        let cs = build_connect_string(&p, &tls).unwrap();
+        assert!(cs.as_str().ends_with(",tls_key=6699,tls"), "{cs}");
+        p.tls_key = Some("name".into());
+        assert!(matches!(
+            build_connect_string(&p, &tls),
+            Err(BuildError::Invalid {
+                option: "tls_key",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -126,8 +126,10 @@ impl Core {
             self.feed(id, Event::Remove { keep: false });
         }
         for (tid, cand) in &plan.wanted {
-            let settings = self.settings_for(&cand.cfg, &cand.overrides);
-            let cfg = strip_secrets(&cand.cfg);
+            let dcs = cand.dcs.iter().filter(|_| !cand.configured);
+            let (cand_cfg, overrides) = self.base.scoped(dcs, &cand.cfg, &cand.overrides);
+            let settings = self.settings_for(&cand_cfg, &overrides);
+            let cfg = strip_secrets(&cand_cfg);
             match self.base.ctrls.slot_mut(tid) {
                 Some(slot) => {
                     slot.extra = true;

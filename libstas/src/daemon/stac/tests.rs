@@ -492,6 +492,77 @@ async fn the_3x_layout_connects_with_the_cascade() {
     r.stop().await;
 }
 
+/// The 3.x layout: an I/O controller learned through a drop-in's discovery controller
+/// takes that file's scope (its defaults over the main file's, its `[Host]`'s secret and
+/// host ID); one learned through the main file's DC does not (ecosystem-2026.md §3.9 B).
+#[tokio::test(start_paused = true)]
+async fn a_drop_in_dc_lends_its_file_scope_to_what_it_lists() {
+    const PROD_NQN: &str = "nqn.2014-08.org.nvmexpress:uuid:5d3e1c2a-0000-4000-8000-000000000001";
+    const PROD_ID: &str = "5d3e1c2a-0000-4000-8000-000000000001";
+    let k = Arc::new(FakeKernel::new());
+    targets(&k, 2);
+    let prod = format!(
+        "[Host]\nhostnqn = {PROD_NQN}\nhostid = {PROD_ID}\nkxchap-secret = {HOST_KEY}\n\
+         [I/O Controller Defaults]\nreconnect-delay = 20\n\
+         [Discovery Controller]\ncontroller = transport=tcp;traddr=127.0.0.2;trsvcid=8009\n"
+    );
+    let cfg = testkit::conf3_files(
+        Daemon::Stacd,
+        &[
+            (
+                "/etc/nvme/nvme-stas.conf",
+                "[I/O Controller Defaults]\nnr-io-queues = 4\n",
+            ),
+            ("/etc/nvme/nvme-stas.conf.d/prod.conf", &prod),
+        ],
+    );
+    let mut r = start_cfg(&k, cfg, tempfile::tempdir().unwrap(), false);
+    let prod_dc = TransportId {
+        traddr: "127.0.0.2".into(),
+        host_nqn: PROD_NQN.into(),
+        ..dc()
+    };
+    r.view(StafdView::Known {
+        dcs: vec![
+            DcLog {
+                dc: dc(),
+                entries: Some(vec![entry(1, 0)]),
+            },
+            DcLog {
+                dc: prod_dc,
+                entries: Some(vec![entry(2, 0)]),
+            },
+        ],
+        dc_removed: false,
+    })
+    .await;
+    r.connected(2).await;
+    let log = r.kit.k.connect_log();
+    let of = |i: u32| log.iter().find(|c| c.contains(&nqn(i))).unwrap().clone();
+    let (main, prod) = (of(1), of(2));
+    assert!(
+        main.contains("nr_io_queues=4") && !main.contains("reconnect_delay"),
+        "{main}"
+    );
+    assert!(
+        !main.contains("dhchap") && main.contains(&format!("hostid={HOSTID}")),
+        "{main}"
+    );
+    assert!(
+        prod.contains("nr_io_queues=4") && prod.contains("reconnect_delay=20"),
+        "{prod}"
+    );
+    assert!(
+        prod.contains(&format!("hostnqn={PROD_NQN},hostid={PROD_ID}")),
+        "{prod}"
+    );
+    assert!(
+        prod.contains(&format!("dhchap_secret={HOST_KEY}")),
+        "{prod}"
+    );
+    r.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn new_entry_applied_at_once_and_a_burst_coalesced() {
     let mut r = Rig::with(4, "");

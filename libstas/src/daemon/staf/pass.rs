@@ -92,11 +92,23 @@ impl Core {
             self.feed(id, Event::Remove);
         }
         for (tid, cand) in &plan.wanted {
-            let settings = self.settings_for(&cand.cfg, &cand.overrides);
+            // A referral takes the scope of a drop-in DC that refers to it (3.x layout).
+            let referrers: Vec<TransportId> = if cand.origin == Origin::Referral {
+                (self.base.ctrls.live().iter())
+                    .filter(|(_, s)| s.ctrl.referrals().contains(tid))
+                    .map(|(t, _)| t.clone())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let (cand_cfg, overrides) =
+                self.base
+                    .scoped(referrers.iter(), &cand.cfg, &cand.overrides);
+            let settings = self.settings_for(&cand_cfg, &overrides);
             let reported = self.discovered.contains(tid);
             let id = match self.base.ctrls.slot_mut(tid) {
                 Some(slot) => {
-                    slot.ctrl.set_cfg(strip_secrets(&cand.cfg));
+                    slot.ctrl.set_cfg(strip_secrets(&cand_cfg));
                     if *slot.ctrl.settings() != settings {
                         slot.ctrl.set_settings(settings);
                     }
@@ -106,7 +118,7 @@ impl Core {
                     tracing::info!(tid = %tid, origin = cand.origin.as_str(), "adding discovery controller");
                     let dc = Dc::new(
                         tid.clone(),
-                        strip_secrets(&cand.cfg),
+                        strip_secrets(&cand_cfg),
                         cand.origin,
                         settings,
                         Vec::new(),

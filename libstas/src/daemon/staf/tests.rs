@@ -946,3 +946,40 @@ async fn the_3x_layout_dc_gets_its_cascade_and_host_secret() {
     assert!(!c.contains("dhchap_secret"), "2.x: {c}");
     r.stop().await;
 }
+
+/// The 3.x layout: a referral from a drop-in's discovery controller connects with that
+/// file's discovery defaults, not the main file's.
+#[tokio::test(start_paused = true)]
+async fn a_referral_takes_its_drop_in_referrers_scope() {
+    let k = Arc::new(FakeKernel::new());
+    k.add_target(ddc("127.0.0.1", vec![referral("::1", 2)]));
+    k.add_target(ddc("::1", vec![]));
+    let cfg = crate::daemon::testkit::conf3_files(
+        Daemon::Stafd,
+        &[
+            (
+                "/etc/nvme/nvme-stas.conf",
+                "[Discovery Controller Defaults]\nreconnect-delay = 3\n",
+            ),
+            (
+                "/etc/nvme/nvme-stas.conf.d/lab.conf",
+                "[Discovery Controller Defaults]\nreconnect-delay = 7\n\
+                 [Discovery Controller]\ncontroller = transport=tcp;traddr=127.0.0.1\n",
+            ),
+        ],
+    );
+    let mut r = start_watched(&k, cfg, tempfile::tempdir().unwrap(), Watchdog::default());
+    r.until("referral connected", |s| {
+        s.ctrls.iter().any(|c| c.tid.traddr == "::1" && c.connected)
+    })
+    .await;
+    let log = k.connect_log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    for c in &log {
+        assert!(
+            c.contains("reconnect_delay=7") && c.contains("keep_alive_tmo=30"),
+            "{c}"
+        );
+    }
+    r.stop().await;
+}
