@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use libstas::proto::consts::{adrfam, eflags, subtype, treq, trtype};
 use libstas::proto::dim::{decode_dim, encode_dim, DimRequest};
 use libstas::proto::dlp::{encode_log, parse_log, LogEntry, Tsas};
+use libstas::proto::nbft;
 
 /// One discovery log entry: transport, address family, subsystem type, traddr, trsvcid,
 /// subnqn and tsas; the other fields are typical values.
@@ -205,16 +206,25 @@ fn text_seeds(target: &str) -> Vec<(&'static str, Vec<u8>)> {
         .collect()
 }
 
+/// libstas's sample NBFTs (built by its fixture builder).
+fn nbft_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    nbft::build::samples()
+        .into_iter()
+        .map(|(name, spec)| (name, spec.build()))
+        .collect()
+}
+
 fn main() -> std::io::Result<()> {
     // The corpus directory: fuzz/corpus unless given.
     let root = std::env::args_os().nth(1).map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
         PathBuf::from,
     );
-    for target in ["dlp", "fabrics_reply", "uevent", "sysfs_address", "dim"] {
+    for target in ["dlp", "fabrics_reply", "uevent", "sysfs_address", "dim", "nbft"] {
         let seeds = match target {
             "dlp" => dlp_seeds(),
             "dim" => dim_seeds(),
+            "nbft" => nbft_seeds(),
             t => text_seeds(t),
         };
         let dir = root.join(target);
@@ -230,6 +240,7 @@ fn main() -> std::io::Result<()> {
                     );
                 }
                 "dim" => assert!(decode_dim(&bytes).is_some(), "{name}: DIM seed decodes"),
+                "nbft" => assert!(nbft::parse(name, &bytes).is_ok(), "{name}: NBFT seed parses"),
                 _ => {}
             }
             let path = dir.join(format!("seed-{name}"));

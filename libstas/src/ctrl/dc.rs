@@ -1151,9 +1151,10 @@ impl Dc {
             return;
         }
         self.timers.cancel_all(out);
-        // stafd keeps a DC's connection only at shutdown with `persistent-connections`;
-        // stacd keeps I/O connections at every shutdown (see ioc.rs).
-        if keep {
+        // stafd keeps a DC's connection only at shutdown with `persistent-connections`, and
+        // always a boot path of the firmware's NBFT (DECISIONS.md item 20); stacd keeps I/O
+        // connections at every shutdown (see ioc.rs).
+        if keep || self.origin == Origin::Nbft {
             self.disposal.keep(&self.tid, self.link.device(), out);
             return;
         }

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::config::controller::CtrlDict;
 use crate::config::controller::Redacted;
 use crate::config::exclusions::ExclusionList;
 use crate::config::service::{ConnectParams as CfgParams, ServiceConfig};
@@ -185,10 +186,30 @@ pub fn configured(
     cfg: &ServiceConfig,
     defaults: &TidDefaults,
 ) -> (Vec<Candidate>, Vec<(TransportId, DropReason)>) {
+    let entries = cfg.controllers.iter().map(|c| (&c.dict, &c.overrides));
+    candidates(entries, Origin::Configured, defaults)
+}
+
+/// The discovery controllers of the firmware's NBFT (2.x layout, as nvme-stas 2.3+), by the
+/// rules of [`configured`], with origin `nbft`.
+#[must_use]
+pub fn nbft(
+    dcs: &[CtrlDict],
+    defaults: &TidDefaults,
+) -> (Vec<Candidate>, Vec<(TransportId, DropReason)>) {
+    let none = CfgParams::default();
+    candidates(dcs.iter().map(|d| (d, &none)), Origin::Nbft, defaults)
+}
+
+fn candidates<'a>(
+    entries: impl Iterator<Item = (&'a CtrlDict, &'a CfgParams)>,
+    origin: Origin,
+    defaults: &TidDefaults,
+) -> (Vec<Candidate>, Vec<(TransportId, DropReason)>) {
     let mut ok = Vec::new();
     let mut dropped = Vec::new();
-    for c in &cfg.controllers {
-        let mut tid = c.dict.tid(defaults);
+    for (dict, overrides) in entries {
+        let mut tid = dict.tid(defaults);
         if tid.subsysnqn.is_empty() {
             tid.subsysnqn = WELL_KNOWN_DISC_NQN.to_owned();
         }
@@ -203,9 +224,9 @@ pub fn configured(
         } else {
             ok.push(Candidate {
                 tid,
-                origin: Origin::Configured,
-                cfg: c.dict.cfg(),
-                overrides: c.overrides.clone(),
+                origin,
+                cfg: dict.cfg(),
+                overrides: overrides.clone(),
             });
         }
     }

@@ -210,6 +210,11 @@ pub trait Actor: Send + Sized + 'static {
     fn avahi(&self) -> Option<AvahiView> {
         None
     }
+    /// Controllers the snapshot shows that no machine manages (stacd: the firmware's boot
+    /// paths).
+    fn unmanaged_views(&self) -> Vec<CtrlView> {
+        Vec::new()
+    }
 
     /// A result from one of the core's tasks.
     fn on_input(&mut self, input: InputOf<Self>) {
@@ -336,6 +341,7 @@ pub trait Actor: Send + Sized + 'static {
         Snapshot {
             ctrls: (b.ctrls.live().values())
                 .map(|s| self.view(&s.ctrl, s.id, now))
+                .chain(self.unmanaged_views())
                 .collect(),
             process: b.process_view(now, self.avahi()),
         }
@@ -660,11 +666,21 @@ async fn write_state<S>(
 
 /// Deletes the kernel controller `device` (on a blocking thread); one already gone is not
 /// an error, another failure is logged. One the registry says another orchestrator owns is
-/// left alone, whatever asked for the disconnect (DECISIONS.md item 19).
+/// left alone, whatever asked for the disconnect (DECISIONS.md item 19), and so is a boot
+/// path the firmware's NBFT describes, even one stas connected itself (item 20).
 pub fn delete_controller(k: &dyn Kernel, device: &str) {
     if let Some(owner) = k.owner(device).filter(|o| o != OWNER_STAS) {
         tracing::info!(%device, %owner, "not disconnecting: the registry says another orchestrator owns it");
         return;
+    }
+    let boot = k.boot_tables();
+    if !boot.is_empty() {
+        if let Ok(Some(c)) = k.read_controller(device) {
+            if boot.describes(&c) {
+                tracing::info!(%device, "not disconnecting: a boot path of the firmware's NBFT");
+                return;
+            }
+        }
     }
     match k.delete_controller(device) {
         Ok(()) => tracing::debug!(%device, "controller deleted"),

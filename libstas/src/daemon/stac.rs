@@ -35,8 +35,8 @@ use crate::ctrl::stac_reconcile::{self, DisconnectPolicy, StafdMemory, StafdView
 use crate::fsutil::FsError;
 use crate::identity::Secret;
 use crate::kernel::matching::cid_matches_tid;
-use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, OWNER_STAS};
-use crate::model::snapshot::{CtrlView, IocPart};
+use crate::kernel::{Controller, CtrlKind, CtrlState, CtrlUpdate, OWNER_NBFT, OWNER_STAS};
+use crate::model::snapshot::{CtrlView, IocPart, TimerView};
 use crate::model::trid::TransportId;
 use crate::proto::uevent::NvmeEventKind;
 use crate::runtime::state::{save_stac, StacState};
@@ -406,6 +406,30 @@ impl Actor for Core {
                 dlpe: ioc.dlpe_shared().cloned(),
             }),
         }
+    }
+
+    /// The firmware's boot controllers (owner `nbft`, from the registry or the NBFT): stacd
+    /// never connects, claims or disconnects them, and shows them (DECISIONS.md item 20).
+    fn unmanaged_views(&self) -> Vec<CtrlView> {
+        (self.base.topo.iter())
+            .filter(|c| c.is_kind(CtrlKind::Io) && c.owner.as_deref() == Some(OWNER_NBFT))
+            .filter(|c| self.base.ctrls.owner_of(&c.device).is_none())
+            .map(|c| {
+                let (attrs, connected) = self.base.kernel_view(Some(&c.device));
+                CtrlView {
+                    tid: stac_reconcile::tid_of(c),
+                    cfg: BTreeMap::new(),
+                    device: Some(c.device.clone()),
+                    connected,
+                    connect_attempts: 0,
+                    retry_connect_timer: TimerView::default(),
+                    connect_op: None,
+                    attrs,
+                    dc: None,
+                    ioc: Some(IocPart { dlpe: None }),
+                }
+            })
+            .collect()
     }
 
     /// stacd publishes when nothing else is ready: a burst of a thousand controllers'

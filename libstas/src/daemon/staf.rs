@@ -24,6 +24,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::actor::{base_in_field, strip_secrets, Actor, Base, CoreBase, CoreHandle};
+use crate::config::controller::CtrlDict;
 use crate::config::service::{ConnectParams as CfgParams, Layout, Persistence, Persistent};
 use crate::ctrl::dc::{Action, Dc, DcSettings, Event, TimerKind};
 use crate::ctrl::reconcile;
@@ -80,6 +81,8 @@ pub struct StafOwn {
     pub nvmf_connect: Option<PathBuf>,
     /// Where the change events go.
     pub events: broadcast::Sender<CoreEvent>,
+    /// The discovery controllers of the firmware's NBFT (added in the 2.x layout).
+    pub nbft_dcs: Vec<CtrlDict>,
 }
 
 /// What the mDNS browser ([`super::zeroconf`]) tells the core.
@@ -110,9 +113,29 @@ pub(crate) struct Core {
     discovered: Vec<TransportId>,
     avahi: AvahiView,
     events: broadcast::Sender<CoreEvent>,
+    nbft_dcs: Vec<CtrlDict>,
 }
 
 impl Core {
+    /// The configured DCs and, in the 2.x layout, the NBFT's (DECISIONS.md item 20; the
+    /// 3.x layout leaves the firmware's DCs alone, as nvme-stas 3.x does), with the entries
+    /// dropped.
+    pub(super) fn wanted_by_config(
+        &self,
+    ) -> (
+        Vec<reconcile::Candidate>,
+        Vec<(TransportId, reconcile::DropReason)>,
+    ) {
+        let defaults = self.base.tid_defaults();
+        let (mut ok, mut dropped) = reconcile::configured(&self.base.cfg, &defaults);
+        if self.base.cfg.layout == Layout::Stas2 {
+            let (n, d) = reconcile::nbft(&self.nbft_dcs, &defaults);
+            ok.extend(n);
+            dropped.extend(d);
+        }
+        (ok, dropped)
+    }
+
     fn owned_devices(&self) -> BTreeSet<String> {
         self.base
             .ctrls
@@ -184,11 +207,13 @@ impl Actor for Core {
         StafOwn {
             nvmf_connect,
             events,
+            nbft_dcs,
         }: StafOwn,
     ) -> Self {
         Self {
             base,
             nvmf_connect,
+            nbft_dcs,
             claimed: BTreeMap::new(),
             connected_seen: BTreeSet::new(),
             echo_expected: BTreeSet::new(),
@@ -217,7 +242,7 @@ impl Actor for Core {
     base_in_field!();
 
     fn configured(&self) -> Vec<reconcile::Candidate> {
-        reconcile::configured(&self.base.cfg, &self.base.tid_defaults()).0
+        self.wanted_by_config().0
     }
 
     /// A DC's keys: its overrides and its own `persistent=` (an invalid one is ignored).
@@ -227,8 +252,12 @@ impl Actor for Core {
         // 2.x, like libnvme 1.x, sends discovery controllers no DH-HMAC-CHAP secret.
         let stas3 = self.base.cfg.layout == Layout::Stas3;
         let secret = |k: &str| self.base.secret_for(cfg, o, k).flatten().filter(|_| stas3);
+        // An NBFT DC connects with the firmware's host ID when it has the firmware's NQN.
+        let nbft_id = (cfg.get("host-id"))
+            .filter(|_| self.nbft_dcs.iter().any(|d| d.cfg() == *cfg))
+            .cloned();
         DcSettings {
-            host_id: self.base.host_id_for(cfg, o),
+            host_id: nbft_id.unwrap_or_else(|| self.base.host_id_for(cfg, o)),
             pleo: self.base.cfg.global.pleo,
             params: o.or(&self.base.cfg.global.params),
             persistence: stafd.zeroconf_persistence,

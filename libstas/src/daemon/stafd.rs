@@ -25,6 +25,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
@@ -85,10 +86,22 @@ pub async fn serve(mut env: StafdEnv, started: Started) -> Result<(), RunError> 
         }
         shadow
     };
+    // The firmware's boot tables: their DCs are added in the 2.x layout (item 20).
+    let k = Arc::clone(&env.kernel);
+    let nbft_dcs = tokio::task::spawn_blocking(move || {
+        k.boot_tables()
+            .discovery_controllers(&k.interfaces_by_mac())
+    })
+    .await
+    .unwrap_or_default();
+    for d in &nbft_dcs {
+        tracing::info!(controller = ?d, "NBFT names a discovery controller");
+    }
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let own = StafOwn {
         nvmf_connect: find_systemctl().filter(|_| interop),
         events: events.clone(),
+        nbft_dcs,
     };
     let core = CoreHandle::start::<staf::Core>(env.kernel, p.setup, own, p.uevents, p.on_tron);
     let handle = StafHandle {

@@ -29,6 +29,7 @@ use nix::errno::Errno;
 use super::admin::HostInfo;
 use super::error::{AdminError, ConnectError, KernelError};
 use super::fabrics::{ConnectString, CtrlKind, SupportedOptions};
+use super::nbft::BootTables;
 use super::netif::{primary_addr, IfAddr};
 use super::registry::{RegistryError, OWNER_STAS};
 use super::sysfs::{Controller, CtrlAttr, CtrlState};
@@ -166,6 +167,8 @@ struct State {
     sink: Option<EventSink>,
     change_on_entries_read: Option<(usize, Vec<LogEntry>)>,
     next_cntlid: u16,
+    boot: Arc<BootTables>,
+    macs: BTreeMap<[u8; 6], String>,
 }
 
 /// A connect held in the fake kernel ([`FakeKernel::hold_next_connect`]) until this is
@@ -441,6 +444,14 @@ impl FakeKernel {
     /// Replaces the host's exclusion list (as an edit of `/etc/nvme/exclusions.conf` does).
     pub fn set_exclusions(&self, text: &str) {
         self.lock().exclusions = ExclusionList::parse(text);
+    }
+
+    /// The firmware's NBFT tables (file name, bytes), as `/sys/firmware/acpi/tables` would
+    /// show them, and the host's interfaces by MAC.
+    pub fn set_nbft(&self, files: &[(String, Vec<u8>)], macs: &[([u8; 6], &str)]) {
+        let mut s = self.lock();
+        s.boot = Arc::new(BootTables::from_files(files));
+        s.macs = macs.iter().map(|(m, i)| (*m, (*i).to_owned())).collect();
     }
 
     /// Sets the registry owner of `device` (as another orchestrator would: `nvme connect
@@ -894,7 +905,11 @@ impl Kernel for FakeKernel {
         let s = self.lock();
         Ok(ctrl_instance(device)
             .and_then(|i| s.ctrls.get(&i))
-            .map(|c| c.info.clone()))
+            .map(|c| {
+                let mut c = c.info.clone();
+                c.owner = s.boot.owner_of(&c, c.owner.clone());
+                c
+            }))
     }
 
     fn read_ctrl_attr(&self, device: &str, attr: CtrlAttr) -> Option<String> {
@@ -912,14 +927,26 @@ impl Kernel for FakeKernel {
 
     fn owner(&self, device: &str) -> Option<String> {
         let s = self.lock();
-        s.ctrls.get(&ctrl_instance(device)?)?.info.owner.clone()
+        let c = &s.ctrls.get(&ctrl_instance(device)?)?.info;
+        s.boot.owner_of(c, c.owner.clone())
     }
 
     fn owners(&self) -> BTreeMap<String, String> {
         let s = self.lock();
         (s.ctrls.values())
-            .filter_map(|c| Some((c.info.device.clone(), c.info.owner.clone()?)))
+            .filter_map(|c| {
+                let owner = s.boot.owner_of(&c.info, c.info.owner.clone())?;
+                Some((c.info.device.clone(), owner))
+            })
             .collect()
+    }
+
+    fn boot_tables(&self) -> Arc<BootTables> {
+        Arc::clone(&self.lock().boot)
+    }
+
+    fn interfaces_by_mac(&self) -> BTreeMap<[u8; 6], String> {
+        self.lock().macs.clone()
     }
 
     fn register(&self, device: &str) -> Result<(), RegistryError> {

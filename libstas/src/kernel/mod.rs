@@ -28,6 +28,7 @@ pub mod fabrics;
 pub mod fake;
 pub mod ioctl;
 pub mod matching;
+pub mod nbft;
 pub mod netif;
 pub mod netlink;
 pub mod registry;
@@ -37,11 +38,13 @@ pub mod sysfs;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use admin::{DlpOptions, HostInfo, Registrant};
 pub use error::{AdminError, BuildError, ConnectError, KernelError};
 pub use fabrics::{build_connect_string, ConnectParams, ConnectString, CtrlKind, SupportedOptions};
 pub use fake::FakeKernel;
+pub use nbft::{BootTables, OWNER_NBFT};
 pub use netif::IfAddr;
 pub use registry::{RegistryError, OWNER_STAS};
 pub use sys::SysKernel;
@@ -170,4 +173,16 @@ pub trait Kernel: Send + Sync + fmt::Debug {
 
     /// The host's exclusion list (`/etc/nvme/exclusions.conf(.d)`), read afresh.
     fn exclusions(&self) -> ExclusionList;
+
+    /// The firmware's NVMe boot tables (`/sys/firmware/acpi/tables/NBFT*`), read once.
+    /// Controllers they describe count as owner `nbft` in [`Kernel::read_controller`],
+    /// [`Kernel::owner`] and [`Kernel::owners`] when the registry names no owner.
+    fn boot_tables(&self) -> Arc<BootTables> {
+        Arc::default()
+    }
+
+    /// The host's network interfaces by MAC address (for the NBFT's HFIs).
+    fn interfaces_by_mac(&self) -> BTreeMap<[u8; 6], String> {
+        BTreeMap::new()
+    }
 }

@@ -3,10 +3,13 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 
+use std::sync::{Arc, OnceLock};
+
 use super::admin::HostInfo;
 use super::error::{AdminError, ConnectError, KernelError};
 use super::fabrics::{connect_at, query_supported_options, ConnectString, SupportedOptions};
 use super::ioctl::{admin_passthru, open_error};
+use super::nbft::{interfaces_by_mac, BootTables, ACPI_TABLES};
 use super::netif::{system_ifaddrs, IfAddr};
 use super::registry::{Registry, RegistryError, OWNER_STAS};
 use super::sysfs::{self, read_attr, Controller, CtrlAttr};
@@ -20,13 +23,17 @@ use crate::proto::uevent::ctrl_instance;
 #[derive(Debug, Clone, Default)]
 pub struct SysKernel {
     paths: KernelPaths,
+    boot: Arc<OnceLock<Arc<BootTables>>>,
 }
 
 impl SysKernel {
     /// A kernel interface rooted at `paths`.
     #[must_use]
     pub fn new(paths: KernelPaths) -> Self {
-        Self { paths }
+        Self {
+            paths,
+            boot: Arc::default(),
+        }
     }
 
     /// nvme-cli 3's registry under these roots.
@@ -76,7 +83,9 @@ impl Kernel for SysKernel {
     fn read_controller(&self, device: &str) -> Result<Option<Controller>, KernelError> {
         let mut c = sysfs::read_controller(&self.paths.sys, device)?;
         if let Some(c) = c.as_mut() {
-            c.owner = self.registry().owner(device);
+            c.owner = self
+                .boot_tables()
+                .owner_of(c, self.registry().owner(device));
         }
         Ok(c)
     }
@@ -128,13 +137,42 @@ impl Kernel for SysKernel {
     }
 
     fn owner(&self, device: &str) -> Option<String> {
-        self.registry().owner(device)
+        let registry = self.registry().owner(device);
+        let boot = self.boot_tables();
+        if registry.is_some() || boot.is_empty() {
+            return registry;
+        }
+        let c = sysfs::read_controller(&self.paths.sys, device).ok()??;
+        boot.owner_of(&c, None)
     }
 
     fn owners(&self) -> BTreeMap<String, String> {
-        (self.registry().entries().into_iter())
+        let mut owners: BTreeMap<String, String> = (self.registry().entries().into_iter())
             .filter_map(|(d, o)| Some((d, o?)))
-            .collect()
+            .collect();
+        let boot = self.boot_tables();
+        if !boot.is_empty() {
+            for device in self.list_controllers().unwrap_or_default() {
+                if owners.contains_key(&device) {
+                    continue;
+                }
+                if let Ok(Some(c)) = sysfs::read_controller(&self.paths.sys, &device) {
+                    if let Some(o) = boot.owner_of(&c, None) {
+                        owners.insert(device, o);
+                    }
+                }
+            }
+        }
+        owners
+    }
+
+    fn boot_tables(&self) -> Arc<BootTables> {
+        let dir = self.paths.sys.join(ACPI_TABLES);
+        Arc::clone(self.boot.get_or_init(|| Arc::new(BootTables::read(&dir))))
+    }
+
+    fn interfaces_by_mac(&self) -> BTreeMap<[u8; 6], String> {
+        interfaces_by_mac(&self.paths.sys)
     }
 
     fn register(&self, device: &str) -> Result<(), RegistryError> {

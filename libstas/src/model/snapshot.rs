@@ -40,14 +40,16 @@ pub struct OpView {
 }
 
 /// Where a discovery controller came from. Precedence when several sources name the same
-/// controller: configured > referral > discovered.
+/// controller: configured > nbft > referral > discovered.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    /// `controller=` in stafd.conf (or NBFT).
+    /// `controller=` in stafd.conf.
     Configured,
+    /// The firmware's NBFT (2.x layout): a boot path, never disconnected by stafd.
+    Nbft,
     /// A referral entry in another DC's log page.
     Referral,
     /// mDNS (TP8009).
@@ -55,11 +57,12 @@ pub enum Origin {
 }
 
 impl Origin {
-    /// nvme-stas's word: `configured`, `referral`, `discovered`.
+    /// nvme-stas's word: `configured`, `nbft`, `referral`, `discovered`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Configured => "configured",
+            Self::Nbft => "nbft",
             Self::Referral => "referral",
             Self::Discovered => "discovered",
         }

@@ -23,6 +23,7 @@ pub mod dim;
 pub mod dlp;
 pub mod fabrics;
 pub mod identify;
+pub mod nbft;
 pub mod txt;
 pub mod uevent;
 pub mod validate;

@@ -42,10 +42,11 @@ log "by hand: subsystem 3 on $D3 (nbft), 4 on $D4 (discoverd), 5 on $D5 (unowned
 
 stas_start
 
-log "1: stacd holds 1, 2 and 5 (adopted); 3 and 4 are another's"
-check wait_for "[ \$(live_iocs) -eq $N ] && [ \$(stacctl_devs | wc -l) -eq 3 ]" 30
+log "1: stacd holds 1, 2 and 5 (adopted); 3 and 4 are another's (3, a boot path, is shown)"
+check wait_for "[ \$(live_iocs) -eq $N ] && [ \$(stacctl_devs | wc -l) -eq 4 ]" 30
 D1=$(ioc_dev 1); D2=$(ioc_dev 2)
-expect_eq "$(stacctl_devs | tr '\n' ' ')" "$(printf '%s\n' "$D1" "$D2" "$D5" | sort | tr '\n' ' ')" "stacctl's controllers"
+expect_eq "$(stacctl_devs | tr '\n' ' ')" "$(printf '%s\n' "$D1" "$D2" "$D3" "$D5" | sort | tr '\n' ' ')" "stacctl's controllers"
+stacctl ls | grep -q "^$D3 .* nbft *\$" || fail "stacctl does not show $D3 with owner nbft"
 DC=$(nvme_ctrls discovery | head -n 1)
 [ -n "$DC" ] || fail "stafd has no discovery controller"
 for d in "$DC" "$D1" "$D2"; do

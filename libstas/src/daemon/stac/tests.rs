@@ -874,8 +874,9 @@ async fn the_registry_decides_what_is_stas_s() {
     r.kit.k.set_owner(&theirs, Some("discoverd"));
     r.kit.k.set_owner(&nbft, Some("nbft"));
     r.view(known(1..=4)).await;
-    r.until("2 controllers", |s| s.ctrls.len() == 2).await;
-    r.connected(2).await;
+    // Ours, and the boot path shown (never managed).
+    r.until("3 controllers", |s| s.ctrls.len() == 3).await;
+    r.connected(3).await;
     let k = Arc::clone(&r.kit.k);
     let owner = |d: &str| k.owner(d);
     assert_eq!(
@@ -889,14 +890,16 @@ async fn the_registry_decides_what_is_stas_s() {
         Some("stas"),
         "registered at connect"
     );
-    assert!(
-        r.ctrl(1).is_none() && r.ctrl(2).is_none(),
-        "another's is not ours"
+    assert!(r.ctrl(1).is_none(), "another's is not ours");
+    assert_eq!(
+        r.ctrl(2).unwrap().attrs.owner,
+        "nbft",
+        "a boot path is shown"
     );
     assert_eq!(r.kit.k.connect_log().len(), 4, "3 by hand, 1 by stacd");
     // Out of stafd's log: ours go, theirs stay.
     r.view(known([])).await;
-    r.until("none", |s| s.ctrls.is_empty()).await;
+    r.until("only the boot path", |s| s.ctrls.len() == 1).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut deleted = r.kit.k.deleted();
     deleted.sort();
@@ -972,4 +975,42 @@ async fn the_exclusion_list_is_read_before_every_connect() {
     r.kit.k.set_exclusions("");
     r.connected(1).await;
     r.stop().await;
+}
+
+/// A boot controller of the firmware's NBFT (connected by the initramfs, no registry
+/// entry): stacd shows it with owner `nbft`, makes no second connection when stafd lists
+/// its subsystem, and never disconnects it (stafd stops listing it; stacd stops).
+#[tokio::test(start_paused = true)]
+async fn nbft_boot_controllers_are_shown_and_never_disconnected() {
+    use crate::proto::nbft::build::{SsnsSpec, TableSpec};
+    let k = Arc::new(FakeKernel::new());
+    targets(&k, 2);
+    let mut t = TableSpec::new(HOSTNQN);
+    t.subsystems.push(SsnsSpec::new(
+        1,
+        "127.0.0.1".parse().unwrap(),
+        "4420",
+        &nqn(1),
+    ));
+    k.set_nbft(&[("NBFT".to_owned(), t.build())], &[]);
+    let boot = by_hand(&k, 1);
+    let mut r = start(&k, "", tempfile::tempdir().unwrap(), false);
+    r.view(known([1, 2])).await;
+    r.until("both shown", |s| {
+        s.ctrls.len() == 2 && s.ctrls.iter().all(|c| c.connected)
+    })
+    .await;
+    let c = r.ctrl(1).unwrap();
+    assert_eq!(c.device.as_deref(), Some(boot.as_str()));
+    assert_eq!(c.attrs.owner, "nbft");
+    assert_eq!(
+        k.connect_log().len(),
+        2,
+        "the boot path by hand, subsystem 2 by stacd"
+    );
+    r.view(known([2])).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(r.ctrl(1).is_some(), "still shown");
+    r.stop().await;
+    assert!(k.deleted().is_empty(), "{:?}", k.deleted());
 }

@@ -44,8 +44,7 @@ impl Core {
 
     pub(super) fn apply_reconcile(&mut self, resolved: &BTreeMap<String, Option<IpAddr>>) {
         self.leave_taken_over();
-        let (configured, mut dropped) =
-            reconcile::configured(&self.base.cfg, &self.base.tid_defaults());
+        let (configured, mut dropped) = self.wanted_by_config();
         let current: BTreeMap<TransportId, Current> = self
             .base
             .ctrls

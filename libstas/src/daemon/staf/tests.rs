@@ -87,6 +87,9 @@ fn start_watched(
     let own = StafOwn {
         nvmf_connect: None,
         events: events.clone(),
+        nbft_dcs: k
+            .boot_tables()
+            .discovery_controllers(&k.interfaces_by_mac()),
     };
     let core = CoreHandle::start::<Core>(kit.kernel(), setup, own, rx, kit.tron_hook());
     let mut r = Rig::of(kit, core);
@@ -981,5 +984,60 @@ async fn a_referral_takes_its_drop_in_referrers_scope() {
             "{c}"
         );
     }
+    r.stop().await;
+}
+
+const NBFT_HOSTNQN: &str = "nqn.2014-08.org.nvmexpress:uuid:0b6a5a3e-0000-4000-8000-00000000b007";
+const NBFT_HOSTID: &str = "0b6a5a3e-0000-4000-8000-00000000b007";
+
+/// An NBFT naming the DC at 127.0.0.1:8009 (no port in its URI), for a host NQN and ID the
+/// firmware configured.
+fn nbft_table() -> Vec<(String, Vec<u8>)> {
+    use crate::proto::nbft::build::{DiscoverySpec, TableSpec};
+    let mut t = TableSpec::new(NBFT_HOSTNQN);
+    t.host_id = NBFT_HOSTID.parse().ok();
+    t.id_configured = true;
+    t.discovery
+        .push(DiscoverySpec::new(1, "nvme+tcp://127.0.0.1/"));
+    vec![("NBFT".to_owned(), t.build())]
+}
+
+/// The 2.x layout adds the NBFT's discovery controllers (origin `nbft`, as nvme-stas
+/// 2.3+), and never disconnects them: not at an exit without persistent connections, not
+/// when the exclusion list names them. The 3.x layout leaves them alone.
+#[tokio::test(start_paused = true)]
+async fn nbft_dcs_are_added_in_2x_and_never_disconnected() {
+    let k = Arc::new(FakeKernel::new());
+    k.add_target(ddc("127.0.0.1", vec![]));
+    k.set_nbft(&nbft_table(), &[]);
+    let text = "[Discovery controller connection management]\npersistent-connections=false\n";
+    let mut r = start(&k, text, tempfile::tempdir().unwrap());
+    r.until("the NBFT's DC connected", |s| {
+        s.ctrls
+            .iter()
+            .any(|c| c.connected && c.dc.as_ref().is_some_and(|d| d.origin == Origin::Nbft))
+    })
+    .await;
+    assert_eq!(r.ctrl("127.0.0.1").unwrap().tid.trsvcid, "8009");
+    let c = &k.connect_log()[0];
+    assert!(
+        c.contains(&format!("hostnqn={NBFT_HOSTNQN},hostid={NBFT_HOSTID}")),
+        "{c}"
+    );
+    k.set_exclusions("[exclusions]\nexclusion = traddr=127.0.0.1\n");
+    r.reload(conf(text)).await;
+    r.until("the excluded DC is let go", |s| s.ctrls.is_empty())
+        .await;
+    r.stop().await;
+    assert!(k.deleted().is_empty(), "{:?}", k.deleted());
+
+    let k = Arc::new(FakeKernel::new());
+    k.add_target(ddc("127.0.0.1", vec![]));
+    k.set_nbft(&nbft_table(), &[]);
+    let cfg = crate::daemon::testkit::conf3(Daemon::Stafd, "");
+    let mut r = start_watched(&k, cfg, tempfile::tempdir().unwrap(), Watchdog::default());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(r.snap.borrow().ctrls.is_empty());
+    assert!(k.connect_log().is_empty());
     r.stop().await;
 }
