@@ -50,7 +50,7 @@ use clap::{Parser, ValueEnum};
 use libstas::proto::nbft::build::{
     samples, DiscoverySpec, HfiSpec, SecuritySpec, SsnsSpec, TableSpec,
 };
-use libstas::proto::nbft::{parse, ssns_flags, PrimaryAdmin, SsnsExtInfo};
+use libstas::proto::nbft::{parse, ssns_flags, Host, PrimaryAdmin, SsnsExtInfo};
 
 #[derive(Parser)]
 #[command(
@@ -369,23 +369,25 @@ fn position(i: usize) -> Result<u8> {
 
 fn table_spec(cli: &Cli) -> Result<TableSpec> {
     let mut spec = TableSpec {
-        host_nqn: cli.host_nqn.clone(),
-        nqn_configured: cli.host_nqn.is_some() && !cli.host_nqn_unconfigured,
-        id_configured: cli.host_id.is_some() && !cli.host_id_unconfigured,
-        primary_admin: match cli.primary_admin {
-            Admin::NotIndicated => PrimaryAdmin::NotIndicated,
-            Admin::Unselected => PrimaryAdmin::Unselected,
-            Admin::Selected => PrimaryAdmin::Selected,
+        host: Host {
+            nqn: cli.host_nqn.clone(),
+            nqn_configured: cli.host_nqn.is_some() && !cli.host_nqn_unconfigured,
+            id_configured: cli.host_id.is_some() && !cli.host_id_unconfigured,
+            primary_admin: match cli.primary_admin {
+                Admin::NotIndicated => PrimaryAdmin::NotIndicated,
+                Admin::Unselected => PrimaryAdmin::Unselected,
+                Admin::Selected => PrimaryAdmin::Selected,
+            },
+            ..Host::default()
         },
         minor: cli.minor,
         hfis: cli.hfis.clone(),
         subsystems: cli.subsystems.clone(),
         discovery: cli.discovery.clone(),
         security: cli.security.clone(),
-        ..TableSpec::default()
     };
     if let Some(id) = &cli.host_id {
-        spec.host_id = Some(id.parse().with_context(|| format!("--host-id {id}"))?);
+        spec.host.id = Some(id.parse().with_context(|| format!("--host-id {id}"))?);
     }
     for (i, h) in spec.hfis.iter_mut().enumerate() {
         if h.index == 0 {

@@ -995,8 +995,8 @@ const NBFT_HOSTID: &str = "0b6a5a3e-0000-4000-8000-00000000b007";
 fn nbft_table() -> Vec<(String, Vec<u8>)> {
     use crate::proto::nbft::build::{DiscoverySpec, TableSpec};
     let mut t = TableSpec::new(NBFT_HOSTNQN);
-    t.host_id = NBFT_HOSTID.parse().ok();
-    t.id_configured = true;
+    t.host.id = NBFT_HOSTID.parse().ok();
+    t.host.id_configured = true;
     t.discovery
         .push(DiscoverySpec::new(1, "nvme+tcp://127.0.0.1/"));
     vec![("NBFT".to_owned(), t.build())]

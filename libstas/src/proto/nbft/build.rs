@@ -23,74 +23,53 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use uuid::Uuid;
 
 use super::layout::{self as l, control as c, header as h};
-use super::{ssns_flags, Nbft, PrimaryAdmin, SsnsExtInfo};
+use super::{ssns_flags, Discovery, Hfi, Host, Nbft, PrimaryAdmin, Security, Ssns, SsnsExtInfo};
 
-/// A whole table.
+/// A whole table: the parsed types ([`Host`], [`Hfi`], [`Ssns`], [`Discovery`], [`Security`])
+/// say what each descriptor holds, so that [`from_table`](Self::from_table) is a copy.
+///
+/// Fields of the parsed types that the layout does not hold are not written: `transport`
+/// (always TCP), [`Ssns::non_bootable`] and [`Ssns::unavailable`] (they follow from
+/// [`Ssns::flags`]). The builder adds the valid bit to every descriptor's flags, and
+/// [`ssns_flags::EXTENDED_INFO`] to an SSNS with [`Ssns::extended`]; an [`Ssns::traddr`] that
+/// is not an IP address is written as zero (which the parser refuses).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TableSpec {
-    /// Host NQN (`None`: absent).
-    pub host_nqn: Option<String>,
-    /// Host ID (`None`: all zero).
-    pub host_id: Option<Uuid>,
-    /// Host flags: NQN configured.
-    pub nqn_configured: bool,
-    /// Host flags: ID configured.
-    pub id_configured: bool,
-    /// Host flags: primary administrative host.
-    pub primary_admin: PrimaryAdmin,
+    /// The host descriptor (`id` `None`: all zero).
+    pub host: Host,
     /// HFI descriptors, in this order.
-    pub hfis: Vec<HfiSpec>,
+    pub hfis: Vec<Hfi>,
     /// SSNS descriptors, in this order.
-    pub subsystems: Vec<SsnsSpec>,
+    pub subsystems: Vec<Ssns>,
     /// Discovery descriptors, in this order.
-    pub discovery: Vec<DiscoverySpec>,
+    pub discovery: Vec<Discovery>,
     /// Security profile descriptors, in this order.
-    pub security: Vec<SecuritySpec>,
+    pub security: Vec<Security>,
     /// Minor revision written in the header (default 0).
     pub minor: u8,
 }
 
-/// One HFI and its TCP transport info.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HfiSpec {
-    /// 1-based index.
-    pub index: u8,
-    /// MAC address.
-    pub mac: [u8; 6],
-    /// VLAN ID.
-    pub vlan: u16,
-    /// IP address (IPv4 written IPv4-mapped; `None`: zero).
-    pub ip: Option<IpAddr>,
-    /// Prefix length.
-    pub prefix: u8,
-    /// Gateway.
-    pub gateway: Option<IpAddr>,
-    /// DHCP server (the parser reads it only with `dhcp_override`).
-    pub dhcp_server: Option<IpAddr>,
-    /// Primary DNS.
-    pub primary_dns: Option<IpAddr>,
-    /// Secondary DNS.
-    pub secondary_dns: Option<IpAddr>,
-    /// Route metric.
-    pub route_metric: u16,
-    /// IP origin byte.
-    pub ip_origin: u8,
-    /// PCI segment/bus/device/function.
-    pub pci_sbdf: u32,
-    /// Host name.
-    pub host_name: Option<String>,
-    /// Default-route flag.
-    pub global_route: bool,
-    /// DHCP override flag.
-    pub dhcp_override: bool,
-}
+/// One HFI and its TCP transport info (the parser reads `dhcp_server` only with
+/// `dhcp_override`).
+pub type HfiSpec = Hfi;
 
-impl HfiSpec {
+/// One subsystem-namespace descriptor (an empty `secondary_hfis` is written as the primary's
+/// index, see the module doc).
+pub type SsnsSpec = Ssns;
+
+/// One discovery descriptor.
+pub type DiscoverySpec = Discovery;
+
+/// One security profile descriptor.
+pub type SecuritySpec = Security;
+
+impl Hfi {
     /// An HFI with an address and prefix; everything else zero or off.
     #[must_use]
     pub fn new(index: u8, mac: [u8; 6], ip: IpAddr, prefix: u8) -> Self {
         Self {
             index,
+            transport: "tcp".to_owned(),
             mac,
             vlan: 0,
             ip: Some(ip),
@@ -109,51 +88,14 @@ impl HfiSpec {
     }
 }
 
-/// One subsystem-namespace descriptor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SsnsSpec {
-    /// 1-based index.
-    pub index: u16,
-    /// Subsystem address.
-    pub traddr: IpAddr,
-    /// Subsystem port.
-    pub trsvcid: String,
-    /// Subsystem port ID.
-    pub port_id: u16,
-    /// Namespace ID.
-    pub nsid: u32,
-    /// Namespace identifier type.
-    pub nid_type: u8,
-    /// Namespace identifier.
-    pub nid: [u8; 16],
-    /// Subsystem NQN.
-    pub nqn: String,
-    /// Primary HFI index.
-    pub primary_hfi: Option<u8>,
-    /// Secondary HFI indexes (empty: the primary's index is written, see the module doc).
-    pub secondary_hfis: Vec<u8>,
-    /// Primary discovery descriptor index.
-    pub discovery: Option<u8>,
-    /// Security profile descriptor index.
-    pub security: Option<u8>,
-    /// Header digest required.
-    pub hdr_digest: bool,
-    /// Data digest required.
-    pub data_digest: bool,
-    /// SSNS flags ([`ssns_flags`]); the builder adds `VALID`, and `EXTENDED_INFO` when
-    /// `extended` is set.
-    pub flags: u16,
-    /// Extended information.
-    pub extended: Option<SsnsExtInfo>,
-}
-
-impl SsnsSpec {
+impl Ssns {
     /// An SSNS for `nqn` at `traddr`:`trsvcid`, NSID 1, no HFI or descriptor references.
     #[must_use]
     pub fn new(index: u16, traddr: IpAddr, trsvcid: &str, nqn: &str) -> Self {
         Self {
             index,
-            traddr,
+            transport: "tcp".to_owned(),
+            traddr: traddr.to_string(),
             trsvcid: trsvcid.to_owned(),
             port_id: 0,
             nsid: 1,
@@ -167,6 +109,8 @@ impl SsnsSpec {
             hdr_digest: false,
             data_digest: false,
             flags: 0,
+            non_bootable: false,
+            unavailable: false,
             extended: None,
         }
     }
@@ -195,22 +139,7 @@ impl SsnsSpec {
     }
 }
 
-/// One discovery descriptor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiscoverySpec {
-    /// 1-based index.
-    pub index: u8,
-    /// HFI index.
-    pub hfi: Option<u8>,
-    /// Security profile descriptor index.
-    pub security: Option<u8>,
-    /// Discovery controller URI.
-    pub uri: String,
-    /// Discovery controller NQN (`None`: absent, the well-known NQN).
-    pub nqn: Option<String>,
-}
-
-impl DiscoverySpec {
+impl Discovery {
     /// A discovery descriptor with a URI only.
     #[must_use]
     pub fn new(index: u8, uri: &str) -> Self {
@@ -224,20 +153,7 @@ impl DiscoverySpec {
     }
 }
 
-/// One security profile descriptor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecuritySpec {
-    /// 1-based index.
-    pub index: u8,
-    /// Flags; the builder adds the valid bit.
-    pub flags: u16,
-    /// Secret type.
-    pub secret_type: u8,
-    /// Secret key path URI.
-    pub secret_path: Option<String>,
-}
-
-impl SecuritySpec {
+impl Security {
     /// A security descriptor whose secret is at `path` (a Redfish host-interface URI).
     #[must_use]
     pub fn new(index: u8, path: &str) -> Self {
@@ -329,8 +245,11 @@ impl TableSpec {
     #[must_use]
     pub fn new(host_nqn: &str) -> Self {
         Self {
-            host_nqn: Some(host_nqn.to_owned()),
-            nqn_configured: true,
+            host: Host {
+                nqn: Some(host_nqn.to_owned()),
+                nqn_configured: true,
+                ..Host::default()
+            },
             ..Self::default()
         }
     }
@@ -340,78 +259,11 @@ impl TableSpec {
     #[must_use]
     pub fn from_table(t: &Nbft) -> Self {
         Self {
-            host_nqn: t.host.nqn.clone(),
-            host_id: t.host.id,
-            nqn_configured: t.host.nqn_configured,
-            id_configured: t.host.id_configured,
-            primary_admin: t.host.primary_admin,
-            hfis: t
-                .hfis
-                .iter()
-                .map(|x| HfiSpec {
-                    index: x.index,
-                    mac: x.mac,
-                    vlan: x.vlan,
-                    ip: x.ip,
-                    prefix: x.prefix,
-                    gateway: x.gateway,
-                    dhcp_server: x.dhcp_server,
-                    primary_dns: x.primary_dns,
-                    secondary_dns: x.secondary_dns,
-                    route_metric: x.route_metric,
-                    ip_origin: x.ip_origin,
-                    pci_sbdf: x.pci_sbdf,
-                    host_name: x.host_name.clone(),
-                    global_route: x.global_route,
-                    dhcp_override: x.dhcp_override,
-                })
-                .collect(),
-            subsystems: t
-                .subsystems
-                .iter()
-                .map(|s| SsnsSpec {
-                    index: s.index,
-                    traddr: s
-                        .traddr
-                        .parse()
-                        .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
-                    trsvcid: s.trsvcid.clone(),
-                    port_id: s.port_id,
-                    nsid: s.nsid,
-                    nid_type: s.nid_type,
-                    nid: s.nid,
-                    nqn: s.nqn.clone(),
-                    primary_hfi: s.primary_hfi,
-                    secondary_hfis: s.secondary_hfis.clone(),
-                    discovery: s.discovery,
-                    security: s.security,
-                    hdr_digest: s.hdr_digest,
-                    data_digest: s.data_digest,
-                    flags: s.flags,
-                    extended: s.extended.clone(),
-                })
-                .collect(),
-            discovery: t
-                .discovery
-                .iter()
-                .map(|d| DiscoverySpec {
-                    index: d.index,
-                    hfi: d.hfi,
-                    security: d.security,
-                    uri: d.uri.clone(),
-                    nqn: d.nqn.clone(),
-                })
-                .collect(),
-            security: t
-                .security
-                .iter()
-                .map(|s| SecuritySpec {
-                    index: s.index,
-                    flags: s.flags,
-                    secret_type: s.secret_type,
-                    secret_path: s.secret_path.clone(),
-                })
-                .collect(),
+            host: t.host.clone(),
+            hfis: t.hfis.clone(),
+            subsystems: t.subsystems.clone(),
+            discovery: t.discovery.clone(),
+            security: t.security.clone(),
             minor: t.minor,
         }
     }
@@ -438,12 +290,13 @@ impl TableSpec {
         let mut t = vec![0u8; heap_off];
 
         // Host descriptor.
+        let host = &self.host;
         let mut hflags =
-            l::host::VALID | (self.primary_admin.bits() << l::host::PRIMARY_ADMIN_SHIFT);
-        if self.id_configured {
+            l::host::VALID | (host.primary_admin.bits() << l::host::PRIMARY_ADMIN_SHIFT);
+        if host.id_configured {
             hflags |= l::host::ID_CONFIGURED;
         }
-        if self.nqn_configured {
+        if host.nqn_configured {
             hflags |= l::host::NQN_CONFIGURED;
         }
         t[host_off] = l::id::HOST;
@@ -451,9 +304,9 @@ impl TableSpec {
         put(
             &mut t,
             host_off + l::host::ID,
-            &self.host_id.map_or([0u8; 16], Uuid::into_bytes),
+            &host.id.map_or([0u8; 16], Uuid::into_bytes),
         );
-        let r = heap.put_opt_str(self.host_nqn.as_deref());
+        let r = heap.put_opt_str(host.nqn.as_deref());
         put(&mut t, host_off + l::host::NQN, &r);
 
         for (i, x) in hfis.iter().enumerate() {
@@ -541,7 +394,7 @@ impl TableSpec {
     }
 }
 
-fn write_tcp_info(heap: &mut Heap, x: &HfiSpec) -> [u8; 6] {
+fn write_tcp_info(heap: &mut Heap, x: &Hfi) -> [u8; 6] {
     use l::tcp_info as ti;
     let name = heap.put_opt_str(x.host_name.as_deref());
     let mut b = vec![0u8; l::HFI_TCP_INFO_LEN];
@@ -573,7 +426,7 @@ fn write_tcp_info(heap: &mut Heap, x: &HfiSpec) -> [u8; 6] {
     heap.put(&b)
 }
 
-fn write_ssns(t: &mut [u8], d: usize, heap: &mut Heap, s: &SsnsSpec) {
+fn write_ssns(t: &mut [u8], d: usize, heap: &mut Heap, s: &Ssns) {
     use l::ssns as x;
     let mut flags = s.flags | ssns_flags::VALID;
     if s.extended.is_some() {
@@ -592,7 +445,11 @@ fn write_ssns(t: &mut [u8], d: usize, heap: &mut Heap, s: &SsnsSpec) {
     t[d + x::TRTYPE] = l::TRTYPE_TCP;
     put(t, d + x::TRFLAGS, &trflags.to_le_bytes());
     t[d + x::DISCOVERY] = index_byte(s.discovery);
-    let r = heap.put(&ip_bytes(Some(s.traddr)));
+    let traddr = s
+        .traddr
+        .parse()
+        .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    let r = heap.put(&ip_bytes(Some(traddr)));
     put(t, d + x::TRADDR, &r);
     let r = heap.put_str(&s.trsvcid);
     put(t, d + x::TRSVCID, &r);
@@ -651,13 +508,11 @@ pub fn samples() -> Vec<(&'static str, TableSpec)> {
         0x5a, 0x1e, 0x0b, 0x07, 0x3c, 0x11, 0x4d, 0x2e, 0x9f, 0x40, 0x6a, 0x77, 0x01, 0x23, 0x45,
         0x67,
     ]);
-    let host = TableSpec {
-        host_id: Some(host_id),
-        id_configured: true,
-        ..TableSpec::new("nqn.2014-08.org.example:host.boot-client")
-    };
+    let mut host_only = TableSpec::new("nqn.2014-08.org.example:host.boot-client");
+    host_only.host.id = Some(host_id);
+    host_only.host.id_configured = true;
 
-    let mut hfi = HfiSpec::new(
+    let mut hfi = Hfi::new(
         1,
         [0x52, 0x54, 0x00, 0x12, 0x34, 0x56],
         v4(192, 0, 2, 10),
@@ -673,7 +528,7 @@ pub fn samples() -> Vec<(&'static str, TableSpec)> {
     hfi.dhcp_override = true;
     hfi.global_route = true;
     let storage = "nqn.2014-08.org.example:storage.array7";
-    let mut ns1 = SsnsSpec::new(1, v4(192, 0, 2, 20), "4420", storage)
+    let mut ns1 = Ssns::new(1, v4(192, 0, 2, 20), "4420", storage)
         .with_hfi(1)
         .with_discovery(1);
     ns1.nsid = 12;
@@ -690,32 +545,32 @@ pub fn samples() -> Vec<(&'static str, TableSpec)> {
     });
     let mut ns2 = ns1.clone();
     ns2.index = 2;
-    ns2.traddr = v4(192, 0, 2, 21);
+    ns2.traddr = "192.0.2.21".to_owned();
     ns2.port_id = 2;
     ns2.extended = Some(SsnsExtInfo {
         controller_id: 4097,
         asqsz: None,
         dhcp_root_path: None,
     });
-    let mut dc = DiscoverySpec::new(1, "nvme+tcp://192.0.2.30:8009/");
+    let mut dc = Discovery::new(1, "nvme+tcp://192.0.2.30:8009/");
     dc.hfi = Some(1);
     let boot = TableSpec {
         hfis: vec![hfi],
         subsystems: vec![ns1, ns2],
         discovery: vec![dc],
-        ..host.clone()
+        ..host_only.clone()
     };
 
     let fd = |last: u16| IpAddr::V6(Ipv6Addr::new(0xfd00, 0xdb8, 0, 7, 0, 0, 0, last));
-    let mut hfi6 = HfiSpec::new(1, [0x52, 0x54, 0x00, 0xab, 0xcd, 0xef], fd(0x10), 64);
+    let mut hfi6 = Hfi::new(1, [0x52, 0x54, 0x00, 0xab, 0xcd, 0xef], fd(0x10), 64);
     hfi6.vlan = 100;
     hfi6.gateway = Some(fd(1));
     hfi6.host_name = Some("boot-client".to_owned());
-    let mut dc6 = DiscoverySpec::new(1, "nvme+tcp://[fd00:db8:0:7::30]/");
+    let mut dc6 = Discovery::new(1, "nvme+tcp://[fd00:db8:0:7::30]/");
     dc6.hfi = Some(1);
     dc6.security = Some(1);
     dc6.nqn = Some("nqn.2014-08.org.example:discovery.cdc".to_owned());
-    let mut ns6 = SsnsSpec::new(1, fd(0x20), "4420", storage)
+    let mut ns6 = Ssns::new(1, fd(0x20), "4420", storage)
         .with_hfi(1)
         .with_security(1);
     ns6.extended = Some(SsnsExtInfo {
@@ -724,25 +579,25 @@ pub fn samples() -> Vec<(&'static str, TableSpec)> {
         dhcp_root_path: Some("nvme+tcp://[fd00:db8:0:7::20]:4420/".to_owned()),
     });
     ns6.flags |= ssns_flags::DHCP_ROOT_PATH_OVERRIDE;
-    let ipv6 = TableSpec {
+    let mut ipv6 = TableSpec {
         hfis: vec![hfi6],
         subsystems: vec![ns6],
         discovery: vec![dc6],
-        security: vec![SecuritySpec::new(
+        security: vec![Security::new(
             1,
             "https://bmc.example/redfish/v1/KeyService/NVMeoFSecrets/1",
         )],
-        primary_admin: PrimaryAdmin::Selected,
         minor: 1,
-        ..host.clone()
+        ..host_only.clone()
     };
+    ipv6.host.primary_admin = PrimaryAdmin::Selected;
 
-    let mut a = HfiSpec::new(1, [0x02, 0, 0, 0, 0, 0x0a], v4(198, 51, 100, 10), 24);
+    let mut a = Hfi::new(1, [0x02, 0, 0, 0, 0, 0x0a], v4(198, 51, 100, 10), 24);
     a.pci_sbdf = 0x0000_0300;
-    let mut b = HfiSpec::new(2, [0x02, 0, 0, 0, 0, 0x0b], v4(203, 0, 113, 10), 24);
+    let mut b = Hfi::new(2, [0x02, 0, 0, 0, 0, 0x0b], v4(203, 0, 113, 10), 24);
     b.pci_sbdf = 0x0000_0301;
     b.vlan = 20;
-    let mut mp = SsnsSpec::new(1, v4(198, 51, 100, 20), "4420", storage).with_hfi(1);
+    let mut mp = Ssns::new(1, v4(198, 51, 100, 20), "4420", storage).with_hfi(1);
     mp.secondary_hfis = vec![2];
     mp.hdr_digest = true;
     mp.data_digest = true;
@@ -751,11 +606,11 @@ pub fn samples() -> Vec<(&'static str, TableSpec)> {
     let multipath = TableSpec {
         hfis: vec![a, b],
         subsystems: vec![mp],
-        ..host.clone()
+        ..host_only.clone()
     };
 
     vec![
-        ("host-only", host),
+        ("host-only", host_only),
         ("boot", boot),
         ("ipv6-security", ipv6),
         ("multipath", multipath),

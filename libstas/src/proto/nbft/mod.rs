@@ -53,7 +53,7 @@ pub const WELL_KNOWN_DISCOVERY_NQN: &str = "nqn.2014-08.org.nvmexpress.discovery
 /// The default discovery service port (a URI without a port).
 pub const DEFAULT_DISCOVERY_PORT: &str = "8009";
 
-/// Bits of the SSNS descriptor flags ([`Ssns::flags`], [`build::SsnsSpec::flags`]).
+/// Bits of the SSNS descriptor flags ([`Ssns::flags`]).
 pub mod ssns_flags {
     /// Descriptor valid.
     pub const VALID: u16 = 1 << 0;
@@ -337,9 +337,10 @@ pub struct Ssns {
     pub data_digest: bool,
     /// The raw SSNS flags ([`ssns_flags`]).
     pub flags: u16,
-    /// Flags bit 1.
+    /// Flags bit 1 (derived from `flags`: the builder writes `flags`, not this).
     pub non_bootable: bool,
-    /// Unavailable-namespace state is "unavailable" (flags bits 7–8 = 2).
+    /// Unavailable-namespace state is "unavailable" (flags bits 7–8 = 2; derived from
+    /// `flags` like `non_bootable`).
     pub unavailable: bool,
     /// Extended information.
     pub extended: Option<SsnsExtInfo>,

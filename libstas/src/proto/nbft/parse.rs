@@ -125,6 +125,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A heap string the descriptor cannot do without (`field` of `what`, e.g. `URI` of
+    /// `discovery 1`): absent or unusable drops the descriptor (recorded).
+    fn required_str(&mut self, ref_off: usize, what: &str, field: &str) -> Result<String, Bad> {
+        match self.heap_str(ref_off, &format!("{what} {field} (descriptor dropped)"))? {
+            Some(s) => Ok(s),
+            None => {
+                self.problem(ref_off, format!("{what}: no {field}; dropped"));
+                Err(Bad)
+            }
+        }
+    }
+
     /// The descriptors of one list of the control descriptor: (table offset, bytes).
     fn list(&mut self, field: usize, what: &str, min_len: usize) -> Vec<(usize, &'a [u8])> {
         let at = l::CONTROL_OFF + field;
@@ -167,6 +179,15 @@ impl<'a> Ctx<'a> {
         out
     }
 
+    /// Checks the valid flag of a descriptor (at `at`); `Err` = dropped (recorded).
+    fn check_valid(&mut self, at: usize, valid: bool, what: &str) -> Result<(), Bad> {
+        if valid {
+            return Ok(());
+        }
+        self.problem(at, format!("{what} descriptor valid flag clear; dropped"));
+        Err(Bad)
+    }
+
     /// Checks the structure ID and the index of a descriptor; `Err` = dropped (recorded).
     fn check_id(&mut self, off: usize, d: &[u8], want: u8, what: &str) -> Result<(), Bad> {
         let got = u8_at(d, 0);
@@ -178,6 +199,37 @@ impl<'a> Ctx<'a> {
             format!("{what} descriptor: structure ID {got}, expected {want}; dropped"),
         );
         Err(Bad)
+    }
+
+    /// Checks a transport type byte (at `at`) of descriptor `what`: only TCP is kept.
+    fn check_tcp(&mut self, at: usize, what: &str) -> Result<(), Bad> {
+        let trtype = u8_at(self.t, at);
+        if trtype == l::TRTYPE_TCP {
+            return Ok(());
+        }
+        self.problem(
+            at,
+            format!("{what}: transport type {trtype} is not tcp (3); dropped"),
+        );
+        Err(Bad)
+    }
+
+    /// The descriptor index in the byte at `at` (0: none) when `exists` finds it; otherwise
+    /// `missing(index)` is recorded and the result is `Err` (a field that is only cleared
+    /// takes `unwrap_or(None)`).
+    fn reference(
+        &mut self,
+        at: usize,
+        exists: impl FnOnce(u8) -> bool,
+        missing: impl FnOnce(u8) -> String,
+    ) -> Result<Option<u8>, Bad> {
+        match opt_index(u8_at(self.t, at)) {
+            Some(i) if !exists(i) => {
+                self.problem(at, missing(i));
+                Err(Bad)
+            }
+            index => Ok(index),
+        }
     }
 
     fn check_index(&mut self, off: usize, what: &str, index: u16, taken: bool) -> Result<(), Bad> {
@@ -385,13 +437,7 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Parsed, TableError> {
 
 fn read_hfi(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Result<Hfi, Bad> {
     use l::tcp_info as ti;
-    if u8_at(d, l::hfi::FLAGS) & 1 == 0 {
-        cx.problem(
-            off + l::hfi::FLAGS,
-            "HFI descriptor valid flag clear; dropped",
-        );
-        return Err(Bad);
-    }
+    cx.check_valid(off + l::hfi::FLAGS, u8_at(d, l::hfi::FLAGS) & 1 != 0, "HFI")?;
     cx.check_id(off, d, l::id::HFI, "HFI")?;
     let index = u8_at(d, l::hfi::INDEX);
     cx.check_index(
@@ -400,14 +446,7 @@ fn read_hfi(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Result<Hfi,
         index.into(),
         table.hfi(index).is_some(),
     )?;
-    let trtype = u8_at(d, l::hfi::TRTYPE);
-    if trtype != l::TRTYPE_TCP {
-        cx.problem(
-            off + l::hfi::TRTYPE,
-            format!("HFI {index}: transport type {trtype} is not tcp (3); dropped"),
-        );
-        return Err(Bad);
-    }
+    cx.check_tcp(off + l::hfi::TRTYPE, &format!("HFI {index}"))?;
     let what = format!("HFI {index} transport info (HFI dropped)");
     let ref_off = off + l::hfi::TRINFO;
     let Some((ti_off, info)) = cx.heap_obj(ref_off, &what)? else {
@@ -470,13 +509,7 @@ fn read_hfi(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Result<Hfi,
 fn read_security(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Result<Security, Bad> {
     use l::security as s;
     let flags = le16(d, s::FLAGS);
-    if flags & 1 == 0 {
-        cx.problem(
-            off + s::FLAGS,
-            "security descriptor valid flag clear; dropped",
-        );
-        return Err(Bad);
-    }
+    cx.check_valid(off + s::FLAGS, flags & 1 != 0, "security")?;
     cx.check_id(off, d, l::id::SECURITY, "security")?;
     let index = u8_at(d, s::INDEX);
     cx.check_index(
@@ -499,13 +532,7 @@ fn read_security(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Result
 
 fn read_discovery(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Result<Discovery, Bad> {
     use l::discovery as x;
-    if u8_at(d, x::FLAGS) & 1 == 0 {
-        cx.problem(
-            off + x::FLAGS,
-            "discovery descriptor valid flag clear; dropped",
-        );
-        return Err(Bad);
-    }
+    cx.check_valid(off + x::FLAGS, u8_at(d, x::FLAGS) & 1 != 0, "discovery")?;
     cx.check_id(off, d, l::id::DISCOVERY, "discovery")?;
     let index = u8_at(d, x::INDEX);
     cx.check_index(
@@ -514,43 +541,21 @@ fn read_discovery(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Resul
         index.into(),
         table.discovery_descriptor(index).is_some(),
     )?;
-    let security = opt_index(u8_at(d, x::SECURITY));
-    if let Some(s) = security {
-        if table.security_descriptor(s).is_none() {
-            cx.problem(
-                off + x::SECURITY,
-                format!(
-                    "discovery {index}: security descriptor {s} does not exist; descriptor \
-                     dropped"
-                ),
-            );
-            return Err(Bad);
-        }
-    }
-    let mut hfi = opt_index(u8_at(d, x::HFI));
-    if let Some(i) = hfi {
-        if table.hfi(i).is_none() {
-            cx.problem(
-                off + x::HFI,
-                format!("discovery {index}: HFI {i} does not exist; HFI field dropped"),
-            );
-            hfi = None;
-        }
-    }
-    let uri = match cx.heap_str(
-        off + x::URI,
-        &format!("discovery {index} URI (descriptor dropped)"),
-    )? {
-        Some(u) => u,
-        None => {
-            cx.problem(off + x::URI, format!("discovery {index}: no URI; dropped"));
-            return Err(Bad);
-        }
-    };
-    let nqn = cx.heap_str(
-        off + x::NQN,
-        &format!("discovery {index} NQN (descriptor dropped)"),
+    let name = format!("discovery {index}");
+    let security = cx.reference(
+        off + x::SECURITY,
+        |i| table.security_descriptor(i).is_some(),
+        |i| format!("{name}: security descriptor {i} does not exist; descriptor dropped"),
     )?;
+    let hfi = cx
+        .reference(
+            off + x::HFI,
+            |i| table.hfi(i).is_some(),
+            |i| format!("{name}: HFI {i} does not exist; HFI field dropped"),
+        )
+        .unwrap_or(None);
+    let uri = cx.required_str(off + x::URI, &name, "URI")?;
+    let nqn = cx.heap_str(off + x::NQN, &format!("{name} NQN (descriptor dropped)"))?;
     Ok(Discovery {
         index,
         hfi,
@@ -563,10 +568,7 @@ fn read_discovery(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Resul
 fn read_ssns(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Result<Ssns, Bad> {
     use l::ssns as s;
     let flags = le16(d, s::FLAGS);
-    if flags & ssns_flags::VALID == 0 {
-        cx.problem(off + s::FLAGS, "SSNS descriptor valid flag clear; dropped");
-        return Err(Bad);
-    }
+    cx.check_valid(off + s::FLAGS, flags & ssns_flags::VALID != 0, "SSNS")?;
     cx.check_id(off, d, l::id::SSNS, "SSNS")?;
     let index = le16(d, s::INDEX);
     cx.check_index(
@@ -575,47 +577,25 @@ fn read_ssns(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Result<Ssn
         index,
         table.subsystem(index).is_some(),
     )?;
-    let trtype = u8_at(d, s::TRTYPE);
-    if trtype != l::TRTYPE_TCP {
-        cx.problem(
-            off + s::TRTYPE,
-            format!("SSNS {index}: transport type {trtype} is not tcp (3); dropped"),
-        );
-        return Err(Bad);
-    }
-    let security = opt_index(u8_at(d, s::SECURITY));
-    if let Some(i) = security {
-        if table.security_descriptor(i).is_none() {
-            cx.problem(
-                off + s::SECURITY,
-                format!("SSNS {index}: security descriptor {i} does not exist; dropped"),
-            );
-            return Err(Bad);
-        }
-    }
-    let primary_hfi = opt_index(u8_at(d, s::PRIMARY_HFI));
-    if let Some(i) = primary_hfi {
-        if table.hfi(i).is_none() {
-            cx.problem(
-                off + s::PRIMARY_HFI,
-                format!("SSNS {index}: primary HFI {i} does not exist; dropped"),
-            );
-            return Err(Bad);
-        }
-    }
-    let mut discovery = opt_index(u8_at(d, s::DISCOVERY));
-    if let Some(i) = discovery {
-        if table.discovery_descriptor(i).is_none() {
-            cx.problem(
-                off + s::DISCOVERY,
-                format!(
-                    "SSNS {index}: discovery descriptor {i} does not exist; discovery field \
-                     dropped"
-                ),
-            );
-            discovery = None;
-        }
-    }
+    let name = format!("SSNS {index}");
+    cx.check_tcp(off + s::TRTYPE, &name)?;
+    let security = cx.reference(
+        off + s::SECURITY,
+        |i| table.security_descriptor(i).is_some(),
+        |i| format!("{name}: security descriptor {i} does not exist; dropped"),
+    )?;
+    let primary_hfi = cx.reference(
+        off + s::PRIMARY_HFI,
+        |i| table.hfi(i).is_some(),
+        |i| format!("{name}: primary HFI {i} does not exist; dropped"),
+    )?;
+    let discovery = cx
+        .reference(
+            off + s::DISCOVERY,
+            |i| table.discovery_descriptor(i).is_some(),
+            |i| format!("{name}: discovery descriptor {i} does not exist; discovery field dropped"),
+        )
+        .unwrap_or(None);
     let what = format!("SSNS {index} transport address (descriptor dropped)");
     let traddr = match cx.heap_obj(off + s::TRADDR, &what)? {
         Some((_, a)) if a.len() == l::IP_LEN => ip_at(a, 0),
@@ -631,32 +611,12 @@ fn read_ssns(cx: &mut Ctx<'_>, table: &Nbft, off: usize, d: &[u8]) -> Result<Ssn
     let Some(traddr) = traddr else {
         cx.problem(
             off + s::TRADDR,
-            format!("SSNS {index}: no transport address; dropped"),
+            format!("{name}: no transport address; dropped"),
         );
         return Err(Bad);
     };
-    let Some(trsvcid) = cx.heap_str(
-        off + s::TRSVCID,
-        &format!("SSNS {index} transport service ID (descriptor dropped)"),
-    )?
-    else {
-        cx.problem(
-            off + s::TRSVCID,
-            format!("SSNS {index}: no transport service ID; dropped"),
-        );
-        return Err(Bad);
-    };
-    let Some(nqn) = cx.heap_str(
-        off + s::NQN,
-        &format!("SSNS {index} subsystem NQN (descriptor dropped)"),
-    )?
-    else {
-        cx.problem(
-            off + s::NQN,
-            format!("SSNS {index}: no subsystem NQN; dropped"),
-        );
-        return Err(Bad);
-    };
+    let trsvcid = cx.required_str(off + s::TRSVCID, &name, "transport service ID")?;
+    let nqn = cx.required_str(off + s::NQN, &name, "subsystem NQN")?;
     let mut secondary_hfis: Vec<u8> = Vec::new();
     let what = format!("SSNS {index} secondary HFIs (field dropped)");
     if let Ok(Some((_, list))) = cx.heap_obj(off + s::SECONDARY_HFIS, &what) {

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use uuid::Uuid;
 
-use super::build::{fix_checksum, samples, DiscoverySpec, HfiSpec, TableSpec};
+use super::build::{fix_checksum, samples, TableSpec};
 use super::*;
 
 fn sample(name: &str) -> TableSpec {
@@ -57,6 +57,16 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> Option<IpAddr> {
 
 fn offsets(p: &Parsed) -> Vec<usize> {
     p.problems.iter().map(|p| p.offset).collect()
+}
+
+/// The indexes of the SSNS the parser kept.
+fn ssns_indexes(p: &Parsed) -> Vec<u16> {
+    p.table.subsystems.iter().map(|s| s.index).collect()
+}
+
+/// The indexes of the HFIs the parser kept.
+fn hfi_indexes(p: &Parsed) -> Vec<u8> {
+    p.table.hfis.iter().map(|h| h.index).collect()
 }
 
 #[test]
@@ -416,14 +426,7 @@ fn out_of_range_heap_reference_drops_only_that_field_or_descriptor() {
         b[s2 + 54..s2 + 58].copy_from_slice(&8u32.to_le_bytes())
     });
     let p = ok(&b);
-    assert_eq!(
-        p.table
-            .subsystems
-            .iter()
-            .map(|s| s.index)
-            .collect::<Vec<_>>(),
-        vec![1]
-    );
+    assert_eq!(ssns_indexes(&p), vec![1]);
     assert_eq!(offsets(&p), vec![s2 + 54]);
     assert_eq!(
         p.problems[0].to_string(),
@@ -600,14 +603,7 @@ fn valid_flag_clear_drops_the_descriptor() {
     let t = sample("boot").build();
     let s1 = desc(&t, SSNS, 0);
     let p = ok(&patched(t.clone(), |b| b[s1 + 3] &= !1));
-    assert_eq!(
-        p.table
-            .subsystems
-            .iter()
-            .map(|s| s.index)
-            .collect::<Vec<_>>(),
-        vec![2]
-    );
+    assert_eq!(ssns_indexes(&p), vec![2]);
     assert_eq!(offsets(&p), vec![s1 + 3]);
     assert_eq!(
         p.problems[0].message,
@@ -624,10 +620,7 @@ fn valid_flag_clear_drops_the_descriptor() {
     let m = sample("multipath").build();
     let h1 = desc(&m, HFI, 0);
     let p = ok(&patched(m.clone(), |b| b[h1 + 2] = 0));
-    assert_eq!(
-        p.table.hfis.iter().map(|h| h.index).collect::<Vec<_>>(),
-        vec![2]
-    );
+    assert_eq!(hfi_indexes(&p), vec![2]);
     assert_eq!(p.table.subsystems, vec![]);
     assert_eq!(offsets(&p), vec![h1 + 2, desc(&m, SSNS, 0) + 46]);
     // The HFI transport info invalid: the HFI is dropped.
@@ -643,10 +636,7 @@ fn hfi_transport_info_index_must_match() {
     let h2 = desc(&t, HFI, 1);
     let ti = le32(&t, h2 + 16);
     let p = ok(&patched(t, |b| b[ti + 4] = 1));
-    assert_eq!(
-        p.table.hfis.iter().map(|h| h.index).collect::<Vec<_>>(),
-        vec![1]
-    );
+    assert_eq!(hfi_indexes(&p), vec![1]);
     assert_eq!(
         p.problems[0].message,
         "HFI 2 transport info (HFI dropped): HFI index 1 does not match"
@@ -710,7 +700,7 @@ fn references_to_missing_descriptors() {
 #[test]
 fn secondary_hfis_drop_zero_duplicates_and_the_primary() {
     let mut spec = sample("multipath");
-    let mut c = HfiSpec::new(3, [2, 0, 0, 0, 0, 0x0c], "192.0.2.99".parse().unwrap(), 24);
+    let mut c = Hfi::new(3, [2, 0, 0, 0, 0, 0x0c], "192.0.2.99".parse().unwrap(), 24);
     c.route_metric = 5;
     spec.hfis.push(c);
     spec.subsystems[0].secondary_hfis = vec![3, 1, 0, 2, 3, 2];
@@ -733,9 +723,9 @@ fn secondary_hfis_drop_zero_duplicates_and_the_primary() {
 fn zero_and_duplicate_indexes_are_dropped() {
     let mut spec = sample("boot");
     let mut dup = spec.subsystems[0].clone();
-    dup.traddr = "192.0.2.99".parse().unwrap();
+    dup.traddr = "192.0.2.99".into();
     spec.subsystems.push(dup);
-    let mut zero = DiscoverySpec::new(0, "nvme+tcp://192.0.2.31/");
+    let mut zero = Discovery::new(0, "nvme+tcp://192.0.2.31/");
     zero.nqn = Some("nqn.x".into());
     spec.discovery.push(zero);
     let t = spec.build();
@@ -808,37 +798,21 @@ fn problem_display_format() {
 
 #[test]
 fn parse_uri_cases() {
-    let a = |t: &str, a: &str, s: &str| {
-        Some(DcAddress {
-            transport: t.into(),
-            traddr: a.into(),
-            trsvcid: s.into(),
-        })
-    };
-    assert_eq!(
-        parse_uri("nvme+tcp://192.0.2.1:8009/"),
-        a("tcp", "192.0.2.1", "8009")
-    );
-    assert_eq!(
-        parse_uri("nvme+tcp://192.0.2.1/"),
-        a("tcp", "192.0.2.1", "8009")
-    );
-    assert_eq!(
-        parse_uri("nvme+tcp://192.0.2.1:4420"),
-        a("tcp", "192.0.2.1", "4420")
-    );
-    assert_eq!(
-        parse_uri("nvme+tcp://[fe80::1]:8009/"),
-        a("tcp", "fe80::1", "8009")
-    );
-    assert_eq!(
-        parse_uri("nvme+tcp://[2001:db8::5]/"),
-        a("tcp", "2001:db8::5", "8009")
-    );
-    assert_eq!(
-        parse_uri("NVME+TCP://cdc.example:8010/"),
-        a("tcp", "cdc.example", "8010")
-    );
+    for (uri, traddr, trsvcid) in [
+        ("nvme+tcp://192.0.2.1:8009/", "192.0.2.1", "8009"),
+        ("nvme+tcp://192.0.2.1/", "192.0.2.1", "8009"),
+        ("nvme+tcp://192.0.2.1:4420", "192.0.2.1", "4420"),
+        ("nvme+tcp://[fe80::1]:8009/", "fe80::1", "8009"),
+        ("nvme+tcp://[2001:db8::5]/", "2001:db8::5", "8009"),
+        ("NVME+TCP://cdc.example:8010/", "cdc.example", "8010"),
+    ] {
+        let want = DcAddress {
+            transport: "tcp".into(),
+            traddr: traddr.into(),
+            trsvcid: trsvcid.into(),
+        };
+        assert_eq!(parse_uri(uri), Some(want), "{uri:?}");
+    }
     for bad in [
         "",
         "nvme+tcp://",
