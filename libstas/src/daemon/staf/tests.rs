@@ -962,7 +962,8 @@ async fn a_referral_takes_its_drop_in_referrers_scope() {
         &[
             (
                 "/etc/nvme/nvme-stas.conf",
-                "[Discovery Controller Defaults]\nreconnect-delay = 3\n",
+                // Held DCs: a parked one (auto, no EPCSD here) is connected only briefly.
+                "[Discovery Controller Defaults]\nreconnect-delay = 3\npersistent = force\n",
             ),
             (
                 "/etc/nvme/nvme-stas.conf.d/lab.conf",
