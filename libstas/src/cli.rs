@@ -73,13 +73,8 @@ fn check_report(daemon: Daemon, args: &DaemonArgs, file: Option<&Path>) -> confi
         return layout::check_stas3(daemon, &files);
     }
     let beside = file.parent().map(|d| d.join("nvme-stas.conf"));
-    if beside.is_some_and(|p| p.exists()) {
-        let files = DaemonFiles::choose(
-            daemon,
-            &LayoutPaths::default(),
-            Some(file),
-            file.parent().map(|d| d.join("nvme-stas.conf")).as_deref(),
-        );
+    if let Some(conn) = beside.filter(|p| p.exists()) {
+        let files = DaemonFiles::choose(daemon, &LayoutPaths::default(), Some(file), Some(&conn));
         return layout::check_stas3(daemon, &files);
     }
     config::check_service_file(daemon, file)

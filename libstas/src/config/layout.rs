@@ -21,7 +21,7 @@ use super::nvmeconf::{self, Connection, Kind, NvmeConf, Params, Value};
 use super::service::{
     ConfiguredController, ConnectParams, Daemon, OriginScope, Persistent, ServiceConfig,
 };
-use super::{ini, read_optional, Diagnostics, Loaded, ReadError};
+use super::{Loaded, ReadError};
 use crate::kernel::fabrics::parse_key_serial;
 
 /// Which configuration layout a host uses.
@@ -159,12 +159,11 @@ pub struct DaemonConfig {
 /// # Errors
 /// The service file exists but cannot be read (nvme-stas.conf problems are diagnostics).
 pub fn load(daemon: Daemon, files: &DaemonFiles) -> Result<DaemonConfig, ReadError> {
-    let mut diags = Diagnostics::new(&files.service);
-    let text = read_optional(&files.service, &mut diags)?;
-    let found = text.is_some();
-    let parsed = ini::parse(text.as_deref().unwrap_or(""), &mut diags);
-    let mut config = ServiceConfig::from_ini_in(daemon, files.layout, &parsed, &mut diags);
-    let mut diagnostics = diags.into_sorted_vec();
+    let Loaded {
+        mut config,
+        mut diagnostics,
+        found,
+    } = super::load_service_in(daemon, files.layout, &files.service)?;
     if files.layout == Layout::Stas2 {
         return Ok(DaemonConfig {
             loaded: Loaded {
@@ -212,10 +211,7 @@ pub fn apply(daemon: Daemon, conf: &NvmeConf, cfg: &mut ServiceConfig) {
         Daemon::Stacd => Kind::Io,
     };
     let main = conf.main_scope();
-    let scope = match kind {
-        Kind::Discovery => &main.dc,
-        Kind::Io => &main.ioc,
-    };
+    let scope = main.base(kind);
     cfg.global.params = params(kind, scope);
     cfg.scope = extra_keys(scope);
     if let Some(p) = main.dc.persistent() {
@@ -233,10 +229,7 @@ pub fn apply(daemon: Daemon, conf: &NvmeConf, cfg: &mut ServiceConfig) {
         .filter(|c| c.kind == Kind::Discovery && c.scope != 0)
         .filter_map(|c| {
             let file = conf.scopes.get(c.scope)?;
-            let base = match kind {
-                Kind::Discovery => &file.dc,
-                Kind::Io => &file.ioc,
-            };
+            let base = file.base(kind);
             let mut extra = extra_keys(base);
             if let Some(id) = &file.identity.hostid {
                 extra.insert("host-id".to_owned(), id.clone());
@@ -375,39 +368,15 @@ pub fn check_stas3(daemon: Daemon, files: &DaemonFiles) -> super::CheckReport {
         Ok(l) => l,
         Err(e) => return super::CheckReport::unreadable(&e),
     };
-    let mut lines = vec![files.describe()];
-    lines.extend(loaded.loaded.diagnostics.iter().map(ToString::to_string));
-    let mut errors = loaded
-        .loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .count();
-    if !files.conn_conf.exists() {
-        lines.push(format!(
-            "{}: error: no such file",
-            files.conn_conf.display()
-        ));
-        errors += 1;
-    }
-    let warnings = loaded
-        .loaded
-        .diagnostics
-        .iter()
-        .filter(|d| !d.is_error())
-        .count();
-    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    lines.push(format!(
-        "{} and {}: {}, {}",
+    let label = format!(
+        "{} and {}",
         files.conn_conf.display(),
-        files.service.display(),
-        plural(errors, "error"),
-        plural(warnings, "warning")
-    ));
-    super::CheckReport {
-        lines,
-        ok: errors == 0,
-    }
+        files.service.display()
+    );
+    let missing = (!files.conn_conf.exists()).then_some(files.conn_conf.as_path());
+    let mut report = super::CheckReport::summarize(&label, &loaded.loaded.diagnostics, missing);
+    report.lines.insert(0, files.describe());
+    report
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod service;
 pub mod sysconf;
 pub mod timeparse;
 
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -23,10 +24,6 @@ pub use ini::{Diagnostic, Diagnostics, Severity};
 pub use service::{ConnectParams, Daemon, ServiceConfig};
 pub use sysconf::SysConf;
 
-/// Default location of stafd's configuration.
-pub const STAFD_CONF: &str = "/etc/stas/stafd.conf";
-/// Default location of stacd's configuration.
-pub const STACD_CONF: &str = "/etc/stas/stacd.conf";
 /// Default location of the host identity configuration.
 pub const SYS_CONF: &str = "/etc/stas/sys.conf";
 
@@ -88,11 +85,23 @@ impl<T> Loaded<T> {
 /// # Errors
 /// The file exists but cannot be read.
 pub fn load_service(daemon: Daemon, path: &Path) -> Result<Loaded<ServiceConfig>, ReadError> {
+    load_service_in(daemon, layout::Layout::Stas2, path)
+}
+
+/// Loads `stafd.conf` or `stacd.conf` by the option table of `layout`.
+///
+/// # Errors
+/// The file exists but cannot be read.
+pub fn load_service_in(
+    daemon: Daemon,
+    layout: layout::Layout,
+    path: &Path,
+) -> Result<Loaded<ServiceConfig>, ReadError> {
     let mut diags = Diagnostics::new(path);
     let text = read_optional(path, &mut diags)?;
     let found = text.is_some();
     let ini = ini::parse(text.as_deref().unwrap_or(""), &mut diags);
-    let config = ServiceConfig::from_ini(daemon, &ini, &mut diags);
+    let config = ServiceConfig::from_ini_in(daemon, layout, &ini, &mut diags);
     Ok(Loaded {
         config,
         diagnostics: diags.into_sorted_vec(),
@@ -131,17 +140,28 @@ impl CheckReport {
     /// whoever asks to check a file expects it to exist.
     #[must_use]
     pub fn new<T>(path: &Path, loaded: &Loaded<T>) -> Self {
-        let mut lines: Vec<String> = loaded.diagnostics.iter().map(ToString::to_string).collect();
-        if !loaded.found {
+        let missing = (!loaded.found).then_some(path);
+        Self::summarize(&path.display(), &loaded.diagnostics, missing)
+    }
+
+    /// One line per diagnostic, a `no such file` error for `missing`, then the summary line
+    /// `<label>: N errors, M warnings`.
+    #[must_use]
+    pub fn summarize(
+        label: &dyn fmt::Display,
+        diagnostics: &[Diagnostic],
+        missing: Option<&Path>,
+    ) -> Self {
+        let mut lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+        if let Some(path) = missing {
             lines.push(format!("{}: error: no such file", path.display()));
         }
         let errors =
-            loaded.diagnostics.iter().filter(|d| d.is_error()).count() + usize::from(!loaded.found);
-        let warnings = loaded.diagnostics.len() + usize::from(!loaded.found) - errors;
+            diagnostics.iter().filter(|d| d.is_error()).count() + usize::from(missing.is_some());
+        let warnings = diagnostics.len() + usize::from(missing.is_some()) - errors;
         let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         lines.push(format!(
-            "{}: {}, {}",
-            path.display(),
+            "{label}: {}, {}",
             plural(errors, "error"),
             plural(warnings, "warning")
         ));

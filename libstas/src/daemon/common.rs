@@ -406,20 +406,6 @@ pub fn ended(
     Ok(())
 }
 
-/// The configuration file of `daemon`: `-f` or the default.
-#[must_use]
-pub fn conf_file(daemon: Daemon, given: Option<&Path>) -> PathBuf {
-    given.map_or_else(
-        || {
-            PathBuf::from(match daemon {
-                Daemon::Stafd => config::STAFD_CONF,
-                Daemon::Stacd => config::STACD_CONF,
-            })
-        },
-        Path::to_owned,
-    )
-}
-
 /// Loads a 2.x service file, logging every diagnostic; an unreadable file means the
 /// defaults (tests and tools that name one file).
 #[must_use]

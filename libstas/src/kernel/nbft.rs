@@ -10,7 +10,6 @@ use std::path::Path;
 use super::sysfs::Controller;
 use crate::config::controller::CtrlDict;
 use crate::model::ip::ip_equal;
-use crate::model::trid::WELL_KNOWN_DISC_NQN;
 use crate::proto::nbft::{self, Nbft};
 
 /// The registry owner of the boot paths (nvme-cli 3's `connect-all --nbft`).
@@ -123,7 +122,7 @@ impl BootTables {
         let mut out = Vec::new();
         for t in &self.tables {
             for d in &t.discovery {
-                let Some(a) = nbft::parse_uri(&d.uri) else {
+                let Some(a) = d.address() else {
                     tracing::warn!(table = %t.name, uri = %d.uri, "NBFT: discovery descriptor with an unusable URI; skipped");
                     continue;
                 };
@@ -131,11 +130,7 @@ impl BootTables {
                 m.insert("transport".to_owned(), a.transport);
                 m.insert("traddr".to_owned(), a.traddr);
                 m.insert("trsvcid".to_owned(), a.trsvcid);
-                let nqn = d
-                    .nqn
-                    .clone()
-                    .unwrap_or_else(|| WELL_KNOWN_DISC_NQN.to_owned());
-                m.insert("subsysnqn".to_owned(), nqn);
+                m.insert("subsysnqn".to_owned(), d.subsysnqn().to_owned());
                 if let Some(nqn) = t.host.nqn.clone().filter(|_| t.host.nqn_configured) {
                     m.insert("host-nqn".to_owned(), nqn);
                     // The firmware's host ID goes with its host NQN (never with another).
@@ -166,15 +161,12 @@ fn boot_paths(t: &Nbft) -> Vec<BootPath> {
         nqn: s.nqn.clone(),
     });
     let dcs = t.discovery.iter().filter_map(|d| {
-        let a = nbft::parse_uri(&d.uri)?;
+        let a = d.address()?;
         Some(BootPath {
             transport: a.transport,
             traddr: a.traddr,
             trsvcid: a.trsvcid,
-            nqn: d
-                .nqn
-                .clone()
-                .unwrap_or_else(|| WELL_KNOWN_DISC_NQN.to_owned()),
+            nqn: d.subsysnqn().to_owned(),
         })
     });
     ssns.chain(dcs).collect()
@@ -211,6 +203,7 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::trid::WELL_KNOWN_DISC_NQN;
     use crate::proto::address::CtrlAddress;
     use crate::proto::nbft::build::{DiscoverySpec, HfiSpec, SsnsSpec, TableSpec};
 

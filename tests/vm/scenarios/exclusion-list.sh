@@ -15,12 +15,7 @@ NQN1=$(nvmet_subnqn 1)
 D1=$(ioc_dev 1)
 
 log "1: port 127.0.0.1:8009 down until the kernel gives up on the I/O controllers"
-# As in stacd-outage.sh: stafd is paused while the target takes the port down, so that
-# it sees a lost connection, not subsystems withdrawn from its log.
-kill -STOP "$STAFD_PID"
-nvmet_port_down 127.0.0.1:8009
-check wait_for "[ ! -e /sys/class/nvme/$D1 ]" 20
-kill -CONT "$STAFD_PID"
+port_outage 127.0.0.1:8009 "[ ! -e /sys/class/nvme/$D1 ]" 20
 # stacd's first retry (3 s) fails while the port is down; the next is 60 s later.
 check wait_for "grep -q 'Failed to connect' '$STACD_LOG'" 20
 

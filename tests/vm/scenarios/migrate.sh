@@ -75,6 +75,7 @@ written stafd-2x.log stacd-2x.log > opts-2x.txt
 cat opts-2x.txt
 expect_eq "$(wc -l < opts-2x.txt)" 3 "distinct option strings (1 DC, 2 IOCs)"
 iocs > devs-before.txt
+nvme list-subsys > nvmecli-before.txt
 
 log "2: stasadm migrate: a dry run writes nothing, --write writes the 3.x files"
 stasadm migrate > dry-run.txt
@@ -103,6 +104,9 @@ ev_stop
 expect_eq "$(ev_count remove)" 0 "controllers removed across the restart"
 expect_eq "$(ev_count add)" 0 "controllers added across the restart"
 expect_eq "$(iocs | tr '\n' ' ')" "$(tr '\n' ' ' < devs-before.txt)" "I/O controllers after the restart"
+nvme list-subsys > nvmecli-after.txt
+diff nvmecli-before.txt nvmecli-after.txt || fail "nvme list-subsys differs across the restart"
+echo "ok: nvme list-subsys is the same across the restart ($(grep -c ' tcp ' nvmecli-after.txt) paths)"
 expect_eq "$(layout_of stafctl)" 3.x "stafd's layout"
 expect_eq "$(layout_of stacctl)" 3.x "stacd's layout"
 stafctl status | grep -q 'configuration layout.*3\.x' || fail "stafctl status does not show the layout"

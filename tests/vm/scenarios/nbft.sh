@@ -52,6 +52,11 @@ wait_for "[ \$(live_iocs) -eq 2 ]" 40 || fail "$(live_iocs) I/O controllers live
 stacctl ls | tee ls.txt
 grep -q "^$BOOT .*$S1  *nbft *\$" ls.txt || fail "stacctl does not show $BOOT with owner nbft"
 expect_eq "$(iocs | awk -v s="$S1" '$2 == s' | wc -l)" 1 "controllers of the boot subsystem (no second connection)"
+# nvme-cli sees the same: one path of the boot subsystem, the boot controller.
+nvme list-subsys > subsys.txt
+cat subsys.txt
+expect_eq "$(awk -v s="NQN=$S1" '/^nvme-subsys/ { on = index($0, s) > 0 } on && / tcp / { print $2 }' subsys.txt)" "$BOOT" \
+    "nvme list-subsys: the boot subsystem's paths"
 
 log "3: the boot subsystem leaves the log: its controller stays"
 check nvme get-log "/dev/$DC" -i 0x70 -l 16 > /dev/null

@@ -19,15 +19,9 @@ done | head -n 1)
 
 ev_start outage
 log "1: port 127.0.0.1:8009 down for 15 s"
-# nvmet can remove a port only after unlinking its subsystems one by one, and each unlink
-# sends a discovery-log-change AEN: a DC read in between sees the target *withdraw*
-# subsystems, which stacd rightly disconnects. A network outage withdraws nothing, so stafd is
-# paused while the target takes the port down and resumed once its DC has lost the connection:
-# it then sees what a host sees in an outage (the connection lost, no log change).
-kill -STOP "$STAFD_PID"
-nvmet_port_down 127.0.0.1:8009
-check wait_for "[ \"\$(cat /sys/class/nvme/$DC/state)\" != live ]" 15
-kill -CONT "$STAFD_PID"
+# stafd is paused while the port goes down (port_outage), so that it sees what a host sees
+# in an outage: the connection lost, no log change.
+port_outage 127.0.0.1:8009 "[ \"\$(cat /sys/class/nvme/$DC/state)\" != live ]" 15
 check wait_for "[ \"\$(cat /sys/class/nvme/$D1/state)\" != live ]" 15
 log "I/O controllers live during the outage: $(live_iocs)"
 sleep 15

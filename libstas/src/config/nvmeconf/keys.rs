@@ -3,6 +3,7 @@
 
 use super::{Address, Params, Value};
 use crate::config::service::Persistent;
+use crate::identity::value::is_canonical_uuid;
 
 /// The accepted sections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,13 +214,7 @@ pub fn check_nqn_structure(s: &str) -> bool {
 /// zeros.
 #[must_use]
 pub fn check_hostid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-        && b.iter().any(|c| c.is_ascii_hexdigit() && *c != b'0')
+    is_canonical_uuid(s) && s.bytes().any(|c| c.is_ascii_hexdigit() && c != b'0')
 }
 
 /// Hint appended to value errors that look like an inline comment.

@@ -48,7 +48,7 @@ mod tests;
 pub use parse::parse;
 
 /// The well-known discovery subsystem NQN, used when a discovery descriptor has no NQN.
-pub const WELL_KNOWN_DISCOVERY_NQN: &str = "nqn.2014-08.org.nvmexpress.discovery";
+pub const WELL_KNOWN_DISCOVERY_NQN: &str = crate::model::trid::WELL_KNOWN_DISC_NQN;
 
 /// The default discovery service port (a URI without a port).
 pub const DEFAULT_DISCOVERY_PORT: &str = "8009";
