@@ -60,15 +60,15 @@ impl Core {
                 )
             })
             .collect();
-        let mut referrals: Vec<TransportId> = self
-            .base
-            .ctrls
-            .live()
-            .values()
-            .flat_map(|s| s.ctrl.referrals().iter().cloned())
-            .collect();
-        referrals.sort();
-        referrals.dedup();
+        // Each referral with the DCs that refer to it (a referral of a 3.x drop-in's DC takes
+        // that file's scope).
+        let mut referrers: BTreeMap<TransportId, Vec<TransportId>> = BTreeMap::new();
+        for (dc, s) in self.base.ctrls.live() {
+            for r in s.ctrl.referrals() {
+                referrers.entry(r.clone()).or_default().push(dc.clone());
+            }
+        }
+        let referrals: Vec<TransportId> = referrers.keys().cloned().collect();
         let plan = reconcile::reconcile(&Inputs {
             configured: &configured,
             discovered: &self.discovered,
@@ -91,18 +91,9 @@ impl Core {
             self.feed(id, Event::Remove);
         }
         for (tid, cand) in &plan.wanted {
-            // A referral takes the scope of a drop-in DC that refers to it (3.x layout).
-            let referrers: Vec<TransportId> = if cand.origin == Origin::Referral {
-                (self.base.ctrls.live().iter())
-                    .filter(|(_, s)| s.ctrl.referrals().contains(tid))
-                    .map(|(t, _)| t.clone())
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let (cand_cfg, overrides) =
-                self.base
-                    .scoped(referrers.iter(), &cand.cfg, &cand.overrides);
+            let by = (referrers.get(tid).into_iter().flatten())
+                .filter(|_| cand.origin == Origin::Referral);
+            let (cand_cfg, overrides) = self.base.scoped(by, &cand.cfg, &cand.overrides);
             let settings = self.settings_for(&cand_cfg, &overrides);
             let reported = self.discovered.contains(tid);
             let id = match self.base.ctrls.slot_mut(tid) {
