@@ -191,11 +191,24 @@ impl Core {
         let ctrl = self.base.topo.by_name(&device).cloned();
         let host_id = self.base.host.id.clone();
         let symname = self.base.host.symname.clone();
-        let to_event = move |r: Result<(), AdminError>| dim_event(token, task, r);
-        let fallback = to_event(Err(AdminError::NotSupported {
-            device: device.clone(),
-            what: "internal error",
-        }));
+        let to_event = move |r: Result<(), AdminError>| {
+            if task == DimTask::Deregister {
+                match &r {
+                    Ok(()) => tracing::debug!("deregistered from the discovery controller"),
+                    Err(e) => tracing::info!(error = %e, "deregistration failed"),
+                }
+            }
+            dim_event(token, task, r)
+        };
+        // Not through `to_event`: a fallback that is never used must not log a failure.
+        let fallback = dim_event(
+            token,
+            task,
+            Err(AdminError::NotSupported {
+                device: device.clone(),
+                what: "internal error",
+            }),
+        );
         self.base.spawn_op(id, fallback, move |k| {
             // Another orchestrator's controller is never (de)registered (item 19).
             if let Some(owner) = k.owner(&device).filter(|o| !may_take(Some(o))) {
@@ -235,13 +248,7 @@ fn register_failure(e: &AdminError) -> RegisterFailure {
 /// The event a DIM result means for the state machine.
 fn dim_event(token: Token, task: DimTask, r: Result<(), AdminError>) -> Event {
     match task {
-        DimTask::Deregister => {
-            match &r {
-                Ok(()) => tracing::debug!("deregistered from the discovery controller"),
-                Err(e) => tracing::info!(error = %e, "deregistration failed"),
-            }
-            Event::Deregistered { token }
-        }
+        DimTask::Deregister => Event::Deregistered { token },
         DimTask::Register | DimTask::Update => match r {
             Ok(()) => Event::RegisterDone { token },
             Err(e) => Event::RegisterFailed {
