@@ -13,6 +13,8 @@ use libstas::proto::consts::{adrfam, eflags, subtype, treq, trtype};
 use libstas::proto::dim::{decode_dim, encode_dim, DimRequest};
 use libstas::proto::dlp::{encode_log, parse_log, LogEntry, Tsas};
 use libstas::proto::nbft;
+use stas_cdc::fuzz::host;
+use stas_cdc::session::{Event, Output};
 
 /// One discovery log entry: transport, address family, subsystem type, traddr, trsvcid,
 /// subnqn and tsas; the other fields are typical values.
@@ -214,17 +216,62 @@ fn nbft_seeds() -> Vec<(&'static str, Vec<u8>)> {
         .collect()
 }
 
+/// stas-cdc session inputs: a mode byte (odd: after a generated ICReq and Connect; the high
+/// nibble: how many read sizes follow), then what a Linux host sends on a discovery
+/// connection: Identify, Get Log Page (Supported Log Pages, the discovery log with PLEO),
+/// Set Features, an AER, Keep Alive and a DIM registration.
+fn cdc_session_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let read = |opcode, cid, cdw10: u32, len| {
+        let mut sqe = host::sqe(opcode, cid, &[cdw10]);
+        host::sgl(&mut sqe, len, false);
+        host::capsule(&sqe, &[])
+    };
+    let dim = encode_dim(&DimRequest {
+        host_nqn: "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000001",
+        host_id: "00000000-0000-0000-0000-000000000001",
+        entity_name: "host",
+        entity_version: "Linux 6.1",
+        symname: Some("rack7"),
+        adrfam: adrfam::IP4,
+    })
+    .expect("DIM seed encodes");
+    let mut dim_sqe = host::sqe(0x21, 7, &[0]);
+    host::sgl(&mut dim_sqe, dim.len(), true);
+    let mut admin = vec![0x01];
+    admin.extend(read(0x06, 2, 1, 4096));
+    admin.extend(read(0x02, 3, 0x00FF_0000, 1024));
+    admin.extend(read(0x02, 4, 0x00FF_0270, 1024));
+    admin.extend(host::capsule(&host::sqe(0x09, 5, &[0x0B, 1 << 31]), &[]));
+    admin.extend(host::capsule(&host::sqe(0x0C, 6, &[]), &[]));
+    admin.extend(host::capsule(&dim_sqe, &dim));
+    admin.extend(host::capsule(&host::sqe(0x18, 8, &[]), &[]));
+    let mut cut = vec![0x30, 1, 9, 16];
+    cut.extend(host::hello());
+    cut.extend(read(0x02, 2, 0x00FF_8070, 1024));
+    vec![("admin", admin), ("cut-reads", cut)]
+}
+
 fn main() -> std::io::Result<()> {
     // The corpus directory: fuzz/corpus unless given.
     let root = std::env::args_os().nth(1).map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
         PathBuf::from,
     );
-    for target in ["dlp", "fabrics_reply", "uevent", "sysfs_address", "dim", "nbft"] {
+    let targets = [
+        "dlp",
+        "fabrics_reply",
+        "uevent",
+        "sysfs_address",
+        "dim",
+        "nbft",
+        "cdc_session",
+    ];
+    for target in targets {
         let seeds = match target {
             "dlp" => dlp_seeds(),
             "dim" => dim_seeds(),
             "nbft" => nbft_seeds(),
+            "cdc_session" => cdc_session_seeds(),
             t => text_seeds(t),
         };
         let dir = root.join(target);
@@ -240,7 +287,20 @@ fn main() -> std::io::Result<()> {
                     );
                 }
                 "dim" => assert!(decode_dim(&bytes).is_some(), "{name}: DIM seed decodes"),
-                "nbft" => assert!(nbft::parse(name, &bytes).is_ok(), "{name}: NBFT seed parses"),
+                "nbft" => assert!(
+                    nbft::parse(name, &bytes).is_ok(),
+                    "{name}: NBFT seed parses"
+                ),
+                "cdc_session" => {
+                    let out = stas_cdc::fuzz::replay(&bytes);
+                    let bad = out.iter().find(|o| {
+                        matches!(
+                            o,
+                            Output::Close { .. } | Output::Event(Event::ProtocolError { .. })
+                        )
+                    });
+                    assert!(bad.is_none(), "{name}: {bad:?}");
+                }
                 _ => {}
             }
             let path = dir.join(format!("seed-{name}"));

@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+#[cfg(test)]
+use crate::session::Event;
 use crate::session::{Catalog, Controller, DcType, Output, Session};
 
 /// Host-side PDU builders (what the Linux host sends), for tests, fuzzing and seeds.
@@ -76,7 +78,8 @@ pub mod host {
         capsule(&s, &d)
     }
 
-    /// ICReq followed by a Connect to the well-known discovery NQN.
+    /// ICReq, a Connect to the well-known discovery NQN and CC.EN = 1 (Property Set):
+    /// the controller then takes admin commands.
     #[must_use]
     pub fn hello() -> Vec<u8> {
         let mut b = icreq();
@@ -86,6 +89,9 @@ pub mod host {
             "nqn.2014-08.org.nvmexpress:uuid:fuzz",
             0,
         ));
+        let mut cc = sqe(0x7F, 2, &[0, 0x14, 0x0046_0001, 0]);
+        cc[4] = 0x00;
+        b.extend(capsule(&cc, &[]));
         b
     }
 }
@@ -148,19 +154,31 @@ fn run(input: &[u8], cuts: &[u8], changes: bool) -> Vec<Output> {
     out
 }
 
-/// The fuzz body.
-pub fn session(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else {
-        return;
-    };
+/// A fuzz input split into its parts: the read sizes, the bytes (with the generated prefix
+/// when the mode byte says so), and whether to interleave log changes.
+fn parts(data: &[u8]) -> Option<(&[u8], Vec<u8>, bool)> {
+    let (&mode, rest) = data.split_first()?;
     let cut_len = usize::from(mode >> 4).min(rest.len());
     let (cuts, body) = rest.split_at(cut_len);
-    let input = if mode & 1 == 1 {
-        let mut b = host::hello();
-        b.extend_from_slice(body);
-        b
+    let mut input = if mode & 1 == 1 {
+        host::hello()
     } else {
-        body.to_vec()
+        Vec::new()
+    };
+    input.extend_from_slice(body);
+    Some((cuts, input, mode & 2 == 2))
+}
+
+/// What the session answers to a fuzz input (read as a whole): for the seeds' checks.
+#[must_use]
+pub fn replay(data: &[u8]) -> Vec<Output> {
+    parts(data).map_or_else(Vec::new, |(_, input, _)| run(&input, &[], false))
+}
+
+/// The fuzz body.
+pub fn session(data: &[u8]) {
+    let Some((cuts, input, changes)) = parts(data) else {
+        return;
     };
     let whole = run(&input, &[], false);
     for o in &whole {
@@ -182,7 +200,7 @@ pub fn session(data: &[u8]) {
             "outputs depend on the reads"
         );
     }
-    if mode & 2 == 2 {
+    if changes {
         let _ = run(&input, cuts, true);
     }
 }
@@ -190,6 +208,37 @@ pub fn session(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_builders_make_commands_the_session_takes() {
+        let mut b = host::hello();
+        let mut identify = host::sqe(0x06, 2, &[1]);
+        host::sgl(&mut identify, 4096, false);
+        b.extend(host::capsule(&identify, &[]));
+        let mut dim = host::sqe(0x21, 3, &[0]);
+        host::sgl(&mut dim, 8, true);
+        b.extend(host::capsule(&dim, b"12345678"));
+        let out = run(&b, &[], false);
+        let events: Vec<&Event> = (out.iter())
+            .filter_map(|o| match o {
+                Output::Event(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            matches!(
+                events[..],
+                [
+                    Event::IcReq { .. },
+                    Event::Connect { accepted: true, .. },
+                    Event::PropertySet { offset: 0x14, .. },
+                    Event::Identify { cns: 1 },
+                    Event::Dim { tas: 0, .. }
+                ]
+            ),
+            "{events:?}"
+        );
+    }
 
     #[test]
     fn seeds_and_noise_hold_the_properties() {
