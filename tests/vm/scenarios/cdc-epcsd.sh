@@ -52,7 +52,8 @@ cdc_ev accept | tail -n 3 | while read -r l; do echo "   poll connection at upti
 log "4: EPCSD back: the next poll holds the connection again"
 current '"epcsd"' 1 2 | cdc_log
 cdc_reload
-check wait_for '[ -n "$(cdc_dev)" ]' 15
+# (a poll connection that read the old log is parked again: wait for one stafd holds)
+check wait_for '[ -n "$(cdc_dev)" ] && ! stafctl status | grep -q "parked.*True"' 20
 dev=$(cdc_dev)
 sleep 8
 expect_eq "$(cdc_dev)" "$dev" "the DC 8 s after EPCSD came back"
