@@ -11,11 +11,12 @@ nvmet_setup 2
 { cdc_self; cdc_entry 1; } | cdc_log
 cdc_start --dctype cdc
 
-log "1: nvme-cli registers the host: a persistent connection to the CDC, then nvme dim"
-inst=$(fabrics_connect "transport=tcp,traddr=127.0.0.1,trsvcid=$CDC_PORT,nqn=$DISC_NQN,hostnqn=$(cat /etc/nvme/hostnqn),hostid=$(cat /etc/nvme/hostid)")
+log "1: nvme-cli registers the host: a persistent connection to the CDC (header and data digests on), then nvme dim"
+inst=$(fabrics_connect "transport=tcp,traddr=127.0.0.1,trsvcid=$CDC_PORT,nqn=$DISC_NQN,hostnqn=$(cat /etc/nvme/hostnqn),hostid=$(cat /etc/nvme/hostid),hdr_digest,data_digest")
 inst=${inst#instance=}; inst=${inst%%,*}
 expect_eq "$(cat /sys/class/nvme/nvme$inst/dctype)" cdc "dctype the kernel read from stas-cdc's Identify"
 expect_eq "$(cat /sys/class/nvme/nvme$inst/cntrltype)" discovery "cntrltype"
+expect_eq "$(cdc_ev icreq | head -n1 | cdc_val hdgst)-$(cdc_ev icreq | head -n1 | cdc_val ddgst)" true-true "digests the host asked for"
 check nvme dim --task=register --device="nvme$inst"
 check wait_for '[ $(cdc_n dim) -eq 1 ]' 5
 nvme disconnect -d "nvme$inst" > /dev/null
