@@ -354,3 +354,59 @@ fn persistent_and_epcsd_poll() {
     assert_eq!(c.stafd.epcsd_poll, Duration::from_secs(900));
     assert_eq!(lines(&d), vec![2, 3], "{d:?}");
 }
+
+#[test]
+fn tls_keys_of_the_2x_layout_and_check_config() {
+    const KEY: &str = "NVMeTLSkey-1:01:VRLbtnN9AQb2WXW3c9+wEf/DRLz0QuLdbYvEhwtdWwNf9LrZ:";
+    let text = format!(
+        "[Global]\ntls=true\nkeyring=0x3b9aca00\ntls-key={KEY}\n\
+         [Controllers]\n\
+         controller=transport=tcp;traddr=10.0.0.1;nqn=nqn.a;tls-key=0x1a2b;keyring=12\n\
+         controller=transport=tcp;traddr=10.0.0.2;nqn=nqn.b;tls=false;tls-key={KEY}\n\
+         controller=transport=tcp;traddr=10.0.0.3;nqn=nqn.c;tls=yes;keyring=.nvme\n"
+    );
+    let (cfg, d) = load(Daemon::Stacd, &text);
+    let g = &cfg.global.params;
+    assert_eq!(
+        (g.tls, g.keyring, g.tls_key),
+        (Some(true), Some(1_000_000_000), None)
+    );
+    let o = |i: usize| cfg.controllers[i].overrides.or(g);
+    assert_eq!(
+        (o(0).tls, o(0).keyring, o(0).tls_key),
+        (Some(true), Some(12), Some(6699))
+    );
+    assert_eq!((o(1).tls, o(1).tls_key), (Some(false), None));
+    // Invalid values fall back to [Global].
+    assert_eq!((o(2).tls, o(2).keyring), (Some(true), Some(1_000_000_000)));
+    assert_eq!(lines(&d), [4, 7, 8, 8], "{d:?}");
+    assert!(d.iter().all(Diagnostic::is_error), "{d:?}");
+    let all: String = d.iter().map(|x| format!("{x}\n")).collect();
+    assert!(!all.contains("VRLbtn"), "a key is never shown: {all}");
+    assert!(all.contains("tls-key refused"), "{all}");
+    assert!(all.contains("\"tls-key\" in [Global] is ignored"), "{all}");
+
+    // --check-config: the same lines, exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stacd.conf");
+    std::fs::write(&path, &text).unwrap();
+    let report = config::check_service_file(Daemon::Stacd, &path);
+    assert!(!report.ok);
+    assert!(
+        report
+            .lines
+            .last()
+            .unwrap()
+            .ends_with(": 4 errors, 0 warnings"),
+        "{:?}",
+        report.lines
+    );
+    assert!(!report.lines.concat().contains("VRLbtn"));
+    // stafd.conf takes them too.
+    let (cfg, d) = load(Daemon::Stafd, "[Global]\ntls=true\nkeyring=5\n");
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(
+        (cfg.global.params.tls, cfg.global.params.keyring),
+        (Some(true), Some(5))
+    );
+}

@@ -5,19 +5,27 @@
 //! its first `=`. nvme-stas drops every token with more than one `=`, and so silently drops
 //! a DH-HMAC-CHAP key whose base64 ends in `=` padding (48- and 64-byte keys), which makes
 //! the host connect without authentication.
+//!
+//! The TLS keys (DECISIONS.md item 22; nvme-stas 2.x has none): `tls=true|false`,
+//! `keyring=<serial>` and `tls-key=<serial>`, a key serial being decimal or `0x`
+//! hexadecimal. stas does not import keys: a `tls-key` that is not a serial (a key in
+//! interchange format `NVMeTLSkey-1:…`, a PIN, a name) is refused here, before anything can
+//! keep or show it ([`TokenProblem::TlsKeyNotSerial`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::identity::{parse_host_key, InvalidValue};
+use crate::kernel::fabrics::parse_key_serial;
 use crate::model::trid::{TidDefaults, TransportId, TID_KEYS};
 
 /// Keys whose values are secrets: never shown in `Debug`, logs, D-Bus or CLI output. They are
 /// also the only keys whose values may contain `=` (base64 padding).
 pub const SECRET_KEYS: [&str; 2] = ["dhchap-secret", "dhchap-ctrl-secret"];
 
-/// Keys nvme-stas understands in a `controller=` string, besides the identity keys.
-pub const PARAM_KEYS: [&str; 12] = [
+/// Keys stas understands in a `controller=` string, besides the identity keys: nvme-stas's
+/// and the TLS keys.
+pub const PARAM_KEYS: [&str; 15] = [
     "hdr-digest",
     "data-digest",
     "kato",
@@ -30,7 +38,13 @@ pub const PARAM_KEYS: [&str; 12] = [
     "disable-sqflow",
     "dhchap-secret",
     "dhchap-ctrl-secret",
+    "tls",
+    "tls-key",
+    "keyring",
 ];
+
+/// The key of the TLS key: its value must be a key serial (see the module docs).
+pub const TLS_KEY: &str = "tls-key";
 
 /// A parsed controller string: key → value, after the `nqn` → `subsysnqn` rename.
 /// `Debug` redacts secrets.
@@ -130,6 +144,19 @@ pub enum TokenProblem {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// A `tls-key` that is not a key serial (it may be a key: never shown). Refused: the
+    /// token is dropped, so the controller connects without `tls_key` (with `tls`, the kernel
+    /// then picks the PSK by its identity in the `.nvme` keyring).
+    TlsKeyNotSerial,
+}
+
+impl TokenProblem {
+    /// Whether the problem is an error (the configuration asks for something stas refuses)
+    /// rather than a warning (a token nvme-stas would also have ignored).
+    #[must_use]
+    pub fn is_error(&self) -> bool {
+        matches!(self, Self::TlsKeyNotSerial)
+    }
 }
 
 impl fmt::Display for TokenProblem {
@@ -150,6 +177,13 @@ impl fmt::Display for TokenProblem {
                 "{key} is not a valid DH-HMAC-CHAP secret ({why}; the value is not shown); \
                  connections with it will fail"
             ),
+            Self::TlsKeyNotSerial => write!(
+                f,
+                "{TLS_KEY} refused: it is not a key serial number (the value is not shown); \
+                 stas does not import keys: load the key into the kernel keyring (nvme-cli, \
+                 keyctl) and give its serial (decimal or 0x hex, see `keyctl show`); without \
+                 it the kernel looks the key up by its identity"
+            ),
         }
     }
 }
@@ -168,6 +202,10 @@ pub fn parse_controller(text: &str, exclude: bool) -> (CtrlDict, Vec<TokenProble
         let (key, value) = (key.trim(), value.trim());
         if key.is_empty() {
             problems.push(TokenProblem::EmptyKey);
+            continue;
+        }
+        if key == TLS_KEY && !value.is_empty() && parse_key_serial(value).is_none() {
+            problems.push(TokenProblem::TlsKeyNotSerial);
             continue;
         }
         let secret = SECRET_KEYS.iter().find(|&&k| k == key).copied();
@@ -246,20 +284,83 @@ mod tests {
 
     #[test]
     fn extra_equals_elsewhere_is_dropped_and_reported_by_key_only() {
-        let (d, p) = parse_controller(&format!("transport=tcp;tls-key={KEY48}"), false);
+        // `tls-key-identity` is a 3.x key 2.x does not have: still an ordinary key here.
+        let (d, p) = parse_controller(&format!("transport=tcp;tls-key-identity={KEY48}"), false);
         assert_eq!(d, dict(&[("transport", "tcp")]));
         assert_eq!(
             p,
             [TokenProblem::ExtraEquals {
-                key: "tls-key".into()
+                key: "tls-key-identity".into()
             }]
         );
         let msg = p[0].to_string();
         assert!(
-            msg.contains("\"tls-key\"") && msg.contains("ignored"),
+            msg.contains("\"tls-key-identity\"") && msg.contains("ignored"),
             "{msg}"
         );
         assert!(!msg.contains("ZGVm"), "value shown: {msg}");
+        assert!(!p[0].is_error());
+    }
+
+    #[test]
+    fn tls_keys_serials_kept_anything_else_refused_unseen() {
+        let (d, p) = parse_controller(
+            "transport=tcp;traddr=1.1.1.1;tls=true;tls-key=0x1a2b;keyring=123",
+            false,
+        );
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            (d.get("tls"), d.get("tls-key"), d.get("keyring")),
+            ("true", "0x1a2b", "123")
+        );
+        const INTERCHANGE: &str =
+            "NVMeTLSkey-1:01:VRLbtnN9AQb2WXW3c9+wEf/DRLz0QuLdbYvEhwtdWwNf9LrZ:";
+        for bad in [
+            INTERCHANGE,
+            "NVMeTLSkey-1:01:c2VjcmV0c2VjcmV0=:",
+            "pin:1234",
+            ".nvme",
+            "0",
+            "-5",
+            "0x1ffffffff",
+        ] {
+            let (d, p) = parse_controller(&format!("transport=tcp;tls=true;tls-key={bad}"), false);
+            assert_eq!(d, dict(&[("transport", "tcp"), ("tls", "true")]), "{bad}");
+            assert_eq!(p, [TokenProblem::TlsKeyNotSerial], "{bad}");
+            assert!(p[0].is_error());
+            let msg = p[0].to_string();
+            assert!(
+                msg.contains("tls-key") && msg.contains("not a key serial"),
+                "{msg}"
+            );
+            assert!(bad.len() < 3 || !msg.contains(bad), "value shown: {msg}");
+            assert!(!format!("{d:?}").contains(bad));
+        }
+    }
+
+    #[test]
+    fn refused_tls_key_is_a_file_line_error_without_its_value() {
+        use crate::config::ini::parse;
+        use crate::config::{Daemon, Diagnostics, ServiceConfig, Severity};
+
+        let text = "[Controllers]\ncontroller=transport=tcp;traddr=1.1.1.1;nqn=nqn.a;tls=true;tls-key=0x10\n\
+             controller=transport=tcp;traddr=2.2.2.2;nqn=nqn.b;tls=true;tls-key=NVMeTLSkey-1:01:c2VjcmV0c2VjcmV0=:\n";
+        let mut diags = Diagnostics::new(std::path::Path::new("stacd.conf"));
+        let ini = parse(text, &mut diags);
+        let cfg = ServiceConfig::from_ini(Daemon::Stacd, &ini, &mut diags);
+        assert_eq!(cfg.controllers[0].overrides.tls_key, Some(16));
+        assert_eq!(cfg.controllers[1].overrides.tls_key, None);
+        assert_eq!(cfg.controllers[1].overrides.tls, Some(true));
+        assert!(!cfg.controllers[1].dict.0.contains_key("tls-key"));
+        let diags = diags.into_vec();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].severity, Severity::Error);
+        let shown = diags[0].to_string();
+        assert!(
+            shown.starts_with("stacd.conf:3: error: controller: tls-key refused"),
+            "{shown}"
+        );
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
     }
 
     #[test]

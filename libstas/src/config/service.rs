@@ -10,10 +10,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
-use super::controller::{parse_controller, CtrlDict, PARAM_KEYS};
+use super::controller::{parse_controller, CtrlDict, PARAM_KEYS, TLS_KEY};
 use super::ini::{Diagnostics, Ini, ValueLine};
 pub use super::layout::Layout;
 use super::timeparse::{systemd_timespan, timeparse};
+use crate::kernel::fabrics::parse_key_serial;
 use crate::model::filter::{ExcludePattern, IpFamily};
 use crate::model::trid::{Transport, TID_KEYS};
 
@@ -86,6 +87,8 @@ fn legal(daemon: Daemon, layout: Layout) -> &'static [(&'static str, &'static [&
                     "ip-family",
                     "pleo",
                     "persistent-connections",
+                    "tls",
+                    "keyring",
                 ],
             ),
             (SERVICE_DISCOVERY, &["zeroconf"]),
@@ -117,6 +120,8 @@ fn legal(daemon: Daemon, layout: Layout) -> &'static [(&'static str, &'static [&
                     "disable-sqflow",
                     "ignore-iface",
                     "ip-family",
+                    "tls",
+                    "keyring",
                 ],
             ),
             (
@@ -162,13 +167,13 @@ pub struct ConnectParams {
     pub tos: Option<i32>,
     /// Allow a duplicate connection (3.x layout: `duplicate-connect`).
     pub duplicate_connect: Option<bool>,
-    /// TLS on the connection (3.x layout: `tls`; tcp only).
+    /// TLS on the connection (`tls`, both layouts; tcp only).
     pub tls: Option<bool>,
     /// Secure channel concatenation (3.x layout: `concat`; tcp only).
     pub concat: Option<bool>,
-    /// Keyring holding the TLS key, a key serial (3.x layout: `keyring`).
+    /// Keyring holding the TLS key, a key serial (`keyring`, both layouts).
     pub keyring: Option<i32>,
-    /// The TLS key, a key serial (3.x layout: `tls-key`).
+    /// The TLS key, a key serial (`tls-key`: 3.x layout, 2.x `controller=` only).
     pub tls_key: Option<i32>,
     /// The cascade is already applied (3.x layout): nothing is inherited from `[Global]`,
     /// and an unset field means the kernel default (a reset, or never set).
@@ -462,7 +467,7 @@ impl ServiceConfig {
         }
 
         let g = &mut cfg.global;
-        let global_params = read_params(&mut |key, check| r.scalar_str(GLOBAL, key, check));
+        let global_params = read_params(false, &mut |key, check| r.scalar_str(GLOBAL, key, check));
         g.params = global_params.or(&g.params);
 
         match daemon {
@@ -524,7 +529,7 @@ fn moved_in_stas3(key: &str) -> Option<&'static str> {
     Some(match key {
         "kato" | "queue-size" | "reconnect-delay" | "ctrl-loss-tmo" | "hdr-digest"
         | "data-digest" | "disable-sqflow" | "nr-io-queues" | "nr-write-queues"
-        | "nr-poll-queues" | "persistent" => {
+        | "nr-poll-queues" | "persistent" | "tls" | "keyring" | "tls-key" => {
             "connection parameters belong in /etc/nvme/nvme-stas.conf (the *Controller Defaults sections)"
         }
         "controller" => {
@@ -569,6 +574,18 @@ fn check_legal(daemon: Daemon, layout: Layout, ini: &Ini, diags: &mut Diagnostic
         let mut seen = BTreeSet::new();
         for e in &sec.entries {
             if !opts.contains(&e.key.as_str()) && seen.insert(e.key.clone()) {
+                if e.key == TLS_KEY && layout == Layout::Stas2 {
+                    diags.error(
+                        Some(e.line),
+                        format!(
+                            "option \"{TLS_KEY}\" in [{}] is ignored (the value is not shown): \
+                             a TLS key belongs to one host and subsystem pair; set it on the \
+                             controller= line (as tls-key=<key serial>)",
+                            sec.name
+                        ),
+                    );
+                    continue;
+                }
                 if let Some(why) = moved_in_stas3(&e.key).filter(|_| layout == Layout::Stas3) {
                     diags.error(
                         Some(e.line),
@@ -700,7 +717,11 @@ impl Reader<'_> {
             }
             let (dict, problems) = parse_controller(&v.text, false);
             for p in problems {
-                self.diags.warning(Some(v.line), format!("controller: {p}"));
+                if p.is_error() {
+                    self.diags.error(Some(v.line), format!("controller: {p}"));
+                } else {
+                    self.diags.warning(Some(v.line), format!("controller: {p}"));
+                }
             }
             if dict.0.is_empty() {
                 self.diags.error(
@@ -710,7 +731,7 @@ impl Reader<'_> {
                 continue;
             }
             self.check_dict(&dict, v.line, "controller");
-            let overrides = read_params(&mut |key, check| {
+            let overrides = read_params(true, &mut |key, check| {
                 let raw = dict.0.get(key)?;
                 let line = ValueLine {
                     text: raw.clone(),
@@ -826,8 +847,10 @@ fn checked<T>(
     }
 }
 
-/// Reads the connection parameters through `get(key, check)`.
+/// Reads the connection parameters through `get(key, check)`; `tls-key` only for a
+/// controller (`per_controller`): a TLS key belongs to one host and subsystem pair.
 fn read_params(
+    per_controller: bool,
     get: &mut dyn FnMut(&str, Check<'_, ParamValue>) -> Option<ParamValue>,
 ) -> ConnectParams {
     let b = |s: &str| bool_word("true", "false")(s).map(ParamValue::Bool);
@@ -851,6 +874,15 @@ fn read_params(
         _ => None,
     };
     let max = i64::from(i32::MAX);
+    let serial = |s: &str| {
+        parse_key_serial(s.trim())
+            .map(ParamValue::I32)
+            .ok_or_else(|| "expected a key serial number, decimal or 0x hex".to_owned())
+    };
+    let as_i32 = |v: Option<ParamValue>| match v {
+        Some(ParamValue::I32(n)) => Some(n),
+        _ => None,
+    };
     ConnectParams {
         hdr_digest: as_bool(get("hdr-digest", &b)),
         data_digest: as_bool(get("data-digest", &b)),
@@ -870,6 +902,10 @@ fn read_params(
             _ => None,
         },
         disable_sqflow: as_bool(get("disable-sqflow", &b)),
+        tls: as_bool(get("tls", &b)),
+        keyring: as_i32(get("keyring", &serial)),
+        // A value that is not a serial never gets here (`parse_controller` refused it).
+        tls_key: as_i32(per_controller.then(|| get(TLS_KEY, &serial)).flatten()),
         ..ConnectParams::default()
     }
 }

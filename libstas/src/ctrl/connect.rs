@@ -3,8 +3,10 @@
 //! the dropping of stale completions (`InFlight`), the connect attempt counter with
 //! nvme-stas's backoff (3 s after the first failure, 60 s after the others, 3 s after a
 //! kernel `remove`) and the outcome of a connect (`Link`), the counters an operation shows
-//! on D-Bus (`OpStat`), the timer bookkeeping (`Timers`), removal (`Disposal`), and the
-//! connection parameters both kinds of controller send (`base_params`).
+//! on D-Bus (`OpStat`), the timer bookkeeping (`Timers`), removal (`Disposal`), the
+//! connection parameters both kinds of controller send (`base_params`), and the TREQ rule
+//! (`treq_rule`: an entry that requires a secure channel is connected with TLS or not at
+//! all).
 //!
 //! What differs stays in the machines: a discovery controller retries forever and runs the
 //! register → supported → get-log chain once connected; an I/O controller stops retrying
@@ -16,8 +18,9 @@ use std::time::Duration;
 
 use crate::config::service::ConnectParams as CfgParams;
 use crate::kernel::fabrics::{ConnectParams, CtrlKind};
-use crate::model::snapshot::{OpView, TimerView};
+use crate::model::snapshot::{DlpeDict, OpView, TimerView};
 use crate::model::trid::TransportId;
+use crate::proto::dlp::SecureChannel;
 
 use super::timers::{CONNECT_RETRY, FAST_CONNECT_RETRY, RETRY_AFTER_REMOVE};
 
@@ -452,6 +455,12 @@ impl Link {
         delay
     }
 
+    /// No connect is made (the TREQ rule refused it): the connect operation shows `why`.
+    pub(crate) fn refused(&mut self, why: &str) {
+        self.stat.start();
+        self.stat.fail(why);
+    }
+
     /// The kernel removed the controller (its device is already taken): start over, first
     /// retry after 3 s. Returns that delay.
     pub(crate) fn after_remove(&mut self) -> Duration {
@@ -499,4 +508,237 @@ pub(crate) fn base_params(
     c.keyring = p.keyring.map(|n| n.to_string());
     c.tls_key = p.tls_key.map(|n| n.to_string());
     c
+}
+
+/// The TREQ rule (DECISIONS.md item 22; libnvme's `nvmf_update_tls_concat`,
+/// ecosystem-2026.md §7.3) for a controller the discovery log entry `dlpe` names: when the
+/// entry is TCP, its TSAS names a security type and its TREQ says a secure channel is
+/// required, the connection is made with `tls` (whatever the configuration says, unless it
+/// says `tls=false`) or not at all. Entries whose TREQ is "not specified" or "not required"
+/// change nothing: the configuration alone decides (libnvme's `concat` for "not required"
+/// is not copied: it needs keys nobody configured for it).
+///
+/// Returns whether the connection must have `tls` (added when the configuration did not
+/// set it), or why the controller must not be connected (`kernel_tls`: the kernel lists the
+/// `tls` connect option).
+pub(crate) fn treq_rule(
+    dlpe: Option<&DlpeDict>,
+    params: &CfgParams,
+    kernel_tls: bool,
+) -> Result<bool, String> {
+    let Some(sc) = dlpe
+        .and_then(SecureChannel::from_stas_dict)
+        .filter(SecureChannel::requires_tls)
+    else {
+        return Ok(false);
+    };
+    let required = format!(
+        "the discovery log entry requires a secure channel (TREQ required, TSAS {})",
+        sc.sectype_name()
+    );
+    if params.tls == Some(false) {
+        Err(format!(
+            "{required} but the configuration sets tls=false for this controller"
+        ))
+    } else if !kernel_tls {
+        Err(format!(
+            "{required} but this kernel has no `tls` connect option"
+        ))
+    } else {
+        Ok(true)
+    }
+}
+
+/// Logs the refusal `why` of the TREQ rule once: at warning level when it is new (or
+/// another reason than `last`), at debug level when it repeats (a reload that changed
+/// nothing about it).
+pub(crate) fn log_refusal(tid: &TransportId, why: &str, last: Option<&str>) {
+    if last == Some(why) {
+        // Not the reason again: the warning said it (rig scenarios count that line).
+        tracing::debug!(%tid, "still not connecting (TREQ rule, as before)");
+    } else {
+        tracing::warn!(%tid, "{why}: not connecting");
+    }
+}
+
+/// Test help: the log lines `f` emits (no time, no ANSI), with what `f` returns.
+#[cfg(test)]
+pub(crate) fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let w = buf.clone();
+    let sub = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(move || w.clone())
+            .with_ansi(false)
+            .with_target(false)
+            .without_time()
+            .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG),
+    );
+    let r = tracing::subscriber::with_default(sub, f);
+    let text =
+        String::from_utf8_lossy(&buf.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    (r, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Daemon;
+    use crate::daemon::testkit::{conf, conf3, HOSTID, HOSTNQN};
+    use crate::kernel::fabrics::{build_connect_string, SupportedOptions};
+    use crate::kernel::BuildError;
+
+    const KERNEL_6_1: &str = "transport=%s,traddr=%s,trsvcid=%s,nqn=%s,hostnqn=%s,hostid=%s,ctrl_loss_tmo=%d,keep_alive_tmo=%d,discovery,dhchap_secret=%s";
+    const KERNEL_6_12: &str = "transport=%s,traddr=%s,trsvcid=%s,nqn=%s,hostnqn=%s,hostid=%s,ctrl_loss_tmo=%d,keep_alive_tmo=%d,keyring=%d,tls_key=%d,discovery,dhchap_secret=%s,tls";
+
+    fn tid(traddr: &str, nqn: &str) -> TransportId {
+        TransportId {
+            transport: "tcp".into(),
+            traddr: traddr.into(),
+            trsvcid: "4420".into(),
+            subsysnqn: nqn.into(),
+            host_nqn: HOSTNQN.into(),
+            ..TransportId::default()
+        }
+    }
+
+    /// The connect string of configured controller `i` of `cfg` on a kernel with `opts`.
+    fn connect_string(
+        cfg: &crate::config::ServiceConfig,
+        i: usize,
+        opts: &str,
+    ) -> Result<String, BuildError> {
+        let c = &cfg.controllers[i];
+        let p = c.overrides.or(&cfg.global.params);
+        let t = tid(c.dict.get("traddr"), c.dict.get("subsysnqn"));
+        let cp = base_params(&t, HOSTID, CtrlKind::Io, &p);
+        let opts = SupportedOptions::from_reply(opts).unwrap();
+        build_connect_string(&cp, &opts).map(|cs| cs.as_str().to_owned())
+    }
+
+    #[test]
+    fn stas2_tls_keys_map_to_the_connect_string_only_where_the_kernel_has_them() {
+        let cfg = conf(
+            Daemon::Stacd,
+            "[Global]\nkeyring=0x3b9aca00\n[Controllers]\n\
+             controller=transport=tcp;traddr=10.0.0.1;nqn=nqn.a;tls=true;tls-key=0x1a2b\n\
+             controller=transport=tcp;traddr=10.0.0.2;nqn=nqn.b;tls=true;keyring=7\n\
+             controller=transport=tcp;traddr=10.0.0.3;nqn=nqn.c\n",
+        );
+        let a = connect_string(&cfg, 0, KERNEL_6_12).unwrap();
+        assert!(a.ends_with(",keyring=1000000000,tls_key=6699,tls"), "{a}");
+        let b = connect_string(&cfg, 1, KERNEL_6_12).unwrap();
+        assert!(
+            b.ends_with(",keyring=7,tls"),
+            "the controller's keyring wins: {b}"
+        );
+        // [Global] keyring alone: passed on, without tls (as libnvme does).
+        let c = connect_string(&cfg, 2, KERNEL_6_12).unwrap();
+        assert!(c.ends_with(",keyring=1000000000"), "{c}");
+        // 6.1: no TLS option, nothing silently dropped.
+        for i in 0..3 {
+            assert!(matches!(
+                connect_string(&cfg, i, KERNEL_6_1),
+                Err(BuildError::Unsupported("keyring" | "tls_key" | "tls"))
+            ));
+        }
+        // [Global] tls=true applies to every controller; a controller's tls=false wins.
+        let cfg = conf(
+            Daemon::Stacd,
+            "[Global]\ntls=true\n[Controllers]\n\
+             controller=transport=tcp;traddr=10.0.0.1;nqn=nqn.a\n\
+             controller=transport=tcp;traddr=10.0.0.2;nqn=nqn.b;tls=false\n",
+        );
+        assert!(connect_string(&cfg, 0, KERNEL_6_12)
+            .unwrap()
+            .ends_with(",tls"));
+        assert!(!connect_string(&cfg, 1, KERNEL_6_12)
+            .unwrap()
+            .contains("tls"));
+        assert_eq!(
+            cfg.controllers[1].overrides.or(&cfg.global.params).tls,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn stas3_tls_keys_map_to_the_same_connect_string() {
+        let cfg = conf3(
+            Daemon::Stacd,
+            "[Subsystem]\nnqn = nqn.2024-01.io.example:a\ncontroller = transport=tcp;traddr=10.0.0.1;trsvcid=4420\n\
+             tls = yes\ntls-key = 0x1a2b\nkeyring = 0x3b9aca00\n",
+        );
+        let a = connect_string(&cfg, 0, KERNEL_6_12).unwrap();
+        assert!(a.ends_with(",keyring=1000000000,tls_key=6699,tls"), "{a}");
+        assert!(matches!(
+            connect_string(&cfg, 0, KERNEL_6_1),
+            Err(BuildError::Unsupported(_))
+        ));
+    }
+
+    fn entry(treq: &str, sectype: &str) -> DlpeDict {
+        [
+            ("trtype", "tcp".to_owned()),
+            ("treq", treq.to_owned()),
+            ("tsas", format!("{{'sectype': '{sectype}'}}")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    #[test]
+    fn treq_rule_verdicts() {
+        let unset = CfgParams::default();
+        let off = CfgParams {
+            tls: Some(false),
+            ..CfgParams::default()
+        };
+        let on = CfgParams {
+            tls: Some(true),
+            ..CfgParams::default()
+        };
+        let req = entry("required", "tls1.3");
+        assert_eq!(treq_rule(Some(&req), &unset, true), Ok(true));
+        assert_eq!(treq_rule(Some(&req), &on, true), Ok(true));
+        let why = treq_rule(Some(&req), &off, true).unwrap_err();
+        assert!(why.ends_with("but the configuration sets tls=false for this controller"));
+        let why = treq_rule(Some(&req), &unset, false).unwrap_err();
+        assert_eq!(
+            why,
+            "the discovery log entry requires a secure channel (TREQ required, TSAS tls1.3) \
+             but this kernel has no `tls` connect option"
+        );
+        for e in [
+            entry("required", "none"),
+            entry("not required", "tls1.3"),
+            entry("not specified", "tls"),
+        ] {
+            for p in [&unset, &off, &on] {
+                assert_eq!(treq_rule(Some(&e), p, false), Ok(false), "{e:?}");
+            }
+        }
+        assert_eq!(treq_rule(None, &off, false), Ok(false));
+        let mut rdma = req.clone();
+        rdma.insert("trtype".into(), "rdma".into());
+        assert_eq!(treq_rule(Some(&rdma), &unset, false), Ok(false));
+    }
 }

@@ -19,6 +19,12 @@
 //!          Disconnect, Disposed.   Shutdown{keep=true}: Disposed at once.
 //! ```
 //!
+//! A referral carries the entry that names it (the referring controller's log): the TREQ
+//! rule ([`super::connect::treq_rule`], DECISIONS.md item 22) is checked before every
+//! connect, as for an I/O controller: an entry that requires a secure channel is connected
+//! with `tls`, or not at all (one warning, the reason on the connect operation, no retry
+//! until a reload or a new entry: like a permanent failure).
+//!
 //! Every operation carries a [`Token`]; a completion whose token is not the one in flight
 //! (the device went away meanwhile, the controller is being disposed of) is ignored.
 
@@ -32,13 +38,13 @@ use crate::kernel::fabrics::{ConnectParams, CtrlKind};
 use crate::model::snapshot::{DlpeDict, OpView, Origin, TimerView};
 use crate::model::trid::{TransportId, WELL_KNOWN_DISC_NQN};
 use crate::proto::consts::{eflags, AEN_DISC_LOG_CHANGED, LSP_PLEO};
-use crate::proto::dlp::LogEntry;
+use crate::proto::dlp::{LogEntry, SecureChannel};
 use crate::proto::identify::DcType;
 use crate::proto::uevent::NvmeEventKind;
 
 use super::connect::{
-    base_params, machine_common, ConnectFailure, Disposal, InFlight, Link, MachineAction, OpStat,
-    Timers,
+    base_params, log_refusal, machine_common, treq_rule, ConnectFailure, Disposal, InFlight, Link,
+    MachineAction, OpStat, Timers,
 };
 use super::timers::{GET_LOG_PAGE_RETRY, GET_SUPPORTED_RETRY, REGISTRATION_RETRY};
 
@@ -93,6 +99,8 @@ pub struct DcSettings {
     pub dhchap_secret: Option<Secret>,
     /// DH-HMAC-CHAP controller secret (3.x layout).
     pub dhchap_ctrl_secret: Option<Secret>,
+    /// Whether the kernel lists the `tls` connect option (for the TREQ rule).
+    pub kernel_tls: bool,
 }
 
 /// Inputs of the state machine.
@@ -197,6 +205,8 @@ pub enum Event {
     SetOrigin(Origin),
     /// Whether mDNS currently reports this controller (aging of `discovered` ones).
     Reported(bool),
+    /// The log page entry that names this controller (a referral), after a reconcile.
+    UpdateEntry(Option<DlpeDict>),
     /// The controller is no longer wanted: deregister and disconnect.
     Remove,
     /// The daemon stops: keep the connection (`persistent-connections`) or drop it
@@ -314,6 +324,10 @@ pub struct Dc {
     registered: bool,
     lsp: u8,
     permanent_failure: bool,
+    /// The referral entry that names it, if any (for the TREQ rule).
+    entry: Option<DlpeDict>,
+    /// The last refusal of the TREQ rule (logged once).
+    refusal: Option<String>,
     register: OpStat,
     supported: OpStat,
     get_log: OpStat,
@@ -371,6 +385,22 @@ pub fn referrals_of(log_pages: &[DlpeDict], parent: &TransportId) -> Vec<Transpo
     v
 }
 
+/// The referral entries of a discovery log, each with the controller identity it names
+/// (as [`referrals_of`] makes them).
+#[must_use]
+pub fn referral_entries<'a>(
+    log_pages: &'a [DlpeDict],
+    parent: &TransportId,
+) -> Vec<(TransportId, &'a DlpeDict)> {
+    log_pages
+        .iter()
+        .filter_map(|d| {
+            let one = referrals_of(std::slice::from_ref(d), parent);
+            one.into_iter().next().map(|t| (t, d))
+        })
+        .collect()
+}
+
 impl Dc {
     /// A controller with identity `tid`, extra `controller=` keys `cfg` (secrets already
     /// removed), and the cached entries of a previous run (warm restart) or none. Send
@@ -398,6 +428,8 @@ impl Dc {
             registered: false,
             lsp: 0,
             permanent_failure: false,
+            entry: None,
+            refusal: None,
             register: OpStat::default(),
             supported: OpStat::default(),
             get_log: OpStat::default(),
@@ -409,6 +441,20 @@ impl Dc {
             parked: false,
             decided: false,
         }
+    }
+
+    /// The same controller, named by the log page entry `entry` (a referral's): the TREQ
+    /// rule applies to its connects. Set it before [`Event::Start`].
+    #[must_use]
+    pub fn with_entry(mut self, entry: Option<DlpeDict>) -> Self {
+        self.entry = entry;
+        self
+    }
+
+    /// The log page entry that names the controller, if any.
+    #[must_use]
+    pub fn entry(&self) -> Option<&DlpeDict> {
+        self.entry.as_ref()
     }
 
     /// Where it came from.
@@ -706,6 +752,19 @@ impl Dc {
                 self.aging.reported = reported;
                 self.check_aging(now, &mut out);
             }
+            Event::UpdateEntry(entry) => {
+                self.entry = entry;
+                // Refused by the TREQ rule: a new entry may change that.
+                let idle = self.ops.is_idle() && self.link.device().is_none();
+                if self.refusal.is_some()
+                    && self.permanent_failure
+                    && idle
+                    && !self.disposal.asked()
+                {
+                    self.permanent_failure = false;
+                    self.try_connect(&mut out);
+                }
+            }
             Event::Remove => self.dispose(false, &mut out),
             Event::Shutdown { keep } => self.dispose(keep, &mut out),
         }
@@ -730,11 +789,33 @@ impl Dc {
 
     fn try_connect(&mut self, out: &mut Vec<Action>) {
         self.cancel_timer(TimerKind::ConnectRetry, out);
+        let rule = treq_rule(
+            self.entry.as_ref(),
+            &self.settings.params,
+            self.settings.kernel_tls,
+        );
+        let tls = match rule {
+            Ok(tls) => tls,
+            Err(why) => {
+                // Like a permanent failure: nothing retries until a reload or a new entry.
+                log_refusal(&self.tid, &why, self.refusal.as_deref());
+                self.link.refused(&why);
+                self.refusal = Some(why);
+                self.permanent_failure = true;
+                return;
+            }
+        };
+        self.refusal = None;
+        let mut params = self.connect_params();
+        if tls && !params.tls {
+            tracing::debug!(tid = %self.tid, "TREQ rule: connecting with tls");
+            params.tls = true;
+        }
         self.link.begin(&self.tid);
         let token = self.ops.begin(Op::Connect);
         out.push(Action::Connect {
             token,
-            params: Box::new(self.connect_params()),
+            params: Box::new(params),
         });
     }
 
@@ -934,11 +1015,20 @@ impl Dc {
         let dicts: Vec<DlpeDict> = entries.iter().map(LogEntry::to_stas_dict).collect();
         tracing::info!(tid = %self.tid, device = self.dev(), records = dicts.len(), "Received discovery log pages (num records={}).", dicts.len());
         let referrals = referrals_of(&dicts, &self.tid);
+        // What the referral entries say about the secure channel counts too: the TREQ rule
+        // of the referred controllers depends on it.
+        let secure = |pages: &[DlpeDict]| -> Vec<(TransportId, Option<SecureChannel>)> {
+            (referral_entries(pages, &self.tid).into_iter())
+                .map(|(t, d)| (t, SecureChannel::from_stas_dict(d)))
+                .collect()
+        };
+        let secure_changed = (!referrals.is_empty() || !self.referrals.is_empty())
+            && secure(&self.log_pages) != secure(&dicts);
         self.log_pages = dicts.into();
         if let Some(device) = self.device_owned() {
             out.push(Action::LogPagesChanged { device });
         }
-        if referrals != self.referrals {
+        if referrals != self.referrals || secure_changed {
             self.referrals = referrals;
             out.push(Action::ReferralsChanged);
         }

@@ -12,6 +12,7 @@
 //!                                                       allows (NCC: connect-attempts-on-ncc)
 //! kernel `remove` ──▶ attempts = 0, reconnect in 3 s (gate permitting)
 //! UpdateDlpe: NCC set → clear while not connected ──▶ attempts = 0, connect now
+//!            TREQ rule no longer refuses (while stalled by it) ──▶ connect now
 //! Reload: not connected, nothing pending and no retry timer ──▶ connect now
 //! Remove{keep=false}: wait for the op in flight, Disconnect, Disposed
 //! Remove{keep=true} / Shutdown: Disposed at once (the kernel connection stays)
@@ -21,6 +22,12 @@
 //! is `connect-attempts-on-ncc` while the log page entry that names the controller has the
 //! EFLAGS "not connected to CDC" bit (NCC, bit 2) set, and unlimited otherwise (`0`).
 //! Stopping only means the retry timer is not re-armed: a reload or NCC clearing restarts.
+//!
+//! The TREQ rule ([`super::connect::treq_rule`], DECISIONS.md item 22) is checked before
+//! every connect: a TCP entry whose TREQ requires a secure channel (and whose TSAS names
+//! one) is connected with `tls`, or, when the configuration says `tls=false` or the kernel
+//! has no `tls` option, not at all: one warning, the reason on the connect operation, no
+//! retry timer ([`Stalled::SecureChannel`]) until a reload or a new entry changes things.
 //!
 //! Every operation carries a [`Token`]; a completion whose token is not the one in flight is
 //! ignored.
@@ -38,7 +45,8 @@ use crate::proto::uevent::NvmeEventKind;
 
 pub use super::connect::Token;
 use super::connect::{
-    base_params, machine_common, ConnectFailure, Disposal, InFlight, Link, MachineAction, Timers,
+    base_params, log_refusal, machine_common, treq_rule, ConnectFailure, Disposal, InFlight, Link,
+    MachineAction, Timers,
 };
 
 /// The EFLAGS bit "not connected to CDC" (NCC) of a discovery log page entry.
@@ -74,6 +82,8 @@ pub struct IocSettings {
     pub dhchap_ctrl_secret: Option<Secret>,
     /// `connect-attempts-on-ncc` (0: never give up; 1 was already changed to 2).
     pub attempts_on_ncc: i64,
+    /// Whether the kernel lists the `tls` connect option (for the TREQ rule).
+    pub kernel_tls: bool,
 }
 
 /// Inputs of the state machine.
@@ -170,6 +180,9 @@ pub enum Stalled {
     /// NCC is set and `connect-attempts-on-ncc` attempts failed: waiting for a reload or
     /// NCC to clear.
     NccGate,
+    /// The log page entry requires a secure channel that cannot be had (the configuration
+    /// says `tls=false`, or the kernel has no `tls`): waiting for a reload or a new entry.
+    SecureChannel,
 }
 
 /// One I/O controller. See the module docs.
@@ -182,6 +195,8 @@ pub struct Ioc {
     link: Link,
     ops: InFlight<Op>,
     stalled: Option<Stalled>,
+    /// The last refusal of the TREQ rule (logged once).
+    refusal: Option<String>,
     timers: Timers<TimerKind>,
     disposal: Disposal,
 }
@@ -205,6 +220,7 @@ impl Ioc {
             link: Link::default(),
             ops: InFlight::default(),
             stalled: None,
+            refusal: None,
             timers: Timers::default(),
             disposal: Disposal::default(),
         }
@@ -349,7 +365,16 @@ impl Ioc {
             self.stalled = None;
             self.cancel_timer(out);
             self.try_connect(out);
+        } else if self.stalled == Some(Stalled::SecureChannel) && self.idle() {
+            // A new entry: connect if the rule lets it now (else it logs a new reason).
+            self.try_connect(out);
         }
+    }
+
+    /// The TREQ rule for the next connect: whether it must have `tls`, or why it must not
+    /// be made.
+    fn secure_channel(&self) -> Result<bool, String> {
+        treq_rule(self.dlpe(), &self.settings.params, self.settings.kernel_tls)
     }
 
     /// The common parameters plus what only an I/O controller carries: queue counts and
@@ -376,11 +401,30 @@ impl Ioc {
 
     fn try_connect(&mut self, out: &mut Vec<Action>) {
         self.cancel_timer(out);
+        let tls = match self.secure_channel() {
+            Ok(tls) => tls,
+            Err(why) => {
+                log_refusal(&self.tid, &why, self.refusal.as_deref());
+                self.link.refused(&why);
+                self.refusal = Some(why);
+                self.stalled = Some(Stalled::SecureChannel);
+                return;
+            }
+        };
+        if self.stalled == Some(Stalled::SecureChannel) {
+            self.stalled = None;
+        }
+        self.refusal = None;
+        let mut params = self.connect_params();
+        if tls && !params.tls {
+            tracing::debug!(tid = %self.tid, "TREQ rule: connecting with tls");
+            params.tls = true;
+        }
         self.link.begin(&self.tid);
         let token = self.ops.begin(Op::Connect);
         out.push(Action::Connect {
             token,
-            params: Box::new(self.connect_params()),
+            params: Box::new(params),
         });
     }
 

@@ -28,7 +28,7 @@ pub mod stacd;
 pub mod staf;
 pub mod stafd;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 pub mod uevents;
 pub mod wheel;
 pub mod zeroconf;

@@ -253,6 +253,7 @@ impl Actor for Core {
             dhchap_secret: secret("dhchap-secret").unwrap_or(host_key),
             dhchap_ctrl_secret: secret("dhchap-ctrl-secret").flatten(),
             attempts_on_ncc: self.base.cfg.stacd.connect_attempts_on_ncc,
+            kernel_tls: self.base.options.tls(),
         }
     }
 

@@ -265,6 +265,7 @@ impl Actor for Core {
             epcsd_poll: stafd.epcsd_poll,
             dhchap_secret: secret("dhchap-secret"),
             dhchap_ctrl_secret: secret("dhchap-ctrl-secret"),
+            kernel_tls: self.base.options.tls(),
         }
     }
 

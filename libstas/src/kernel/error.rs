@@ -75,6 +75,9 @@ pub enum BuildError {
     /// silent downgrade.
     #[error("the kernel does not support the {0} option (a connection without it would not be secured as configured)")]
     Unsupported(&'static str),
+    /// Options that exclude each other (what is wrong, in words).
+    #[error("{0}")]
+    Conflict(&'static str),
 }
 
 /// Why a connect failed.

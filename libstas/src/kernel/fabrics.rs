@@ -48,7 +48,14 @@ pub struct SupportedOptions {
 }
 
 /// Options and the first mainline release that accepted them (kernel-interface.md §1.3,
-/// nvme-stas `NvmeOptions` gates). Config-dependent TLS tokens are never assumed.
+/// nvme-stas `NvmeOptions` gates).
+///
+/// The table is only the fallback for a kernel whose options query cannot be read (before
+/// 5.17, or a failed read): the read-back decides whenever there is one. The TLS tokens
+/// (`tls`, `keyring`, `tls_key`, `concat`) appear in the read-back only when the kernel is
+/// built with `CONFIG_NVME_TCP_TLS` (ecosystem-2026.md §7.1); the table cannot know that,
+/// and a TLS connect on a kernel without it fails with EINVAL, reported like any other
+/// refusal.
 const VERSION_TABLE: &[(&str, (u32, u32))] = &[
     ("transport", (4, 8)),
     ("nqn", (4, 8)),
@@ -74,6 +81,10 @@ const VERSION_TABLE: &[(&str, (u32, u32))] = &[
     ("discovery", (5, 16)),
     ("dhchap_secret", (6, 0)),
     ("dhchap_ctrl_secret", (6, 0)),
+    ("tls", (6, 7)),
+    ("keyring", (6, 7)),
+    ("tls_key", (6, 7)),
+    ("concat", (6, 15)),
 ];
 
 /// `(major, minor)` of a release string such as `6.1.0-56-amd64`.
@@ -165,6 +176,12 @@ impl SupportedOptions {
     #[must_use]
     pub fn dhchap_ctrl_secret(&self) -> bool {
         self.supports("dhchap_ctrl_secret")
+    }
+
+    /// `tls` (6.7+, `CONFIG_NVME_TCP_TLS`): TLS on an NVMe/TCP connection.
+    #[must_use]
+    pub fn tls(&self) -> bool {
+        self.supports("tls")
     }
 }
 
@@ -386,12 +403,25 @@ impl Builder<'_> {
     /// The TLS options (tcp only). Each is required: a kernel without one refuses the
     /// connection here rather than connecting in the clear.
     fn security(&mut self, p: &ConnectParams) -> Result<(), BuildError> {
-        let serials = [("keyring", &p.keyring), ("tls_key", &p.tls_key)];
-        for (name, v) in serials {
+        if p.tls && p.concat {
+            return Err(BuildError::Conflict(
+                "tls and concat exclude each other (concat derives its TLS key from DH-HMAC-CHAP)",
+            ));
+        }
+        // A `tls_key` that is not a serial may be a key in interchange format: not shown.
+        let serials = [
+            ("keyring", &p.keyring, false),
+            ("tls_key", &p.tls_key, true),
+        ];
+        for (name, v, secret) in serials {
             if let Some(v) = v.as_deref().and_then(set) {
                 let serial = parse_key_serial(v).ok_or_else(|| BuildError::Invalid {
                     option: name,
-                    value: v.to_owned(),
+                    value: if secret {
+                        "<secret>".to_owned()
+                    } else {
+                        v.to_owned()
+                    },
                     reason: ValueError::Malformed("expected a key serial number"),
                 })?;
                 self.required(name)?;
@@ -642,6 +672,9 @@ mod tests {
     const HOSTID: &str = "e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
     const KERNEL_6_1: &str = "instance=-1,cntlid=-1,transport=%s,traddr=%s,trsvcid=%s,nqn=%s,queue_size=%d,nr_io_queues=%d,reconnect_delay=%d,ctrl_loss_tmo=%d,keep_alive_tmo=%d,hostnqn=%s,host_traddr=%s,host_iface=%s,hostid=%s,duplicate_connect,disable_sqflow,hdr_digest,data_digest,nr_write_queues=%d,nr_poll_queues=%d,tos=%d,fast_io_fail_tmo=%d,discovery,dhchap_secret=%s,dhchap_ctrl_secret=%s\n";
 
+    /// Debian 12's 6.12 kernel (6.12.118+deb12): the TLS tokens without `concat` (6.15).
+    const KERNEL_6_12: &str = "instance=-1,cntlid=-1,transport=%s,traddr=%s,trsvcid=%s,nqn=%s,queue_size=%d,nr_io_queues=%d,reconnect_delay=%d,ctrl_loss_tmo=%d,keep_alive_tmo=%d,hostnqn=%s,host_traddr=%s,host_iface=%s,hostid=%s,duplicate_connect,disable_sqflow,hdr_digest,data_digest,nr_write_queues=%d,nr_poll_queues=%d,tos=%d,keyring=%d,tls_key=%d,fast_io_fail_tmo=%d,discovery,dhchap_secret=%s,dhchap_ctrl_secret=%s,tls\n";
+
     fn all() -> SupportedOptions {
         SupportedOptions::from_reply(KERNEL_6_1).unwrap()
     }
@@ -721,6 +754,97 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn version_table_knows_tls_from_6_7_and_concat_from_6_15() {
+        let has = |release: &str, name: &str| {
+            SupportedOptions::from_release(release, "test").supports(name)
+        };
+        for name in ["tls", "keyring", "tls_key", "concat"] {
+            assert!(!has("6.6.0", name), "{name} before 6.7");
+        }
+        for name in ["tls", "keyring", "tls_key"] {
+            assert!(
+                has("6.7.0", name) && has("6.12.118+deb12-amd64", name),
+                "{name}"
+            );
+        }
+        assert!(!has("6.14.0", "concat") && has("6.15.0", "concat"));
+        assert!(!SupportedOptions::from_release("6.1.0-56-amd64", "t").tls());
+    }
+
+    #[test]
+    fn debian_6_12_read_back_has_tls_but_not_concat() {
+        let o = SupportedOptions::from_reply(KERNEL_6_12).unwrap();
+        assert_eq!(o.source(), &OptionsSource::Kernel);
+        assert!(o.tls() && o.supports("keyring") && o.supports("tls_key"));
+        assert!(!o.supports("concat") && !o.supports("instance"));
+        // The read-back decides, whatever the release says.
+        let dir = tempfile::tempdir().unwrap();
+        let dev = dir.path().join("nvme-fabrics");
+        std::fs::write(&dev, KERNEL_6_12).unwrap();
+        let q = query_supported_options(&dev, "6.15.0").unwrap();
+        assert!(q.tls() && !q.supports("concat"));
+        // A 6.1 read-back has none of them.
+        assert!(!all().tls() && !all().supports("keyring"));
+
+        let t = tid("tcp", "10.0.0.1", "4420", "nqn.io");
+        let mut p = ConnectParams::new(&t, HOSTID, CtrlKind::Io);
+        p.tls = true;
+        p.keyring = Some("0x2a".into());
+        p.tls_key = Some("123".into());
+        let cs = build_connect_string(&p, &o).unwrap();
+        assert!(cs.as_str().ends_with(",keyring=42,tls_key=123,tls"), "{cs}");
+        assert!(cs.dropped().is_empty());
+        p.tls = false;
+        p.concat = true;
+        assert_eq!(
+            build_connect_string(&p, &o),
+            Err(BuildError::Unsupported("concat")),
+            "never dropped silently"
+        );
+        p.tls = true;
+        assert!(matches!(
+            build_connect_string(&p, &o),
+            Err(BuildError::Conflict(_))
+        ));
+        // Not for other transports.
+        let mut r = ConnectParams::new(
+            &tid("rdma", "10.0.0.1", "4420", "nqn.io"),
+            HOSTID,
+            CtrlKind::Io,
+        );
+        r.tls = true;
+        assert!(!build_connect_string(&r, &o)
+            .unwrap()
+            .as_str()
+            .contains("tls"));
+    }
+
+    #[test]
+    fn a_tls_key_that_is_not_a_serial_is_never_shown() {
+        let tls = SupportedOptions::from_reply(KERNEL_6_12).unwrap();
+        let t = tid("tcp", "10.0.0.1", "4420", "nqn.io");
+        let mut p = ConnectParams::new(&t, HOSTID, CtrlKind::Io);
+        p.tls = true;
+        p.tls_key = Some("NVMeTLSkey-1:01:c2VjcmV0c2VjcmV0:".into());
+        let e = build_connect_string(&p, &tls).unwrap_err();
+        assert!(matches!(
+            e,
+            BuildError::Invalid {
+                option: "tls_key",
+                ..
+            }
+        ));
+        assert!(!format!("{e}{e:?}").contains("c2VjcmV0"), "{e}");
+        p.tls_key = None;
+        p.keyring = Some(".nvme".into());
+        let e = build_connect_string(&p, &tls).unwrap_err();
+        assert!(
+            e.to_string().contains(".nvme"),
+            "a keyring is no secret: {e}"
+        );
     }
 
     #[test]

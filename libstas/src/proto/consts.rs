@@ -84,6 +84,9 @@ pub mod treq {
     pub const NOT_REQUIRED: u8 = 2;
     /// SQ flow control disable supported (bit 2).
     pub const DISABLE_SQFLOW: u8 = 4;
+    /// Bits 1:0, the secure channel requirement (one of the three values above; 3 is
+    /// reserved).
+    pub const SECURE_CHANNEL_MASK: u8 = 3;
 }
 
 /// Entry flags (DLPE EFLAGS) bits.
@@ -153,6 +156,19 @@ pub fn treq_str(v: u8) -> String {
         treq::NOT_REQUIRED => "not required".into(),
         treq::DISABLE_SQFLOW => "disable sqflow".into(),
         other => other.to_string(),
+    }
+}
+
+/// The TREQ value of [`treq_str`]'s text (a name or a decimal number); `None` for anything
+/// else (libnvme's `unrecognized`, say).
+#[must_use]
+pub fn treq_from_str(s: &str) -> Option<u8> {
+    match s {
+        "not specified" => Some(treq::NOT_SPECIFIED),
+        "required" => Some(treq::REQUIRED),
+        "not required" => Some(treq::NOT_REQUIRED),
+        "disable sqflow" => Some(treq::DISABLE_SQFLOW),
+        n => n.parse().ok(),
     }
 }
 

@@ -17,7 +17,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 
-use super::consts::{adrfam, adrfam_str, subtype, subtype_str, treq_str, trtype, trtype_str};
+use super::consts::{
+    adrfam, adrfam_str, subtype, subtype_str, treq, treq_from_str, treq_str, trtype, trtype_str,
+};
 use super::validate::{
     check_port, check_value, ValueError, MAX_SPEC_NQN_LEN, MAX_TRADDR_LEN, MAX_TRSVCID_LEN,
 };
@@ -177,15 +179,7 @@ impl Tsas {
     #[must_use]
     pub fn python_repr(&self) -> Option<String> {
         match *self {
-            Self::Tcp { sectype } => {
-                let s = match sectype {
-                    0 => "none",
-                    1 => "tls",
-                    2 => "tls1.3",
-                    _ => "reserved",
-                };
-                Some(format!("{{'sectype': '{s}'}}"))
-            }
+            Self::Tcp { sectype } => Some(format!("{{'sectype': '{}'}}", sectype_name(sectype))),
             Self::Rdma {
                 qptype,
                 prtype,
@@ -212,6 +206,75 @@ impl Tsas {
             }
             Self::Other => None,
         }
+    }
+}
+
+/// The name of a TCP SECTYPE, as libnvme spells it in `tsas`.
+#[must_use]
+pub fn sectype_name(sectype: u8) -> &'static str {
+    match sectype {
+        0 => "none",
+        1 => "tls",
+        2 => "tls1.3",
+        _ => "reserved",
+    }
+}
+
+/// What a TCP entry says about the connection's secure channel (ecosystem-2026.md §7.2):
+/// TREQ and the SECTYPE of its TSAS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecureChannel {
+    /// TREQ (bits 1:0: not specified, required, not required).
+    pub treq: u8,
+    /// TSAS SECTYPE (0 none, 1 TLS 1.2, 2 TLS 1.3).
+    pub sectype: u8,
+}
+
+impl SecureChannel {
+    /// From an entry; `None` when it is not a TCP entry.
+    #[must_use]
+    pub fn of(entry: &LogEntry) -> Option<Self> {
+        match entry.tsas {
+            Tsas::Tcp { sectype } if entry.trtype == trtype::TCP => Some(Self {
+                treq: entry.treq,
+                sectype,
+            }),
+            _ => None,
+        }
+    }
+
+    /// From an entry's nvme-stas dictionary (what stafd publishes and stacd receives):
+    /// `None` when it is not a TCP entry or its `treq` / `tsas` cannot be read back.
+    #[must_use]
+    pub fn from_stas_dict(d: &BTreeMap<String, String>) -> Option<Self> {
+        if d.get("trtype").map(String::as_str) != Some("tcp") {
+            return None;
+        }
+        let treq = treq_from_str(d.get("treq")?)?;
+        let name = (d.get("tsas")?)
+            .strip_prefix("{'sectype': '")?
+            .strip_suffix("'}")?;
+        let sectype = match name {
+            "none" => 0,
+            "tls" => 1,
+            "tls1.3" => 2,
+            "reserved" => 3,
+            _ => return None,
+        };
+        Some(Self { treq, sectype })
+    }
+
+    /// libnvme's rule for entries it connects (ecosystem-2026.md §7.3): TREQ says a secure
+    /// channel is required and SECTYPE names one: the connection must use TLS.
+    #[must_use]
+    pub fn requires_tls(&self) -> bool {
+        self.sectype != 0 && self.treq & treq::SECURE_CHANNEL_MASK == treq::REQUIRED
+    }
+
+    /// The SECTYPE's name (`tls`, `tls1.3`, …).
+    #[must_use]
+    pub fn sectype_name(&self) -> &'static str {
+        sectype_name(self.sectype)
     }
 }
 
@@ -621,6 +684,58 @@ mod tests {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         assert_eq!(d, expect);
+    }
+
+    #[test]
+    fn secure_channel_from_entry_and_from_its_stas_dict() {
+        let mut e = LogEntry {
+            trtype: trtype::TCP,
+            adrfam: adrfam::IP4,
+            subtype: subtype::NVME,
+            treq: 0,
+            portid: 1,
+            cntlid: 0xffff,
+            asqsz: 32,
+            eflags: 0,
+            trsvcid: "4420".into(),
+            subnqn: "nqn.x:a".into(),
+            traddr: "10.0.0.1".into(),
+            tsas: Tsas::Tcp { sectype: 0 },
+        };
+        // (treq, sectype, requires tls): nvmet 6.12 with addr_tsas=tls1.3 says treq 5
+        // (required + SQ flow control disable), which the dictionary spells "5".
+        let cases = [
+            (0, 2, false),
+            (1, 2, true),
+            (5, 2, true),
+            (1, 1, true),
+            (1, 0, false),
+            (2, 2, false),
+            (6, 2, false),
+            (3, 2, false),
+            (4, 2, false),
+        ];
+        for (treq, sectype, tls) in cases {
+            e.treq = treq;
+            e.tsas = Tsas::Tcp { sectype };
+            let sc = SecureChannel::of(&e).unwrap();
+            assert_eq!(sc.requires_tls(), tls, "treq {treq} sectype {sectype}");
+            assert_eq!(SecureChannel::from_stas_dict(&e.to_stas_dict()), Some(sc));
+        }
+        e.tsas = Tsas::Tcp { sectype: 7 };
+        let back = SecureChannel::from_stas_dict(&e.to_stas_dict()).unwrap();
+        assert!(back.requires_tls() == SecureChannel::of(&e).unwrap().requires_tls());
+        assert_eq!(back.sectype_name(), "reserved");
+        let mut d = e.to_stas_dict();
+        d.insert("treq".into(), "unrecognized".into());
+        assert_eq!(SecureChannel::from_stas_dict(&d), None);
+        d.insert("treq".into(), "required".into());
+        d.remove("tsas");
+        assert_eq!(SecureChannel::from_stas_dict(&d), None);
+        e.trtype = trtype::RDMA;
+        e.tsas = Tsas::Other;
+        assert_eq!(SecureChannel::of(&e), None);
+        assert_eq!(SecureChannel::from_stas_dict(&e.to_stas_dict()), None);
     }
 
     #[test]

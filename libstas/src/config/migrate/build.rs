@@ -45,6 +45,22 @@ const PARAMS: [(&str, &str); 10] = [
     ("disable-sqflow", "disable-sqflow"),
 ];
 
+/// The 2.x TLS keys (same names in 3.x). The 3.x format binds security keys to a section
+/// (never a `controller =` line): a controller's go to its `[Subsystem]` or `[Discovery
+/// Controller]`, `[Global]`'s (`tls`, `keyring`; 2.x has no global `tls-key`) to the
+/// defaults section. Key serials are written in decimal.
+const SECURITY: [&str; 3] = ["tls", "keyring", "tls-key"];
+
+/// The typed value of 2.x TLS key `key`, as 3.x text.
+fn security_text(p: &ConnectParams, key: &str) -> Option<String> {
+    match key {
+        "tls" => p.tls.map(|v| v.to_string()),
+        "keyring" => p.keyring.map(|v| v.to_string()),
+        "tls-key" => p.tls_key.map(|v| v.to_string()),
+        _ => None,
+    }
+}
+
 /// The typed value of 2.x parameter `key`, as 3.x text (plain decimal, `true`/`false`).
 fn param_text(p: &ConnectParams, key: &str) -> Option<String> {
     let b = |v: Option<bool>| v.map(|v| v.to_string());
@@ -149,6 +165,8 @@ struct Endpoint {
     host_nqn: Option<String>,
     secret: Option<String>,
     ctrl_secret: Option<String>,
+    /// The TLS keys of its controllers ([`SECURITY`]: key, value).
+    security: Vec<(&'static str, String)>,
     /// `file:line` of the first controller.
     first: String,
     controllers: Vec<Setting>,
@@ -187,6 +205,17 @@ impl Endpoint {
                     v.clone(),
                 ));
             }
+        }
+        for (key, value) in &self.security {
+            s.settings.push(Setting::new(
+                format!(
+                    "from {} ({key} of the controllers below; a security key is never allowed \
+                     on a controller line)",
+                    self.first
+                ),
+                key,
+                value.clone(),
+            ));
         }
         s.settings.extend(self.controllers.iter().cloned());
         s
@@ -397,6 +426,17 @@ impl Builder<'_> {
                 format!("{} ({key2})", self.from(fid, &v))
             };
             let setting = Setting::new(comment, key3, value);
+            self.main.section(section).settings.push(setting);
+        }
+        // `tls-key` is not a [Global] option of 2.x: the sweep lists it.
+        for key in SECURITY.into_iter().filter(|k| *k != "tls-key") {
+            let Some(v) = self.scalar(fid, GLOBAL, key) else {
+                continue;
+            };
+            let Some(value) = security_text(&cfg.global.params, key) else {
+                continue;
+            };
+            let setting = Setting::new(self.from(fid, &v), key, value);
             self.main.section(section).settings.push(setting);
         }
     }
@@ -724,7 +764,7 @@ impl Builder<'_> {
                 }
                 "dhchap-secret" | "dhchap-ctrl-secret" => {}
                 "persistent" if kind == Kind::Dc => {}
-                k if PARAMS.iter().any(|(k2, _)| *k2 == k) => {}
+                k if PARAMS.iter().any(|(k2, _)| *k2 == k) || SECURITY.contains(&k) => {}
                 other => self.item(
                     fid,
                     line,
@@ -743,6 +783,22 @@ impl Builder<'_> {
                     fid,
                     line,
                     format!("controller {key2}"),
+                    "invalid value in 2.x (see the 2.x diagnostic; 2.x used the [Global] value); \
+                     not written",
+                ),
+            }
+        }
+        let mut security = Vec::new();
+        for key in SECURITY {
+            if !d.contains_key(key) {
+                continue;
+            }
+            match security_text(&c.overrides, key) {
+                Some(value) => security.push((key, value)),
+                None => self.item(
+                    fid,
+                    line,
+                    format!("controller {key}"),
                     "invalid value in 2.x (see the 2.x diagnostic; 2.x used the [Global] value); \
                      not written",
                 ),
@@ -776,6 +832,7 @@ impl Builder<'_> {
                 && e.host_nqn == host_nqn
                 && e.secret == secret
                 && e.ctrl_secret == ctrl_secret
+                && e.security == security
         });
         match found {
             Some(e) => e.controllers.push(setting),
@@ -785,6 +842,7 @@ impl Builder<'_> {
                 host_nqn,
                 secret,
                 ctrl_secret,
+                security,
                 first: src,
                 controllers: vec![setting],
             }),

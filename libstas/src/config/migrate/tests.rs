@@ -1168,3 +1168,80 @@ fn foreign_drop_ins_are_noted() {
         other.display()
     )));
 }
+
+#[test]
+fn tls_keys_are_carried_to_their_sections() {
+    use crate::config::layout::{load, DaemonFiles, LayoutPaths};
+    use crate::config::Daemon;
+
+    const KEY: &str = "NVMeTLSkey-1:01:VRLbtnN9AQb2WXW3c9+wEf/DRLz0QuLdbYvEhwtdWwNf9LrZ:";
+    let env = Env::new();
+    env.stas(
+        SYS_C,
+        "[Global]\ntls=true\n[Controllers]\n\
+         controller=transport=tcp;traddr=10.10.1.5;tls=false\n\
+         controller=transport=tcp;traddr=10.10.1.6\n",
+        &format!(
+            "[Global]\nkeyring=0x3b9aca00\n[Controllers]\n\
+             controller=transport=tcp;traddr=10.10.2.20;trsvcid=4420;nqn=nqn.2024-01.com.example:db;tls=true;tls-key=0x1a2b\n\
+             controller=transport=tcp;traddr=10.10.2.21;trsvcid=4420;nqn=nqn.2024-01.com.example:db;tls=true;tls-key=0x1a2b;keyring=7\n\
+             controller=transport=tcp;traddr=10.10.2.22;trsvcid=4420;nqn=nqn.2024-01.com.example:lab;tls=true;tls-key={KEY}\n"
+        ),
+    );
+    let plan = env.plan();
+    let all = everything(&plan);
+    assert!(
+        !all.contains("VRLbtn"),
+        "a refused key is never shown: {all}"
+    );
+    let main = contents(&plan, &env.path("etc/nvme/nvme-stas.conf"));
+    for l in main.lines().filter(|l| l.starts_with("controller = ")) {
+        assert!(
+            !l.contains("tls") && !l.contains("keyring"),
+            "on a controller line: {l}"
+        );
+    }
+    /// traddr, tls, keyring, tls-key of every controller.
+    type Keys = Vec<(String, Option<bool>, Option<i32>, Option<i32>)>;
+    let keys = |files: &[(Daemon, &str)]| -> Keys {
+        let mut out = Vec::new();
+        for (daemon, _) in files {
+            let paths = LayoutPaths {
+                etc_stas: env.path("etc/stas"),
+                etc_nvme: env.path("etc/nvme"),
+            };
+            let files = DaemonFiles::choose(*daemon, &paths, None, None);
+            let cfg = load(*daemon, &files).expect("load").loaded.config;
+            for c in &cfg.controllers {
+                let p = c.overrides.or(&cfg.global.params);
+                out.push((c.dict.get("traddr").to_owned(), p.tls, p.keyring, p.tls_key));
+            }
+        }
+        out.sort();
+        out
+    };
+    let both = [(Daemon::Stafd, "stafd"), (Daemon::Stacd, "stacd")];
+    let before = keys(&both);
+    assert_eq!(
+        before,
+        [
+            ("10.10.1.5".to_owned(), Some(false), None, None),
+            ("10.10.1.6".to_owned(), Some(true), None, None),
+            (
+                "10.10.2.20".to_owned(),
+                Some(true),
+                Some(1_000_000_000),
+                Some(6699)
+            ),
+            ("10.10.2.21".to_owned(), Some(true), Some(7), Some(6699)),
+            (
+                "10.10.2.22".to_owned(),
+                Some(true),
+                Some(1_000_000_000),
+                None
+            ),
+        ]
+    );
+    apply(&plan, false).expect("apply");
+    assert_eq!(keys(&both), before);
+}

@@ -26,6 +26,7 @@ fn settings() -> DcSettings {
         epcsd_poll: Duration::from_secs(900),
         dhchap_secret: None,
         dhchap_ctrl_secret: None,
+        kernel_tls: false,
     }
 }
 
@@ -772,4 +773,66 @@ fn an_aen_read_does_not_park_a_held_connection_again() {
         entries: vec![self_entry(0)],
     });
     assert!(!ops(&a).contains(&"disconnect") && !h.dc.parked());
+}
+
+/// A referral's entry with TREQ `treq` and TSAS SECTYPE `sectype`.
+fn tls_referral(treq: u8, sectype: u8) -> DlpeDict {
+    let mut e = entry(subtype::REFERRAL, "192.0.2.1", WELL_KNOWN_DISC_NQN);
+    e.treq = treq;
+    e.tsas = Tsas::Tcp { sectype };
+    e.to_stas_dict()
+}
+
+fn referral_dc(kernel_tls: bool, tls: Option<bool>, e: DlpeDict) -> H {
+    let mut s = settings();
+    s.kernel_tls = kernel_tls;
+    s.params.tls = tls;
+    H {
+        dc: Dc::new(tid("tcp"), BTreeMap::new(), Origin::Referral, s, Vec::new())
+            .with_entry(Some(e)),
+    }
+}
+
+fn connect_tls(actions: &[Action]) -> Option<bool> {
+    actions.iter().find_map(|a| match a {
+        Action::Connect { params, .. } => Some(params.tls),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_referral_that_requires_tls_connects_with_it_or_not_at_all() {
+    assert_eq!(
+        connect_tls(&referral_dc(true, None, tls_referral(1, 2)).ev(Event::Start)),
+        Some(true)
+    );
+    for (treq, sectype) in [(1, 0), (2, 2), (0, 2)] {
+        let a = referral_dc(false, None, tls_referral(treq, sectype)).ev(Event::Start);
+        assert_eq!(connect_tls(&a), Some(false), "{treq} {sectype}");
+    }
+    // Kernel without tls: one warning, no connect, no retry timer.
+    let mut h = referral_dc(false, None, tls_referral(5, 2));
+    let (a, logs) = crate::ctrl::connect::capture_logs(|| {
+        let mut a = h.ev(Event::Start);
+        a.extend(h.ev(Event::Reload(h.dc.settings().clone())));
+        a.extend(h.ev(Event::UpdateEntry(Some(tls_referral(5, 2)))));
+        a
+    });
+    assert!(a.is_empty(), "{a:?}");
+    assert!(!h.dc.timer_running(TimerKind::ConnectRetry));
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    assert!(warnings[0].contains(
+        "the discovery log entry requires a secure channel (TREQ required, TSAS tls1.3) \
+         but this kernel has no `tls` connect option: not connecting"
+    ));
+    let view = h.dc.link.view(false, true, None).unwrap();
+    assert!(view.error.unwrap().ends_with("no `tls` connect option"));
+    // The referring log changes: TLS no longer required, connected.
+    let a = h.ev(Event::UpdateEntry(Some(tls_referral(2, 2))));
+    assert_eq!(connect_tls(&a), Some(false));
+    // Configured tls=false: not connected either.
+    let mut h = referral_dc(true, Some(false), tls_referral(1, 1));
+    assert!(h.ev(Event::Start).is_empty());
+    assert!(h.dc.entry().is_some());
 }

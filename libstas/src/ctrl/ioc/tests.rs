@@ -3,6 +3,7 @@
 //! reload, and disposal with and without disconnect.
 
 use super::*;
+use crate::ctrl::connect::capture_logs;
 use crate::kernel::fabrics::{build_connect_string, SupportedOptions};
 use crate::kernel::fake::KERNEL_6_1_OPTIONS;
 
@@ -16,6 +17,7 @@ fn settings(attempts_on_ncc: i64) -> IocSettings {
         dhchap_secret: None,
         dhchap_ctrl_secret: None,
         attempts_on_ncc,
+        kernel_tls: false,
     }
 }
 
@@ -407,4 +409,162 @@ fn ncc_flag_of_entries() {
     let mut d = DlpeDict::new();
     d.insert("eflags".into(), "x".into());
     assert!(!dlpe_ncc(&d));
+}
+
+/// A TCP entry with TREQ `treq` (its dictionary text) and TSAS SECTYPE `sectype` (its name).
+fn tls_dlpe(treq: &str, sectype: &str) -> DlpeDict {
+    let mut d = dlpe(0);
+    d.insert("treq".into(), treq.into());
+    d.insert("tsas".into(), format!("{{'sectype': '{sectype}'}}"));
+    d
+}
+
+fn tls_settings(kernel_tls: bool, tls: Option<bool>) -> IocSettings {
+    let mut s = settings(0);
+    s.kernel_tls = kernel_tls;
+    s.params.tls = tls;
+    s
+}
+
+fn connect_params(actions: &[Action]) -> &ConnectParams {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Connect { params, .. } => Some(params.as_ref()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Connect in {actions:?}"))
+}
+
+#[test]
+fn treq_required_with_a_sectype_connects_with_tls() {
+    const KERNEL_6_12: &str =
+        "transport=%s,traddr=%s,trsvcid=%s,nqn=%s,hostnqn=%s,hostid=%s,keyring=%d,tls_key=%d,tls";
+    let opts = SupportedOptions::from_reply(KERNEL_6_12).unwrap();
+    // "5": required + SQ flow control disable (nvmet 6.12 with addr_tsas=tls1.3).
+    for (treq, sectype) in [("required", "tls1.3"), ("5", "tls1.3"), ("required", "tls")] {
+        let mut h = H::new(tls_settings(true, None), Some(tls_dlpe(treq, sectype)));
+        let a = h.ev(Event::Start);
+        let p = connect_params(&a);
+        assert!(p.tls, "{treq} {sectype}");
+        let cs = build_connect_string(p, &opts).unwrap();
+        assert!(cs.as_str().ends_with(",tls"), "{cs}");
+    }
+}
+
+#[test]
+fn treq_without_a_sectype_or_not_required_changes_nothing() {
+    for (treq, sectype) in [
+        ("required", "none"),
+        ("not required", "tls1.3"),
+        ("not specified", "tls1.3"),
+        ("disable sqflow", "tls1.3"),
+        ("6", "tls1.3"),
+    ] {
+        // Neither with a kernel that has tls nor with one that has not.
+        for kernel_tls in [true, false] {
+            let mut h = H::new(
+                tls_settings(kernel_tls, None),
+                Some(tls_dlpe(treq, sectype)),
+            );
+            assert!(!connect_params(&h.ev(Event::Start)).tls, "{treq} {sectype}");
+        }
+        // What the configuration says stands.
+        let mut h = H::new(
+            tls_settings(true, Some(true)),
+            Some(tls_dlpe(treq, sectype)),
+        );
+        assert!(connect_params(&h.ev(Event::Start)).tls);
+    }
+    // No entry (a configured controller stafd does not list): the configuration decides.
+    let mut h = H::new(tls_settings(false, None), None);
+    assert!(!connect_params(&h.ev(Event::Start)).tls);
+}
+
+#[test]
+fn treq_required_but_configured_tls_false_is_not_connected_with_the_reason() {
+    let mut h = H::new(
+        tls_settings(true, Some(false)),
+        Some(tls_dlpe("required", "tls1.3")),
+    );
+    let (a, logs) = capture_logs(|| h.ev(Event::Start));
+    assert!(a.is_empty(), "no connect, no timer: {a:?}");
+    assert_eq!(h.ioc.stalled(), Some(Stalled::SecureChannel));
+    assert_eq!(h.ioc.connect_attempts(), 0);
+    let why = "the discovery log entry requires a secure channel (TREQ required, TSAS tls1.3) \
+               but the configuration sets tls=false for this controller";
+    let view = h.ioc.connect_view(None).unwrap();
+    assert_eq!(view.error.as_deref(), Some(why));
+    assert_eq!(view.completed, Some(false));
+    assert!(view.retry_timer.is_none());
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    assert!(
+        warnings[0].contains(&format!("{why}: not connecting")),
+        "{logs}"
+    );
+    // A reload that changes nothing: still refused, not logged again as a warning.
+    let (a, logs) = capture_logs(|| h.ev(Event::Reload(tls_settings(true, Some(false)))));
+    assert!(a.is_empty());
+    assert!(!logs.contains("WARN"), "{logs}");
+    // The configuration no longer says tls=false: connected with tls.
+    let a = h.ev(Event::Reload(tls_settings(true, None)));
+    assert!(connect_params(&a).tls);
+    assert_eq!(h.ioc.stalled(), None);
+}
+
+#[test]
+fn treq_required_on_a_kernel_without_tls_warns_once_and_never_retries() {
+    let mut h = H::new(
+        tls_settings(false, None),
+        Some(tls_dlpe("required", "tls1.3")),
+    );
+    let (a, logs) = capture_logs(|| {
+        let mut a = h.ev(Event::Start);
+        // Nothing the machine gets without a reload or a new entry restarts it.
+        a.extend(h.ev(Event::TimerFired(TimerKind::ConnectRetry)));
+        a.extend(h.ev(Event::Start));
+        a.extend(h.ev(Event::UpdateDlpe(Some(tls_dlpe("required", "tls1.3")))));
+        a
+    });
+    assert!(a.is_empty(), "no connect and no retry timer: {a:?}");
+    assert!(!h.ioc.timer_running(TimerKind::ConnectRetry));
+    assert_eq!(h.ioc.stalled(), Some(Stalled::SecureChannel));
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    assert!(
+        warnings[0].contains(
+            "the discovery log entry requires a secure channel (TREQ required, TSAS tls1.3) \
+             but this kernel has no `tls` connect option: not connecting"
+        ),
+        "{logs}"
+    );
+    assert!(
+        warnings[0].contains("nqn.2024-01.io.example:sub1"),
+        "names the controller: {logs}"
+    );
+    // A configured tls=true does not help: the kernel has no tls.
+    let a = h.ev(Event::Reload(tls_settings(false, Some(true))));
+    assert!(a.is_empty());
+    assert!(h.ev(Event::Reload(tls_settings(false, None))).is_empty());
+    // A new entry that no longer requires a secure channel: connected, without tls.
+    let a = h.ev(Event::UpdateDlpe(Some(tls_dlpe("not required", "tls1.3"))));
+    assert!(!connect_params(&a).tls);
+    assert_eq!(h.ioc.stalled(), None);
+}
+
+#[test]
+fn a_retrying_controller_applies_the_rule_of_a_new_entry_at_its_next_attempt() {
+    let mut h = H::new(
+        tls_settings(false, None),
+        Some(tls_dlpe("not specified", "none")),
+    );
+    let t = H::connect_token(&h.ev(Event::Start));
+    assert!(timer_of(&h.fail(t)).is_some());
+    assert!(h
+        .ev(Event::UpdateDlpe(Some(tls_dlpe("required", "tls1.3"))))
+        .is_empty());
+    let a = h.ev(Event::TimerFired(TimerKind::ConnectRetry));
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(h.ioc.stalled(), Some(Stalled::SecureChannel));
 }

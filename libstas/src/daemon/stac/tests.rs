@@ -1014,3 +1014,137 @@ async fn nbft_boot_controllers_are_shown_and_never_disconnected() {
     r.stop().await;
     assert!(k.deleted().is_empty(), "{:?}", k.deleted());
 }
+
+/// Entry `i` with TREQ `treq` and TSAS SECTYPE `sectype`.
+fn tls_entry(i: u32, treq: u8, sectype: u8) -> DlpeDict {
+    let mut e = entry(i, 0);
+    e.insert("treq".into(), crate::proto::consts::treq_str(treq));
+    e.insert("tsas".into(), Tsas::Tcp { sectype }.python_repr().unwrap());
+    e
+}
+
+fn view_of(entries: Vec<DlpeDict>) -> StafdView {
+    StafdView::Known {
+        dcs: vec![DcLog {
+            dc: dc(),
+            entries: Some(entries),
+        }],
+        dc_removed: false,
+    }
+}
+
+/// Debian 12's 6.12 kernel: TLS built in, no `concat`.
+fn kernel_6_12() -> FakeKernel {
+    const KERNEL_6_12: &str = "instance=-1,cntlid=-1,transport=%s,traddr=%s,trsvcid=%s,nqn=%s,queue_size=%d,nr_io_queues=%d,reconnect_delay=%d,ctrl_loss_tmo=%d,keep_alive_tmo=%d,hostnqn=%s,host_traddr=%s,host_iface=%s,hostid=%s,duplicate_connect,disable_sqflow,hdr_digest,data_digest,nr_write_queues=%d,nr_poll_queues=%d,tos=%d,keyring=%d,tls_key=%d,fast_io_fail_tmo=%d,discovery,dhchap_secret=%s,dhchap_ctrl_secret=%s,tls";
+    let k = FakeKernel::new();
+    k.set_supported_options(crate::kernel::SupportedOptions::from_reply(KERNEL_6_12).unwrap());
+    k
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_entry_that_requires_tls_is_connected_with_tls() {
+    let k = kernel_6_12();
+    targets(&k, 3);
+    let mut r = Rig::new(k, "");
+    // 5: required (+ SQ flow control disable), as nvmet 6.12 says with addr_tsas=tls1.3;
+    // 2: not required; 1 with SECTYPE none: nothing to require.
+    r.view(view_of(vec![
+        tls_entry(1, 5, 2),
+        tls_entry(2, 2, 2),
+        tls_entry(3, 1, 0),
+    ]))
+    .await;
+    r.connected(3).await;
+    let log = r.kit.k.connect_log();
+    let of = |i: u32| {
+        log.iter()
+            .find(|c| c.contains(&format!("nqn={},", nqn(i))))
+            .unwrap()
+            .clone()
+    };
+    assert!(of(1).ends_with(",tls"), "{}", of(1));
+    assert!(!of(2).contains("tls") && !of(3).contains("tls"));
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_entry_that_requires_tls_is_not_connected_without_it_and_not_retried() {
+    // 6.1: no `tls`.
+    let k = FakeKernel::new();
+    targets(&k, 3);
+    let mut r = Rig::new(
+        k,
+        &format!("[Controllers]\ncontroller=transport=tcp;traddr=127.0.0.1;trsvcid=4420;nqn={};tls=false\n", nqn(3)),
+    );
+    let k612 = "TREQ required, TSAS tls1.3";
+    r.view(view_of(vec![
+        entry(1, 0),
+        tls_entry(2, 1, 2),
+        tls_entry(3, 1, 2),
+    ]))
+    .await;
+    r.until("refusals shown", |s| {
+        s.ctrls
+            .iter()
+            .filter(|c| {
+                c.connect_op
+                    .as_ref()
+                    .is_some_and(|o| o.error.as_deref().is_some_and(|e| e.contains(k612)))
+            })
+            .count()
+            == 2
+    })
+    .await;
+    r.connected(1).await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(
+        r.kit.k.connect_log().len(),
+        1,
+        "never tried: {:?}",
+        r.kit.k.connect_log()
+    );
+    let err = |i: u32| r.ctrl(i).unwrap().connect_op.unwrap();
+    assert!(err(2)
+        .error
+        .unwrap()
+        .ends_with("but this kernel has no `tls` connect option"));
+    assert!(err(3)
+        .error
+        .unwrap()
+        .ends_with("but the configuration sets tls=false for this controller"));
+    assert!(err(2).retry_timer.is_none() && err(2).fail_count == 1);
+    // The entry changes (TLS no longer required): connected.
+    r.view(view_of(vec![
+        entry(1, 0),
+        tls_entry(2, 2, 2),
+        tls_entry(3, 1, 2),
+    ]))
+    .await;
+    r.connected(2).await;
+    assert_eq!(r.kit.k.connect_log().len(), 2);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn configured_tls_on_a_kernel_without_it_fails_once_and_is_not_retried() {
+    let k = FakeKernel::new();
+    targets(&k, 1);
+    let mut r = Rig::new(
+        k,
+        &format!("[Controllers]\ncontroller=transport=tcp;traddr=127.0.0.1;trsvcid=4420;nqn={};tls=true\n", nqn(1)),
+    );
+    r.until("failed", testkit::connect_failures(1)).await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let op = r.ctrl(1).unwrap().connect_op.unwrap();
+    assert_eq!(op.fail_count, 1, "no retry loop");
+    assert!(op.retry_timer.is_none());
+    assert!(op
+        .error
+        .unwrap()
+        .contains("does not support the tls option"));
+    assert!(
+        r.kit.k.connect_log().is_empty(),
+        "nothing written to the kernel"
+    );
+    r.stop().await;
+}

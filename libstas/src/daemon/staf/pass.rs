@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::Core;
-use crate::ctrl::dc::{Dc, Event};
+use crate::ctrl::dc::{referral_entries, Dc, Event};
 use crate::ctrl::reconcile::{self, Current, Inputs};
 use crate::daemon::actor::strip_secrets;
 use crate::daemon::actor::{may_take, Actor};
-use crate::model::snapshot::{CoreEvent, Origin};
+use crate::model::snapshot::{CoreEvent, DlpeDict, Origin};
 use crate::model::trid::TransportId;
 
 impl Core {
@@ -35,7 +35,8 @@ impl Core {
             };
             tracing::info!(tid = %tid, device = ?old.device(), "another orchestrator took the discovery controller over: leaving it, connecting anew");
             let (cfg, origin, log) = (old.cfg().clone(), old.origin(), old.log_pages().to_vec());
-            let dc = Dc::new(tid, cfg, origin, old.settings().clone(), log);
+            let entry = old.entry().cloned();
+            let dc = Dc::new(tid, cfg, origin, old.settings().clone(), log).with_entry(entry);
             self.feed(id, Event::Shutdown { keep: true });
             let new = self.base.ctrls.insert(dc, ());
             self.feed(new, Event::Start);
@@ -68,6 +69,16 @@ impl Core {
                 referrers.entry(r.clone()).or_default().push(dc.clone());
             }
         }
+        // The entry that names each referral (the first referrer's), for the TREQ rule.
+        let mut entries: BTreeMap<TransportId, DlpeDict> = BTreeMap::new();
+        for (dc, s) in self.base.ctrls.live() {
+            if s.ctrl.referrals().is_empty() {
+                continue;
+            }
+            for (r, d) in referral_entries(s.ctrl.log_pages(), dc) {
+                entries.entry(r).or_insert_with(|| d.clone());
+            }
+        }
         let referrals: Vec<TransportId> = referrers.keys().cloned().collect();
         let plan = reconcile::reconcile(&Inputs {
             configured: &configured,
@@ -96,13 +107,18 @@ impl Core {
             let (cand_cfg, overrides) = self.base.scoped(by, &cand.cfg, &cand.overrides);
             let settings = self.settings_for(&cand_cfg, &overrides);
             let reported = self.discovered.contains(tid);
+            let entry = entries.get(tid).cloned();
             let id = match self.base.ctrls.slot_mut(tid) {
                 Some(slot) => {
                     slot.ctrl.set_cfg(strip_secrets(&cand_cfg));
                     if *slot.ctrl.settings() != settings {
                         slot.ctrl.set_settings(settings);
                     }
-                    slot.id
+                    let id = slot.id;
+                    if slot.ctrl.entry() != entry.as_ref() {
+                        self.feed(id, Event::UpdateEntry(entry));
+                    }
+                    id
                 }
                 None => {
                     tracing::info!(tid = %tid, origin = cand.origin.as_str(), "adding discovery controller");
@@ -112,7 +128,8 @@ impl Core {
                         cand.origin,
                         settings,
                         Vec::new(),
-                    );
+                    )
+                    .with_entry(entry);
                     let id = self.base.ctrls.insert(dc, ());
                     self.feed(id, Event::Start);
                     id

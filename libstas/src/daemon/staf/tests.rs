@@ -1042,3 +1042,100 @@ async fn nbft_dcs_are_added_in_2x_and_never_disconnected() {
     assert!(k.connect_log().is_empty());
     r.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_referral_that_requires_tls_is_not_connected_without_it() {
+    // 6.1: no `tls`.
+    let k = FakeKernel::new();
+    let mut tls = referral("::1", 2);
+    tls.treq = 5;
+    tls.tsas = Tsas::Tcp { sectype: 2 };
+    let a = k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1"), tls.clone()]));
+    k.add_target(ddc("::1", vec![nvm(2, "::1")]));
+    let mut r = Rig::new(k, ONE_DC);
+    r.until("referral refused", |s| {
+        s.ctrls.iter().any(|c| {
+            c.tid.traddr == "::1"
+                && c.connect_op
+                    .as_ref()
+                    .and_then(|o| o.error.as_deref())
+                    .is_some_and(|e| e.ends_with("but this kernel has no `tls` connect option"))
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert!(
+        !r.kit
+            .k
+            .connect_log()
+            .iter()
+            .any(|c| c.contains("traddr=::1")),
+        "never tried"
+    );
+    assert!(r
+        .ctrl("::1")
+        .unwrap()
+        .connect_op
+        .unwrap()
+        .retry_timer
+        .is_none());
+    // The referring log no longer requires TLS: connected.
+    tls.treq = 2;
+    r.kit.k.set_log(a, vec![nvm(1, "127.0.0.1"), tls]);
+    r.until("referral connected", |s| {
+        s.ctrls
+            .iter()
+            .any(|c| c.tid.traddr == "::1" && c.device.is_some())
+    })
+    .await;
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_referral_that_requires_tls_is_connected_with_it() {
+    const KERNEL_6_12: &str = "transport=%s,traddr=%s,trsvcid=%s,nqn=%s,hostnqn=%s,hostid=%s,keep_alive_tmo=%d,ctrl_loss_tmo=%d,hdr_digest,data_digest,keyring=%d,tls_key=%d,discovery,tls";
+    let k = FakeKernel::new();
+    k.set_supported_options(crate::kernel::SupportedOptions::from_reply(KERNEL_6_12).unwrap());
+    let mut tls = referral("::1", 2);
+    tls.treq = 1;
+    tls.tsas = Tsas::Tcp { sectype: 2 };
+    k.add_target(ddc("127.0.0.1", vec![tls]));
+    k.add_target(ddc("::1", vec![nvm(2, "::1")]));
+    let mut r = Rig::new(k, ONE_DC);
+    r.until("referral connected", |s| {
+        s.ctrls
+            .iter()
+            .any(|c| c.tid.traddr == "::1" && c.device.is_some())
+    })
+    .await;
+    let log = r.kit.k.connect_log();
+    let referred = log.iter().find(|c| c.contains("traddr=::1")).unwrap();
+    assert!(referred.ends_with(",tls"), "{referred}");
+    let parent = log.iter().find(|c| c.contains("traddr=127.0.0.1")).unwrap();
+    assert!(!parent.contains("tls"), "{parent}");
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn configured_tls_on_a_kernel_without_it_fails_once_and_is_not_retried() {
+    let k = FakeKernel::new();
+    k.add_target(ddc("127.0.0.1", vec![nvm(1, "127.0.0.1")]));
+    let mut r = Rig::new(
+        k,
+        "[Global]\ntls=true\n[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1\n",
+    );
+    r.until("failed", testkit::connect_failures(1)).await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let op = r.ctrl("127.0.0.1").unwrap().connect_op.unwrap();
+    assert_eq!(op.fail_count, 1, "no retry loop");
+    assert!(op.retry_timer.is_none());
+    assert!(op
+        .error
+        .unwrap()
+        .contains("does not support the tls option"));
+    assert!(
+        r.kit.k.connect_log().is_empty(),
+        "nothing written to the kernel"
+    );
+    r.stop().await;
+}
