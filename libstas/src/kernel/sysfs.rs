@@ -130,6 +130,17 @@ pub struct Controller {
 }
 
 impl Controller {
+    /// Whether `other` is a read of the same kernel connection (same device, transport,
+    /// address, subsystem and host), whatever its state.
+    #[must_use]
+    pub fn same_connection(&self, other: &Controller) -> bool {
+        self.device == other.device
+            && self.transport == other.transport
+            && self.address == other.address
+            && self.subsysnqn == other.subsysnqn
+            && self.hostnqn == other.hostnqn
+    }
+
     /// A skeleton controller (tests and the fake fill in the rest).
     #[must_use]
     pub fn new(instance: u32, transport: &str) -> Self {
@@ -566,7 +577,7 @@ impl Topology {
         }
     }
 
-    /// Records the owner of `device` (after a registry write or read).
+    /// Records the owner of `device` (after a registry write or read). `None` forgets it.
     pub fn set_owner(&mut self, device: &str, owner: Option<String>) {
         if let Some(c) = ctrl_instance(device).and_then(|i| self.ctrls.get_mut(&i)) {
             c.owner = owner;
@@ -577,7 +588,16 @@ impl Topology {
     pub fn apply_update(&mut self, instance: u32, u: CtrlUpdate) -> TopologyChange {
         match u {
             CtrlUpdate::Keep => TopologyChange::None,
-            CtrlUpdate::Full(c) => {
+            CtrlUpdate::Full(mut c) => {
+                // The uevent thread may have read a controller we had just connected before
+                // our connect thread recorded it in the registry, and its update may be
+                // applied after that connect's own read: an unowned read of the same
+                // connection does not forget the owner already known.
+                if let Some(old) = self.ctrls.get(&instance) {
+                    if c.owner.is_none() && old.same_connection(&c) {
+                        c.owner.clone_from(&old.owner);
+                    }
+                }
                 if self.ctrls.insert(instance, *c).is_some() {
                     TopologyChange::Updated(instance)
                 } else {
@@ -805,6 +825,28 @@ pub(crate) mod tests {
             .is_not_found());
         let empty = tempfile::tempdir().unwrap();
         assert!(list_controllers(empty.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_late_unowned_read_of_the_same_connection_keeps_the_owner() {
+        let mut c = Controller::new(3, "tcp");
+        c.subsysnqn = "nqn.x:sub".into();
+        c.owner = Some("stas".into());
+        let mut t = Topology::default();
+        t.insert(c.clone());
+        let mut stale = c.clone();
+        stale.owner = None;
+        t.apply_update(3, CtrlUpdate::Full(Box::new(stale.clone())));
+        assert_eq!(t.get(3).unwrap().owner.as_deref(), Some("stas"));
+        // Another connection that reuses the instance is read as it is.
+        stale.subsysnqn = "nqn.x:other".into();
+        t.apply_update(3, CtrlUpdate::Full(Box::new(stale)));
+        assert_eq!(t.get(3).unwrap().owner, None);
+        // And an explicit owner change is taken.
+        let mut other = c;
+        other.owner = Some("discoverd".into());
+        t.apply_update(3, CtrlUpdate::Full(Box::new(other)));
+        assert_eq!(t.get(3).unwrap().owner.as_deref(), Some("discoverd"));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 #   STAS_VM_SUBSYSTEMS   subsystem count asked for (--subsystems, scenario default, else 4)
 #   STAS_VM_SCENARIO     scenario name;   STAS_VM_SCENARIO_DIR  its directory (read-only 9p)
 #   STAS_VM_OUT          directory for extra artefacts; copied back to the host (kept with --keep)
+#   STAS_VM_KERNEL       the kernel series the guest was booted with (--kernel): 6.1 or 6.12
 #   HOSTNQN, HOSTID      the per-boot random host identity (/etc/nvme/hostnqn, /etc/nvme/hostid)
 #   NVMET                /sys/kernel/config/nvmet
 #   DISC_NQN             nqn.2014-08.org.nvmexpress.discovery
@@ -39,6 +40,13 @@
 #                               any host allowed, the four ports above, all linked
 #   nvmet_add_subsys SUBSYS [DEVICE]       one more subsystem (not linked to any port)
 #   nvmet_add_port ID TRADDR TRSVCID [ADRFAM]   one more TCP port (adrfam guessed from TRADDR)
+#   nvmet_add_port_tls ID TRADDR TRSVCID [TREQ]
+#                               one more TCP port that requires TLS 1.3 (addr_tsas=tls1.3, so
+#                               addr_treq reads "required"); TREQ "not required" also lets
+#                               plain connections in. No subsystem is linked yet: nvmet_link.
+#                               The target side's handshakes need tls_start too. (6.12)
+#   nvmet_discovery_nqn NQN     the NQN of nvmet's discovery subsystem (configfs discovery_nqn;
+#                               the well-known $DISC_NQN still works for discovery). (6.12)
 #   nvmet_link SUBSYS PORT / nvmet_unlink SUBSYS PORT
 #                               expose / hide a subsystem on a port; connected discovery
 #                               controllers of that port get a discovery-log-change AEN
@@ -48,17 +56,30 @@
 #   nvmet_port_down PORT / nvmet_port_up PORT
 #                               remove the port (listener and its connections go away:
 #                               host controllers go to "connecting"), then restore it with
-#                               the same address, links and referrals
+#                               the same address, TLS settings, links and referrals
 #   nvmet_allow_host SUBSYS HOSTNQN        only the listed hosts may connect (and see it
 #                               in discovery logs); repeat for more hosts
 #   nvmet_disallow_host SUBSYS HOSTNQN / nvmet_allow_any_host SUBSYS
 #   nvmet_teardown              remove every port, subsystem and host
 #   nvmet_subnqn SUBSYS         print the subsystem NQN
 #   fabrics_connect OPTIONS     write OPTIONS to /dev/nvme-fabrics, print the reply
-#                               ("instance=N,cntlid=M"); returns 1 if the kernel refused
+#                               ("instance=N,cntlid=M"); returns 1 if the kernel refused.
+#                               6.12 pairs hostnqn and hostid: pass hostnqn=$HOSTNQN,hostid=$HOSTID
+#                               (a hostnqn without its hostid, or a known one with another, is refused)
 #   nvme_ctrls [io|discovery]   print the nvmeN controller names, optionally of one type
 #   nvme_discover_count TRADDR TRSVCID     number of "nvme subsystem" records in the
 #                               discovery log (nvme discover; referrals/self not counted)
+#   kernel_has_option NAME      true if /dev/nvme-fabrics lists NAME among the options it
+#                               accepts (e.g. tls, keyring, tls_key, dhchap_secret, discovery)
+#   tls_start                   start tlshd (-s, log in $PWD/tlshd.log, $TLSHD_LOG) and wait until
+#                               it listens for the kernel's handshake requests; TLS connections
+#                               (host and target side) fail with ESRCH/ECONNRESET without it.
+#                               Fails on a kernel without NVMe/TCP TLS. (6.12)
+#   tls_stop                    stop tlshd
+#   tls_psk HOSTNQN SUBNQN      a random 32-byte PSK of type psk, identity
+#                               "NVMe0R01 HOSTNQN SUBNQN", in the kernel's .nvme keyring; prints
+#                               its serial (decimal; sysfs tls_key shows it as %08x). On loopback
+#                               the one key serves both the host and the target. (6.12)
 #   nvme_uevents_start [FILE] / nvme_uevents_stop
 #                               log SUBSYSTEM=nvme uevents (one line each: ACTION DEVNAME
 #                               NVME_EVENT/NVME_AEN ...) to FILE (/tmp/nvme-uevents.log)
@@ -202,6 +223,36 @@ nvmet_add_port() {
     _port_attrs "$NVMET/ports/$1" "$@"
 }
 
+nvmet_add_port_tls() {
+    [ $# -ge 3 ] || fail "usage: nvmet_add_port_tls ID TRADDR TRSVCID [TREQ]"
+    mkdir "$NVMET/ports/$1" || fail "cannot create nvmet port $1"
+    if [ ! -f "$NVMET/ports/$1/addr_tsas" ]; then
+        rmdir "$NVMET/ports/$1"
+        fail "nvmet_add_port_tls: nvmet of kernel $(uname -r) has no addr_tsas (no NVMe/TCP TLS; --kernel 6.12 has)"
+    fi
+    _port_attrs "$NVMET/ports/$1" "$1" "$2" "$3"
+    # the kernel takes tsas only once trtype is tcp, and treq only after tsas
+    _tls_port_attrs "$NVMET/ports/$1" "$1" tls1.3 "${4:-}"
+}
+
+_tls_port_attrs() { # DIR ID TSAS [TREQ]
+    echo "$3" > "$1/addr_tsas" || fail "cannot set addr_tsas=$3 on nvmet port $2"
+    if [ -n "${4:-}" ]; then
+        echo "$4" > "$1/addr_treq" || fail "cannot set addr_treq='$4' on nvmet port $2"
+    fi
+}
+
+nvmet_discovery_nqn() {
+    [ $# -eq 1 ] || fail "usage: nvmet_discovery_nqn NQN"
+    [ -f "$NVMET/discovery_nqn" ] ||
+        fail "nvmet_discovery_nqn: nvmet of kernel $(uname -r) has no discovery_nqn attribute (--kernel 6.12 has)"
+    # printf, not echo: the kernel stores the NQN up to the newline and returns that length,
+    # so the shell writes the newline again on its own, which the kernel refuses (EINVAL)
+    printf %s "$1" > "$NVMET/discovery_nqn" || fail "cannot set nvmet's discovery_nqn to $1"
+    _dq_now=$(cat "$NVMET/discovery_nqn")
+    [ "$_dq_now" = "$1" ] || fail "nvmet's discovery_nqn is '$_dq_now' after writing '$1'"
+}
+
 nvmet_add_subsys() {
     _as_nqn=$(nvmet_subnqn "$1") || fail "bad argument: '$1'"
     _as_d=$NVMET/subsystems/$_as_nqn
@@ -277,6 +328,11 @@ nvmet_port_down() {
     rm -rf "$_pd_s"
     mkdir -p "$_pd_s/referrals"
     for _pd_a in addr_trtype addr_adrfam addr_traddr addr_trsvcid; do cat "$_pd_d/$_pd_a" > "$_pd_s/$_pd_a"; done
+    # a TLS port's tsas and treq (kernels with NVMe/TCP TLS)
+    if [ -f "$_pd_d/addr_tsas" ] && [ "$(cat "$_pd_d/addr_tsas")" != none ]; then
+        cat "$_pd_d/addr_tsas" > "$_pd_s/addr_tsas"
+        cat "$_pd_d/addr_treq" > "$_pd_s/addr_treq"
+    fi
     ls "$_pd_d/subsystems" > "$_pd_s/subsystems"
     for _pd_r in "$_pd_d"/referrals/*; do
         [ -d "$_pd_r" ] || continue
@@ -296,6 +352,9 @@ nvmet_port_up() {
     [ -d "$_pu_s" ] || fail "nvmet port $_pu_p was not taken down with nvmet_port_down"
     mkdir "$_pu_d" || fail "cannot re-create nvmet port $_pu_p"
     _port_attrs "$_pu_d" "$_pu_p" "$(cat "$_pu_s/addr_traddr")" "$(cat "$_pu_s/addr_trsvcid")" "$(cat "$_pu_s/addr_adrfam")"
+    if [ -f "$_pu_s/addr_tsas" ]; then
+        _tls_port_attrs "$_pu_d" "$_pu_p" "$(cat "$_pu_s/addr_tsas")" "$(cat "$_pu_s/addr_treq")"
+    fi
     for _pu_r in "$_pu_s"/referrals/*; do
         [ -d "$_pu_r" ] || continue
         mkdir "$_pu_d/referrals/${_pu_r##*/}"
@@ -386,6 +445,12 @@ nvme_discover_count() {
     printf '%s\n' "$_dc_out" | grep -c '^subtype: *nvme subsystem'
 }
 
+kernel_has_option() {
+    [ $# -eq 1 ] || fail "usage: kernel_has_option NAME"
+    # reading /dev/nvme-fabrics gives one line: the options the kernel accepts ("tls,keyring=%d,...")
+    head -n 1 /dev/nvme-fabrics 2>/dev/null | tr ',' '\n' | sed 's/=.*//' | grep -qxF -- "$1"
+}
+
 nvme_uevents_start() {
     NVME_UEVENTS_LOG=${1:-/tmp/nvme-uevents.log}
     export NVME_UEVENTS_LOG
@@ -406,6 +471,51 @@ nvme_uevents_start() {
 nvme_uevents_stop() {
     if [ -n "${NVME_UEVENTS_PID:-}" ]; then kill "$NVME_UEVENTS_PID" 2>/dev/null || true; fi
     NVME_UEVENTS_PID=
+}
+
+# ------------------------------------------------------------------ NVMe/TCP TLS (6.12)
+
+# _tlshd_listening: tlshd ($TLSHD_PID) has joined the handshake family's multicast group; until
+# then the kernel fails a handshake request with ESRCH. Its generic netlink socket (protocol 16
+# in /proc/net/netlink, found by inode: libnl binds a random port id) shows the group in Groups.
+_tlshd_listening() {
+    _tl_ino=" $(ls -l "/proc/$TLSHD_PID/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\]$/\1/p' | tr '\n' ' ')"
+    awk -v ino="$_tl_ino" '$2 == 16 && $4 != "00000000" && index(ino, " " $10 " ") { f = 1 } END { exit !f }' /proc/net/netlink
+}
+
+tls_start() {
+    if [ -n "${TLSHD_PID:-}" ] && kill -0 "$TLSHD_PID" 2>/dev/null; then return 0; fi
+    kernel_has_option tls ||
+        fail "tls_start: kernel $(uname -r) has no NVMe/TCP TLS (no 'tls' option in /dev/nvme-fabrics; --kernel 6.12 has)"
+    command -v tlshd > /dev/null || fail "tls_start: no tlshd in this guest (only the --kernel 6.12 guest has it)"
+    # tlshd links the kernel's .nvme keyring into its session keyring when it starts
+    [ -d /sys/module/nvme_keyring ] || modprobe nvme-keyring || fail "tls_start: cannot load nvme-keyring"
+    TLSHD_LOG=$PWD/tlshd.log
+    tlshd -s -c /etc/tlshd.conf > "$TLSHD_LOG" 2>&1 &
+    TLSHD_PID=$!
+    export TLSHD_PID TLSHD_LOG
+    wait_for '! kill -0 "$TLSHD_PID" || _tlshd_listening' 10 || true
+    kill -0 "$TLSHD_PID" 2>/dev/null || fail "tls_start: tlshd exited: $(cat "$TLSHD_LOG")"
+    _tlshd_listening || fail "tls_start: tlshd (pid $TLSHD_PID) does not listen for handshakes after 10 s: $(cat "$TLSHD_LOG")"
+    log "tlshd up (pid $TLSHD_PID, log $TLSHD_LOG)"
+}
+
+tls_stop() {
+    if [ -n "${TLSHD_PID:-}" ]; then
+        kill "$TLSHD_PID" 2>/dev/null || true
+        wait_for "! kill -0 $TLSHD_PID" 5 || true
+    fi
+    TLSHD_PID=
+}
+
+tls_psk() {
+    [ $# -eq 2 ] || fail "usage: tls_psk HOSTNQN SUBNQN"
+    command -v keyctl > /dev/null || fail "tls_psk: no keyctl in this guest (only the --kernel 6.12 guest has it)"
+    _tp_id="NVMe0R01 $1 $2"
+    _tp_key=$(head -c 32 /dev/urandom | keyctl padd psk "$_tp_id" %:.nvme) ||
+        fail "tls_psk: keyctl padd psk '$_tp_id' %:.nvme failed (no .nvme keyring: kernel without NVMe/TCP TLS?)"
+    log "PSK $_tp_key in .nvme: $_tp_id" >&2
+    echo "$_tp_key"
 }
 
 # ------------------------------------------------------------------ D-Bus

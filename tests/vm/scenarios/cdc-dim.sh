@@ -1,4 +1,4 @@
-# stas-vm: subsystems=2 timeout=240
+# stas-vm: subsystems=2 timeout=240 kernels=6.1,6.12
 # TP8010 registration with a discovery controller on the wire: stas-cdc as the fabric's CDC
 # (127.0.0.1:8010). nvme-cli's `nvme dim` and stafd register the same host, and the DIM
 # bytes are compared. stafd registers on connect, again after stas-cdc drops the connection

@@ -83,10 +83,10 @@ grep 'controller skipped' "$STACD_LOG" | grep -o 'tid=.*' | head -n 3
 grep -q 'controller skipped.*Invalid transport 200' "$STACD_LOG" || fail "stacd did not log the unknown transport"
 
 log "3: what reached /dev/nvme-fabrics"
-grep -h 'writing to /dev/nvme-fabrics' "$STAFD_LOG" "$STACD_LOG" | grep -o 'options=[^ ]*' | sort -u > written
-sed 's/^/   /' written
+grep -h 'writing to /dev/nvme-fabrics' "$STAFD_LOG" "$STACD_LOG" | grep -o 'options=[^ ]*' | sort -u > written.txt
+sed "s/^/   /" written.txt
 # every option: a known name, and the address fields one of the good values
-bad=$(sed 's/^options=//' written | tr ',' '\n' | awk -F= -v s1="$S1" -v disc="$DISC_NQN" -v cdc="$CDC_PORT" '
+bad=$(sed "s/^options=//" written.txt | tr ',' '\n' | awk -F= -v s1="$S1" -v disc="$DISC_NQN" -v cdc="$CDC_PORT" '
     $1 == "nqn" { if ($2 != s1 && $2 != disc) print; next }
     $1 == "traddr" { if ($2 != "127.0.0.1") print; next }
     $1 == "trsvcid" { if ($2 != "4420" && $2 != cdc) print; next }
@@ -95,7 +95,7 @@ bad=$(sed 's/^options=//' written | tr ',' '\n' | awk -F= -v s1="$S1" -v disc="$
     { print }')
 [ -z "$bad" ] || fail "unexpected options written: $bad"
 for w in nr_io_queues=64 evil 'a=b' nr_io_queues=1 "$LONG"; do
-    grep -q -- "$w" written && fail "'$w' reached /dev/nvme-fabrics"
+    grep -q -- "$w" written.txt && fail "'$w' reached /dev/nvme-fabrics"
 done
 kerr=$(dmesg | tail -n +$((dmesg_mark + 1)) | grep -i 'nvme_fabrics\|unknown parameter\|no handler found' || true)
 [ -z "$kerr" ] || fail "the kernel complained about an option string: $kerr"

@@ -1,4 +1,4 @@
-# stas-vm: subsystems=2 timeout=180
+# stas-vm: subsystems=2 timeout=180 kernels=6.1,6.12
 # PLEO and TP8013 with a discovery controller on the wire: stas-cdc as a DDC with a unique
 # discovery NQN that supports port-local entries only (PLEOS). stafd connects it with the
 # `discovery` option, asks Supported Log Pages, then reads the log with LSP PLEO, so stacd
@@ -25,7 +25,7 @@ stafd_start
 stacd_start
 check wait_for '[ -n "$(cdc_dev)" ]' 15
 dev=$(cdc_dev)
-opts=$(grep 'writing to /dev/nvme-fabrics' "$STAFD_LOG" | grep -o "options=[^ ]*nqn=$UNQN[^ ]*" | head -n1)
+opts=$(written "$STAFD_LOG" "$UNQN" | head -n1)
 echo "   connect options: $opts"
 echo "$opts" | grep -q ',discovery\(,\|$\)' || fail "the unique-NQN DC was not connected with the discovery option"
 expect_eq "$(cat /sys/class/nvme/$dev/subsysnqn)" "$UNQN" "$dev subsysnqn"

@@ -1,4 +1,4 @@
-# stas-vm: subsystems=2 timeout=180
+# stas-vm: subsystems=2 timeout=180 kernels=6.1,6.12
 # Discovery-log-change AENs seen through libstas (netlink uevent socket + proto::uevent):
 #  - linking a subsystem on the port gives NVME_AEN=0x70f002 on the persistent DC;
 #  - the AEN is masked until the log page is read with RAE cleared: a change without a read

@@ -1,4 +1,4 @@
-# stas-vm: subsystems=3 timeout=240
+# stas-vm: subsystems=3 timeout=240 kernels=6.1,6.12
 # libstas kernel interface against the real kernel (stas-kcheck):
 #  - the options query returns exactly what /dev/nvme-fabrics lists;
 #  - libstas connects discovery controllers (IPv4 and IPv6) and an I/O controller;

@@ -1,4 +1,4 @@
-# stas-vm: subsystems=4 timeout=120
+# stas-vm: subsystems=4 timeout=120 kernels=6.1,6.12
 # Smoke test of the rig: nvmet serves N subsystems on 127.0.0.1/::1 ports 8009 and
 # 4420, nvme discover sees all of them on every port, and an nvme-cli connect of
 # one I/O controller creates a namespace block device.

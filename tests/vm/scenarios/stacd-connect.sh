@@ -1,4 +1,4 @@
-# stas-vm: subsystems=32 timeout=300
+# stas-vm: subsystems=32 timeout=300 kernels=6.1,6.12
 # stafd and stacd together on a real kernel: every subsystem stafd's discovery log lists
 # gets its I/O controller, `stacctl ls` lists them with their devices (the same as sysfs),
 # the parameters of stacd.conf reach the kernel, idle stacd uses no CPU, and stopping both
@@ -12,6 +12,9 @@ ctrl-loss-tmo=120
 nr-io-queues=1'
 
 log "1: stacctl lists every I/O controller with its device"
+# sysfs shows a controller live as soon as the kernel connected it; stacd records it when
+# its connect returns, a moment later (under load, after the last ones' uevents)
+check wait_for "[ \$(stacctl ls | grep -c '^nvme[0-9].* stas *\$') -eq $N ]" 15
 stacctl ls > ls.txt
 head -n 5 ls.txt
 expect_eq "$(grep -c '^nvme[0-9]' ls.txt)" "$N" "table rows with a device"

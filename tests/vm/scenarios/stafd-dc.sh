@@ -1,4 +1,4 @@
-# stas-vm: subsystems=4 timeout=240
+# stas-vm: subsystems=4 timeout=240 kernels=6.1,6.12
 # stafd end to end on a real kernel: a DC from stafd.conf connects and its log page on D-Bus
 # equals `nvme discover` for the same target; linking a subsystem fires log_pages_changed
 # and the entry shows within 2 s; a port outage and return reconnects (same kernel

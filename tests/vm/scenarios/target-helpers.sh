@@ -1,4 +1,4 @@
-# stas-vm: subsystems=2 timeout=180
+# stas-vm: subsystems=2 timeout=180 kernels=6.1,6.12
 # Exercises the nvmet helpers of lib.sh against the real kernel, so that scenarios
 # can rely on them: AEN on link/unlink, referrals, port outage and recovery of
 # discovery and I/O controllers, host restriction, teardown.
