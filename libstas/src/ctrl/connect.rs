@@ -549,15 +549,53 @@ pub(crate) fn treq_rule(
     }
 }
 
-/// Logs the refusal `why` of the TREQ rule once: at warning level when it is new (or
-/// another reason than `last`), at debug level when it repeats (a reload that changed
-/// nothing about it).
-pub(crate) fn log_refusal(tid: &TransportId, why: &str, last: Option<&str>) {
-    if last == Some(why) {
-        // Not the reason again: the warning said it (rig scenarios count that line).
-        tracing::debug!(%tid, "still not connecting (TREQ rule, as before)");
-    } else {
-        tracing::warn!(%tid, "{why}: not connecting");
+/// A machine's side of the TREQ rule: the last refusal, so that it is logged once.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TreqGate {
+    refusal: Option<String>,
+}
+
+impl TreqGate {
+    /// Applies [`treq_rule`] to the connect about to be made with `params`: `Some(params)`,
+    /// with `tls` added when the entry requires it, or `None` when the rule refuses the
+    /// connect. A refusal is logged at warning level when it is new (or another reason than
+    /// the last), at debug level when it repeats (a reload that changed nothing about it),
+    /// and shown on `link`'s connect operation.
+    pub(crate) fn admit(
+        &mut self,
+        tid: &TransportId,
+        dlpe: Option<&DlpeDict>,
+        cfg: &CfgParams,
+        kernel_tls: bool,
+        link: &mut Link,
+        mut params: ConnectParams,
+    ) -> Option<ConnectParams> {
+        match treq_rule(dlpe, cfg, kernel_tls) {
+            Ok(tls) => {
+                self.refusal = None;
+                if tls && !params.tls {
+                    tracing::debug!(%tid, "TREQ rule: connecting with tls");
+                    params.tls = true;
+                }
+                Some(params)
+            }
+            Err(why) => {
+                if self.refusal.as_deref() == Some(why.as_str()) {
+                    // Not the reason again: the warning said it (rig scenarios count that line).
+                    tracing::debug!(%tid, "still not connecting (TREQ rule, as before)");
+                } else {
+                    tracing::warn!(%tid, "{why}: not connecting");
+                }
+                link.refused(&why);
+                self.refusal = Some(why);
+                None
+            }
+        }
+    }
+
+    /// Whether the last connect was refused by the rule.
+    pub(crate) fn refused(&self) -> bool {
+        self.refusal.is_some()
     }
 }
 

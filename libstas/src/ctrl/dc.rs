@@ -43,8 +43,8 @@ use crate::proto::identify::DcType;
 use crate::proto::uevent::NvmeEventKind;
 
 use super::connect::{
-    base_params, log_refusal, machine_common, treq_rule, ConnectFailure, Disposal, InFlight, Link,
-    MachineAction, OpStat, Timers,
+    base_params, machine_common, ConnectFailure, Disposal, InFlight, Link, MachineAction, OpStat,
+    Timers, TreqGate,
 };
 use super::timers::{GET_LOG_PAGE_RETRY, GET_SUPPORTED_RETRY, REGISTRATION_RETRY};
 
@@ -326,8 +326,8 @@ pub struct Dc {
     permanent_failure: bool,
     /// The referral entry that names it, if any (for the TREQ rule).
     entry: Option<DlpeDict>,
-    /// The last refusal of the TREQ rule (logged once).
-    refusal: Option<String>,
+    /// The TREQ rule's last refusal (logged once).
+    treq: TreqGate,
     register: OpStat,
     supported: OpStat,
     get_log: OpStat,
@@ -429,7 +429,7 @@ impl Dc {
             lsp: 0,
             permanent_failure: false,
             entry: None,
-            refusal: None,
+            treq: TreqGate::default(),
             register: OpStat::default(),
             supported: OpStat::default(),
             get_log: OpStat::default(),
@@ -756,11 +756,7 @@ impl Dc {
                 self.entry = entry;
                 // Refused by the TREQ rule: a new entry may change that.
                 let idle = self.ops.is_idle() && self.link.device().is_none();
-                if self.refusal.is_some()
-                    && self.permanent_failure
-                    && idle
-                    && !self.disposal.asked()
-                {
+                if self.treq.refused() && self.permanent_failure && idle && !self.disposal.asked() {
                     self.permanent_failure = false;
                     self.try_connect(&mut out);
                 }
@@ -789,28 +785,20 @@ impl Dc {
 
     fn try_connect(&mut self, out: &mut Vec<Action>) {
         self.cancel_timer(TimerKind::ConnectRetry, out);
-        let rule = treq_rule(
+        let params = self.connect_params();
+        let admitted = self.treq.admit(
+            &self.tid,
             self.entry.as_ref(),
             &self.settings.params,
             self.settings.kernel_tls,
+            &mut self.link,
+            params,
         );
-        let tls = match rule {
-            Ok(tls) => tls,
-            Err(why) => {
-                // Like a permanent failure: nothing retries until a reload or a new entry.
-                log_refusal(&self.tid, &why, self.refusal.as_deref());
-                self.link.refused(&why);
-                self.refusal = Some(why);
-                self.permanent_failure = true;
-                return;
-            }
+        let Some(params) = admitted else {
+            // Like a permanent failure: nothing retries until a reload or a new entry.
+            self.permanent_failure = true;
+            return;
         };
-        self.refusal = None;
-        let mut params = self.connect_params();
-        if tls && !params.tls {
-            tracing::debug!(tid = %self.tid, "TREQ rule: connecting with tls");
-            params.tls = true;
-        }
         self.link.begin(&self.tid);
         let token = self.ops.begin(Op::Connect);
         out.push(Action::Connect {

@@ -45,8 +45,8 @@ use crate::proto::uevent::NvmeEventKind;
 
 pub use super::connect::Token;
 use super::connect::{
-    base_params, log_refusal, machine_common, treq_rule, ConnectFailure, Disposal, InFlight, Link,
-    MachineAction, Timers,
+    base_params, machine_common, ConnectFailure, Disposal, InFlight, Link, MachineAction, Timers,
+    TreqGate,
 };
 
 /// The EFLAGS bit "not connected to CDC" (NCC) of a discovery log page entry.
@@ -195,8 +195,8 @@ pub struct Ioc {
     link: Link,
     ops: InFlight<Op>,
     stalled: Option<Stalled>,
-    /// The last refusal of the TREQ rule (logged once).
-    refusal: Option<String>,
+    /// The TREQ rule's last refusal (logged once).
+    treq: TreqGate,
     timers: Timers<TimerKind>,
     disposal: Disposal,
 }
@@ -220,7 +220,7 @@ impl Ioc {
             link: Link::default(),
             ops: InFlight::default(),
             stalled: None,
-            refusal: None,
+            treq: TreqGate::default(),
             timers: Timers::default(),
             disposal: Disposal::default(),
         }
@@ -371,12 +371,6 @@ impl Ioc {
         }
     }
 
-    /// The TREQ rule for the next connect: whether it must have `tls`, or why it must not
-    /// be made.
-    fn secure_channel(&self) -> Result<bool, String> {
-        treq_rule(self.dlpe(), &self.settings.params, self.settings.kernel_tls)
-    }
-
     /// The common parameters plus what only an I/O controller carries: queue counts and
     /// sizes, and the DH-HMAC-CHAP secrets.
     fn connect_params(&self) -> ConnectParams {
@@ -401,24 +395,21 @@ impl Ioc {
 
     fn try_connect(&mut self, out: &mut Vec<Action>) {
         self.cancel_timer(out);
-        let tls = match self.secure_channel() {
-            Ok(tls) => tls,
-            Err(why) => {
-                log_refusal(&self.tid, &why, self.refusal.as_deref());
-                self.link.refused(&why);
-                self.refusal = Some(why);
-                self.stalled = Some(Stalled::SecureChannel);
-                return;
-            }
+        let params = self.connect_params();
+        let admitted = self.treq.admit(
+            &self.tid,
+            self.dlpe.as_deref(),
+            &self.settings.params,
+            self.settings.kernel_tls,
+            &mut self.link,
+            params,
+        );
+        let Some(params) = admitted else {
+            self.stalled = Some(Stalled::SecureChannel);
+            return;
         };
         if self.stalled == Some(Stalled::SecureChannel) {
             self.stalled = None;
-        }
-        self.refusal = None;
-        let mut params = self.connect_params();
-        if tls && !params.tls {
-            tracing::debug!(tid = %self.tid, "TREQ rule: connecting with tls");
-            params.tls = true;
         }
         self.link.begin(&self.tid);
         let token = self.ops.begin(Op::Connect);
