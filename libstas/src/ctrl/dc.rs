@@ -352,12 +352,28 @@ fn epcsd(log_pages: &[DlpeDict]) -> bool {
 }
 
 /// Referral entries of a discovery log (nvme-stas dictionaries) as controller identities
-/// inheriting the parent's host fields (§4 "DLPE to TID"). Entries of unknown transports are
-/// skipped; an empty NQN means the well-known discovery NQN.
+/// inheriting the parent's host fields (§4 "DLPE to TID"), sorted, without duplicates.
+/// Entries of unknown transports are skipped; an empty NQN means the well-known discovery
+/// NQN.
 #[must_use]
 pub fn referrals_of(log_pages: &[DlpeDict], parent: &TransportId) -> Vec<TransportId> {
+    let mut v: Vec<TransportId> = (referral_entries(log_pages, parent).into_iter())
+        .map(|(t, _)| t)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The referral entries of a discovery log, in log order, each with the controller
+/// identity it names (as [`referrals_of`] lists them).
+#[must_use]
+pub fn referral_entries<'a>(
+    log_pages: &'a [DlpeDict],
+    parent: &TransportId,
+) -> Vec<(TransportId, &'a DlpeDict)> {
     let get = |d: &DlpeDict, k: &str| d.get(k).cloned().unwrap_or_default();
-    let mut v: Vec<TransportId> = log_pages
+    log_pages
         .iter()
         .filter(|d| d.get("subtype").map(String::as_str) == Some("referral"))
         .filter(|d| {
@@ -371,32 +387,14 @@ pub fn referrals_of(log_pages: &[DlpeDict], parent: &TransportId) -> Vec<Transpo
             if nqn.is_empty() {
                 nqn = WELL_KNOWN_DISC_NQN.to_owned();
             }
-            TransportId::from_dlpe(
+            let tid = TransportId::from_dlpe(
                 &get(d, "trtype"),
                 &get(d, "traddr"),
                 &get(d, "trsvcid"),
                 &nqn,
                 parent,
-            )
-        })
-        .collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// The referral entries of a discovery log, each with the controller identity it names
-/// (as [`referrals_of`] makes them).
-#[must_use]
-pub fn referral_entries<'a>(
-    log_pages: &'a [DlpeDict],
-    parent: &TransportId,
-) -> Vec<(TransportId, &'a DlpeDict)> {
-    log_pages
-        .iter()
-        .filter_map(|d| {
-            let one = referrals_of(std::slice::from_ref(d), parent);
-            one.into_iter().next().map(|t| (t, d))
+            );
+            (tid, d)
         })
         .collect()
 }

@@ -62,20 +62,16 @@ impl Core {
             })
             .collect();
         // Each referral with the DCs that refer to it (a referral of a 3.x drop-in's DC takes
-        // that file's scope).
+        // that file's scope), and the entry that names it (the first referrer's, for the
+        // TREQ rule). A DC's referrals are those of its log pages.
         let mut referrers: BTreeMap<TransportId, Vec<TransportId>> = BTreeMap::new();
-        for (dc, s) in self.base.ctrls.live() {
-            for r in s.ctrl.referrals() {
-                referrers.entry(r.clone()).or_default().push(dc.clone());
-            }
-        }
-        // The entry that names each referral (the first referrer's), for the TREQ rule.
         let mut entries: BTreeMap<TransportId, DlpeDict> = BTreeMap::new();
         for (dc, s) in self.base.ctrls.live() {
-            if s.ctrl.referrals().is_empty() {
-                continue;
-            }
             for (r, d) in referral_entries(s.ctrl.log_pages(), dc) {
+                let by = referrers.entry(r.clone()).or_default();
+                if by.last() != Some(dc) {
+                    by.push(dc.clone());
+                }
                 entries.entry(r).or_insert_with(|| d.clone());
             }
         }
