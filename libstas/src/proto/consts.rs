@@ -147,29 +147,32 @@ pub fn subtype_str(v: u8) -> String {
     }
 }
 
+/// The TREQ values nvme-stas names (any other value is published as its number).
+const TREQ_NAMES: [(u8, &str); 4] = [
+    (treq::NOT_SPECIFIED, "not specified"),
+    (treq::REQUIRED, "required"),
+    (treq::NOT_REQUIRED, "not required"),
+    (treq::DISABLE_SQFLOW, "disable sqflow"),
+];
+
 /// String form of a TREQ, as nvme-stas publishes it (only the four exact values are named).
 #[must_use]
 pub fn treq_str(v: u8) -> String {
-    match v {
-        treq::NOT_SPECIFIED => "not specified".into(),
-        treq::REQUIRED => "required".into(),
-        treq::NOT_REQUIRED => "not required".into(),
-        treq::DISABLE_SQFLOW => "disable sqflow".into(),
-        other => other.to_string(),
-    }
+    TREQ_NAMES
+        .iter()
+        .find(|(n, _)| *n == v)
+        .map_or_else(|| v.to_string(), |(_, s)| (*s).to_owned())
 }
 
 /// The TREQ value of [`treq_str`]'s text (a name or a decimal number); `None` for anything
 /// else (libnvme's `unrecognized`, say).
 #[must_use]
 pub fn treq_from_str(s: &str) -> Option<u8> {
-    match s {
-        "not specified" => Some(treq::NOT_SPECIFIED),
-        "required" => Some(treq::REQUIRED),
-        "not required" => Some(treq::NOT_REQUIRED),
-        "disable sqflow" => Some(treq::DISABLE_SQFLOW),
-        n => n.parse().ok(),
-    }
+    TREQ_NAMES
+        .iter()
+        .find(|(_, name)| *name == s)
+        .map(|(v, _)| *v)
+        .or_else(|| s.parse().ok())
 }
 
 /// Transport name for a TRTYPE, for building connections (`None` when not connectable).

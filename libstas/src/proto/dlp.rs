@@ -254,13 +254,7 @@ impl SecureChannel {
         let name = (d.get("tsas")?)
             .strip_prefix("{'sectype': '")?
             .strip_suffix("'}")?;
-        let sectype = match name {
-            "none" => 0,
-            "tls" => 1,
-            "tls1.3" => 2,
-            "reserved" => 3,
-            _ => return None,
-        };
+        let sectype = (0..=3).find(|&v| sectype_name(v) == name)?;
         Some(Self { treq, sectype })
     }
 
@@ -688,20 +682,7 @@ mod tests {
 
     #[test]
     fn secure_channel_from_entry_and_from_its_stas_dict() {
-        let mut e = LogEntry {
-            trtype: trtype::TCP,
-            adrfam: adrfam::IP4,
-            subtype: subtype::NVME,
-            treq: 0,
-            portid: 1,
-            cntlid: 0xffff,
-            asqsz: 32,
-            eflags: 0,
-            trsvcid: "4420".into(),
-            subnqn: "nqn.x:a".into(),
-            traddr: "10.0.0.1".into(),
-            tsas: Tsas::Tcp { sectype: 0 },
-        };
+        let mut e = tcp_entry("10.0.0.1", "4420", "nqn.x:a", subtype::NVME);
         // (treq, sectype, requires tls): nvmet 6.12 with addr_tsas=tls1.3 says treq 5
         // (required + SQ flow control disable), which the dictionary spells "5".
         let cases = [
