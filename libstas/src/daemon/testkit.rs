@@ -15,7 +15,7 @@ use super::uevents::{fake_feed_following, Follow, UeventMsg, UeventsUnavailable,
 use crate::config::{ini, Daemon, Diagnostics, ServiceConfig};
 use crate::kernel::fake::FakeKernel;
 use crate::kernel::{Kernel, Topology};
-use crate::model::snapshot::{CoreEvent, Snapshot};
+use crate::model::snapshot::{CoreEvent, OpView, Snapshot};
 use crate::runtime::notify::Watchdog;
 
 pub const HOSTNQN: &str = "nqn.2014-08.org.nvmexpress:uuid:e4498cf1-1a81-4cfd-9f10-9e947466ed0f";
@@ -254,6 +254,19 @@ pub fn connect_failures(n: u32) -> impl Fn(&Snapshot) -> bool {
             .and_then(|c| c.connect_op.as_ref())
             .is_some_and(|o| o.fail_count == n)
     }
+}
+
+/// Asserts what a connect refused before anything reached the kernel leaves: one failure
+/// whose error says `why`, no retry timer, and nothing written to `/dev/nvme-fabrics`.
+pub fn assert_refused_once(op: Option<OpView>, k: &FakeKernel, why: &str) {
+    let op = op.expect("a connect operation");
+    assert_eq!(op.fail_count, 1, "no retry loop");
+    assert!(op.retry_timer.is_none());
+    assert!(
+        op.error.as_deref().is_some_and(|e| e.contains(why)),
+        "{op:?}"
+    );
+    assert!(k.connect_log().is_empty(), "nothing written to the kernel");
 }
 
 /// Waits (virtual time) until the snapshot satisfies `pred`.
