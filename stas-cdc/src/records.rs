@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -18,7 +19,7 @@ pub struct Conn {
     /// Connection number, from 1.
     pub id: u64,
     /// The host's address and port.
-    pub peer: String,
+    pub peer: SocketAddr,
 }
 
 /// The record keeper (one per process, behind a mutex).
@@ -37,10 +38,6 @@ fn uptime() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0)
-}
-
-fn host_of(peer: &str) -> &str {
-    peer.rsplit_once(':').map_or(peer, |(h, _)| h)
 }
 
 impl Recorder {
@@ -83,7 +80,7 @@ impl Recorder {
         obj.insert("uptime".into(), json!((uptime() * 100.0).round() / 100.0));
         if let Some(c) = conn {
             obj.insert("conn".into(), c.id.into());
-            obj.insert("peer".into(), c.peer.clone().into());
+            obj.insert("peer".into(), c.peer.to_string().into());
         }
         obj.insert("event".into(), event.into());
         if let Value::Object(f) = fields {
@@ -185,10 +182,11 @@ impl Recorder {
             conn = conn.id, peer = %conn.peer, task, host = %decoded.eid,
             bytes = data.len(), error = ?decoded.error, "DIM"
         );
-        let key = format!("{} {}", decoded.eid, host_of(&conn.peer));
+        let address = conn.peer.ip().to_string();
+        let key = format!("{} {address}", decoded.eid);
         match tas {
             0 | 2 if decoded.error.is_none() => {
-                let reg = json!({"hostnqn": decoded.eid, "address": host_of(&conn.peer),
+                let reg = json!({"hostnqn": decoded.eid, "address": address,
                     "entity-name": decoded.ename, "entity-version": decoded.ever, "file": file});
                 self.registrations.insert(key, reg);
             }

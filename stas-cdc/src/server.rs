@@ -90,6 +90,7 @@ impl Shared {
                 return;
             }
         };
+        let entries = new.entries.len();
         let genctr = {
             let mut g = self.log.write().unwrap_or_else(PoisonError::into_inner);
             if *g.0 == new {
@@ -100,7 +101,6 @@ impl Shared {
             g.0 = Arc::new(new);
             g.1
         };
-        let entries = self.snapshot().log.entries.len();
         tracing::info!(genctr, entries, "log changed");
         self.record(|r| r.note(None, "log", json!({"genctr": genctr, "entries": entries})));
         self.gen_tx.send_replace(genctr);
@@ -175,7 +175,7 @@ async fn accept_loop(l: TcpListener, shared: Arc<Shared>) {
             Ok((sock, peer)) => {
                 let conn = Conn {
                     id: shared.next_conn.fetch_add(1, Ordering::Relaxed),
-                    peer: peer.to_string(),
+                    peer,
                 };
                 tokio::spawn(serve(sock, conn, Arc::clone(&shared)));
             }
