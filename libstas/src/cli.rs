@@ -1,4 +1,6 @@
-//! Helpers shared by the binaries' entry points, so that `main.rs` files stay thin.
+//! Helpers shared by the binaries' entry points, so that `main.rs` files stay thin, and the
+//! daemons' command lines ([`StafdArgs`], [`StacdArgs`], [`command`]): one clap definition
+//! for the binaries, their man pages and their shell completions (stas-doc).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -33,6 +35,40 @@ pub struct DaemonArgs {
     /// its file and line, and exit non-zero if there is an error.
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub check_config: Option<Option<PathBuf>>,
+}
+
+/// stafd's command line.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "stafd",
+    about = "STorage Appliance Finder: NVMe-oF discovery daemon"
+)]
+pub struct StafdArgs {
+    /// The options stafd shares with stacd.
+    #[command(flatten)]
+    pub common: DaemonArgs,
+}
+
+/// stacd's command line.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "stacd",
+    about = "STorage Appliance Connector: NVMe-oF connection daemon"
+)]
+pub struct StacdArgs {
+    /// The options stacd shares with stafd.
+    #[command(flatten)]
+    pub common: DaemonArgs,
+}
+
+/// The clap command of `daemon`'s binary (what stas-doc renders).
+#[must_use]
+pub fn command(daemon: Daemon) -> clap::Command {
+    use clap::CommandFactory;
+    match daemon {
+        Daemon::Stafd => StafdArgs::command(),
+        Daemon::Stacd => StacdArgs::command(),
+    }
 }
 
 /// Answers the options a daemon handles without running: `--version`, and `--check-config`

@@ -5,21 +5,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use libstas::cli::DaemonArgs;
+use libstas::cli::StacdArgs;
 use libstas::config::Daemon;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "stacd",
-    about = "STorage Appliance Connector: NVMe-oF connection daemon"
-)]
-struct Args {
-    #[command(flatten)]
-    common: DaemonArgs,
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse().common;
+    let args = StacdArgs::parse().common;
     libstas::cli::answer_without_running(Daemon::Stacd, &args)
         .unwrap_or_else(|| libstas::daemon::stacd::run(&args))
 }

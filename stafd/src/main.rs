@@ -5,21 +5,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use libstas::cli::DaemonArgs;
+use libstas::cli::StafdArgs;
 use libstas::config::Daemon;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "stafd",
-    about = "STorage Appliance Finder: NVMe-oF discovery daemon"
-)]
-struct Args {
-    #[command(flatten)]
-    common: DaemonArgs,
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse().common;
+    let args = StafdArgs::parse().common;
     libstas::cli::answer_without_running(Daemon::Stafd, &args)
         .unwrap_or_else(|| libstas::daemon::stafd::run(&args))
 }

@@ -11,11 +11,14 @@
 //!   bytes and events out.
 //! - [`logpage`]: the discovery log definition file and its encoding.
 //! - [`dim`]: decoding of the DIM payloads the hosts send, for the records.
+//! - `cli` (feature `cli`): the binary's command line, for it and for the man page.
 //! - [`fuzz`]: the body of the fuzz target over [`session`], and host-side PDU builders.
 //!
 //! The binary (`main.rs`) adds the tokio I/O around the sessions (`server.rs`): listeners,
 //! signals, and the record files (`records.rs`).
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod dim;
 pub mod fuzz;
 pub mod logpage;

@@ -1,109 +1,17 @@
 //! stas-cdc: a small NVMe/TCP discovery controller for rehearsing a fabric, and for
-//! stas's real-kernel tests. Argument parsing and wiring; the protocol is in the library,
-//! the I/O in `server`.
+//! stas's real-kernel tests. Argument parsing (the clap definition is the library's `cli`)
+//! and wiring; the protocol is in the library, the I/O in `server`.
 
 mod records;
 mod server;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use stas_cdc::cli::{Args, DcTypeArg};
 use stas_cdc::logpage::Log;
 use stas_cdc::session::{Controller, DcType};
-
-/// The well-known discovery NQN.
-const WELL_KNOWN_NQN: &str = "nqn.2014-08.org.nvmexpress.discovery";
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum DcTypeArg {
-    /// Central discovery controller.
-    Cdc,
-    /// Direct discovery controller.
-    Ddc,
-    /// Not reported (as Linux nvmet).
-    None,
-}
-
-/// A small NVMe/TCP discovery controller (CDC or DDC) in user space.
-///
-/// Hosts (the Linux kernel, through stafd or `nvme discover`/`nvme connect`) connect to it
-/// as to a discovery controller of a storage fabric. It announces the discovery log
-/// defined in --log FILE, takes TP8010 registrations (DIM) and records them, answers
-/// port-local-entries-only (PLEO) requests, and sends a discovery-log-change AEN to its
-/// connected hosts when the log changes.
-///
-/// Signals: SIGHUP re-reads --log FILE (a changed log gets the next generation counter
-/// and an AEN); SIGUSR1 drops every host connection (the hosts reconnect); SIGTERM or
-/// SIGINT stops.
-///
-/// With --state-dir DIR it keeps: DIR/events.jsonl (one JSON object per line: each
-/// connection, command of note, AEN and DIM, with a sequence number and the uptime),
-/// DIR/dim/NNNN.bin (the raw bytes of DIM payload NNNN), and DIR/registrations.json (the
-/// hosts registered now).
-#[derive(Debug, Parser)]
-#[command(name = "stas-cdc", version, after_help = AFTER_HELP)]
-struct Args {
-    /// The discovery log definition (TOML, see below).
-    #[arg(long, value_name = "FILE")]
-    log: PathBuf,
-    /// Address and TCP port to listen on (repeat for more; IPv6 as [::1]:8009).
-    #[arg(
-        short,
-        long,
-        value_name = "ADDR:PORT",
-        default_value = "127.0.0.1:8009"
-    )]
-    listen: Vec<SocketAddr>,
-    /// The controller's subsystem NQN: the well-known discovery NQN, or a unique NQN
-    /// (TP8013). Hosts may connect with either.
-    #[arg(short, long, value_name = "NQN", default_value = WELL_KNOWN_NQN)]
-    nqn: String,
-    /// The discovery controller type reported by Identify.
-    #[arg(long, value_enum, default_value = "cdc")]
-    dctype: DcTypeArg,
-    /// Do not advertise port-local-entries-only support (PLEOS) in Supported Log Pages.
-    #[arg(long)]
-    no_pleo: bool,
-    /// Refuse DIM commands (Invalid Opcode), like a discovery controller without TP8010.
-    #[arg(long)]
-    no_dim: bool,
-    /// Keep records (events, DIM payloads, registrations) in this directory.
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
-    /// Serial number reported by Identify.
-    #[arg(long, default_value = "stas-cdc-0001")]
-    serial: String,
-    /// Check the log definition, print its entries and exit.
-    #[arg(long)]
-    check: bool,
-    /// Log every command, not only connections, DIMs and AENs.
-    #[arg(short, long)]
-    verbose: bool,
-}
-
-const AFTER_HELP: &str = "\
-Log definition (--log FILE), one [[entry]] table per discovery log page entry:
-
-  [[entry]]
-  subtype = \"current\"      # nvme (default) | referral | current (this DC) | 0-255
-  trtype = \"tcp\"           # tcp (default) | rdma | fc | loop | 0-255
-  adrfam = \"ipv4\"          # ipv4 | ipv6 (default: from traddr) | ib | fc | loop | pci | 0-255
-  traddr = \"127.0.0.1\"
-  trsvcid = \"8009\"
-  subnqn = \"nqn.2014-08.org.nvmexpress.discovery\"
-  eflags = [\"epcsd\"]       # duprentinfo | epcsd | ncc | a number
-  portid = 1               # also: cntlid (0xffff), asqsz (32), treq (0), tsas (\"\")
-  port-local = true        # false: left out of a port-local-entries-only answer
-
-Strings are copied byte for byte into their fields and cut at the field size, so a
-rehearsal can announce hostile values (TOML escapes such as \\u0001 work).
-
-Example: a CDC on port 8010 announcing one subsystem of a local nvmet target:
-  stas-cdc --listen 127.0.0.1:8010 --log fabric.toml --state-dir /tmp/cdc
-  nvme discover -t tcp -a 127.0.0.1 -s 8010";
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -1,5 +1,7 @@
 //! Command line of stasadm (nvme-stas compatible) and its dispatch to
-//! [`libstas::identity::admin`] and [`libstas::config::migrate`].
+//! [`libstas::identity::admin`] and [`libstas::config::migrate`]. It is the library of the
+//! stasadm package (the binary is `main.rs`), so that stas-doc renders the man page and the
+//! shell completions from this one clap definition ([`Cli`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

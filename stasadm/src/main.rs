@@ -4,10 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-mod cli;
-
 fn main() -> ExitCode {
-    match cli::run(cli::Cli::parse()) {
+    match stasadm::run(stasadm::Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
             // Plain `{e}`: every libstas error already states its cause in one line, and the

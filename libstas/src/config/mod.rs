@@ -6,6 +6,7 @@
 //! one, which means "all defaults") is an error.
 
 pub mod controller;
+pub mod doc;
 pub mod edit;
 pub mod exclusions;
 pub mod ini;

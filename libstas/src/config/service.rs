@@ -53,8 +53,10 @@ pub mod sections {
 }
 use sections::{CONTROLLERS, DC_MGMT, GLOBAL, IOC_MGMT, SERVICE_DISCOVERY};
 
-/// The legal (section, option) pairs of each daemon in each layout.
-fn legal(daemon: Daemon, layout: Layout) -> &'static [(&'static str, &'static [&'static str])] {
+/// The legal (section, option) pairs of each daemon in each layout (documented in
+/// [`super::doc`]).
+#[must_use]
+pub fn legal(daemon: Daemon, layout: Layout) -> &'static [(&'static str, &'static [&'static str])] {
     match (daemon, layout) {
         (Daemon::Stafd, Layout::Stas3) => &[
             (GLOBAL, &["tron", "ignore-iface", "ip-family", "pleo"]),

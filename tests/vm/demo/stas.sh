@@ -37,20 +37,6 @@ stafd_paths() {
     stafctl --json adlp | json_rows subtype subnqn traddr trsvcid |
         awk '$1 == "nvme" { print $2, $3, $4 }' | sort
 }
-# What nvme-cli sees: "SUBNQN TRADDR TRSVCID DEVICE" of every live I/O path.
-listsubsys_paths() {
-    nvme list-subsys -o json | awk -F'"' -v disc="$DISC_NQN" '
-        $2 == "NQN" { nqn = $4 }
-        $2 == "Name" && $4 ~ /^nvme[0-9]+$/ { dev = $4 }
-        $2 == "Address" { addr = $4 }
-        $2 == "State" && $4 == "live" && nqn != disc {
-            a = ""; s = ""; n = split(addr, kv, ",")
-            for (i = 1; i <= n; i++) {
-                if (kv[i] ~ /^traddr=/) a = substr(kv[i], 8)
-                if (kv[i] ~ /^trsvcid=/) s = substr(kv[i], 9)
-            }
-            print nqn, a, s, dev }' | sort
-}
 # Converged: stacd shows connected exactly what the kernel has live, and that is exactly
 # what the target exposes (and not nothing).
 converged() {

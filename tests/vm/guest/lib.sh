@@ -69,6 +69,8 @@
 #   nvme_ctrls [io|discovery]   print the nvmeN controller names, optionally of one type
 #   nvme_discover_count TRADDR TRSVCID     number of "nvme subsystem" records in the
 #                               discovery log (nvme discover; referrals/self not counted)
+#   listsubsys_paths            "SUBNQN TRADDR TRSVCID DEVICE" of every live I/O path that
+#                               nvme list-subsys shows, sorted
 #   kernel_has_option NAME      true if /dev/nvme-fabrics lists NAME among the options it
 #                               accepts (e.g. tls, keyring, tls_key, dhchap_secret, discovery)
 #   tls_start                   start tlshd (-s, log in $PWD/tlshd.log, $TLSHD_LOG) and wait until
@@ -443,6 +445,20 @@ nvme_discover_count() {
     [ $# -eq 2 ] || fail "usage: nvme_discover_count TRADDR TRSVCID"
     _dc_out=$(nvme discover -t tcp -a "$1" -s "$2" 2>&1) || fail "nvme discover -t tcp -a $1 -s $2 failed: $_dc_out"
     printf '%s\n' "$_dc_out" | grep -c '^subtype: *nvme subsystem'
+}
+
+listsubsys_paths() {
+    nvme list-subsys -o json | awk -F'"' -v disc="$DISC_NQN" '
+        $2 == "NQN" { nqn = $4 }
+        $2 == "Name" && $4 ~ /^nvme[0-9]+$/ { dev = $4 }
+        $2 == "Address" { addr = $4 }
+        $2 == "State" && $4 == "live" && nqn != disc {
+            a = ""; s = ""; n = split(addr, kv, ",")
+            for (i = 1; i <= n; i++) {
+                if (kv[i] ~ /^traddr=/) a = substr(kv[i], 8)
+                if (kv[i] ~ /^trsvcid=/) s = substr(kv[i], 9)
+            }
+            print nqn, a, s, dev }' | sort
 }
 
 kernel_has_option() {

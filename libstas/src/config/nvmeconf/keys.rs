@@ -7,7 +7,7 @@ use crate::identity::value::is_canonical_uuid;
 
 /// The accepted sections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Section {
+pub(crate) enum Section {
     /// `[Discovery Controller Defaults]`.
     DcDefaults,
     /// `[I/O Controller Defaults]`.
@@ -21,7 +21,7 @@ pub(super) enum Section {
 }
 
 impl Section {
-    const ALL: [Section; 5] = [
+    pub(crate) const ALL: [Section; 5] = [
         Self::DcDefaults,
         Self::IocDefaults,
         Self::Host,
@@ -30,7 +30,7 @@ impl Section {
     ];
 
     /// The name between the brackets.
-    pub(super) fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::DcDefaults => "Discovery Controller Defaults",
             Self::IocDefaults => "I/O Controller Defaults",
@@ -55,7 +55,7 @@ impl Section {
 
 /// Key classes and types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Class {
+pub(crate) enum Class {
     /// TUNABLE, INT.
     Int,
     /// TUNABLE, BOOL.
@@ -74,7 +74,8 @@ pub(super) enum Class {
     Controller,
 }
 
-const KEYS: &[(&str, Class)] = &[
+/// Every key of the format with its class (documented in [`crate::config::doc`]).
+pub(crate) const KEYS: &[(&str, Class)] = &[
     ("nr-io-queues", Class::Int),
     ("nr-write-queues", Class::Int),
     ("nr-poll-queues", Class::Int),
@@ -104,7 +105,7 @@ const KEYS: &[(&str, Class)] = &[
 ];
 
 /// The addressing keys of a `controller =` line.
-pub(super) const ADDRESS_KEYS: [&str; 5] = [
+pub(crate) const ADDRESS_KEYS: [&str; 5] = [
     "transport",
     "traddr",
     "trsvcid",
@@ -127,7 +128,7 @@ pub(super) fn known_ignore_case(key: &str) -> Option<&'static str> {
 
 impl Class {
     /// Whether a key of this class may appear in `section`.
-    pub(super) fn allowed_in(self, section: Section) -> bool {
+    pub(crate) fn allowed_in(self, section: Section) -> bool {
         match self {
             Self::Int | Self::Bool | Self::SecurityBool | Self::SecurityStr => true,
             Self::Persistent => matches!(section, Section::DcDefaults | Section::Dc),
@@ -273,7 +274,7 @@ pub(super) fn check_string(key: &str, value: &str) -> Result<(), String> {
 
 /// A parsed `controller =` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct PathSpec {
+pub(crate) struct PathSpec {
     /// The addressing keys.
     pub(super) address: Address,
     /// The per-path overrides, in line order.
@@ -282,7 +283,7 @@ pub(super) struct PathSpec {
 
 /// Parses a `controller =` value. `in_dc`: the line is under `[Discovery Controller]`, where
 /// `persistent` may be overridden per path. Every problem of the line is reported.
-pub(super) fn parse_controller(spec: &str, in_dc: bool) -> Result<PathSpec, Vec<String>> {
+pub(crate) fn parse_controller(spec: &str, in_dc: bool) -> Result<PathSpec, Vec<String>> {
     let mut errors = Vec::new();
     let mut addr: [Option<String>; 5] = Default::default();
     let mut params = Params::new();

@@ -20,7 +20,7 @@
 //! [`Diagnostic`] with file and line, and any error means the whole configuration must be
 //! rejected ([`Parsed::has_errors`]).
 
-mod keys;
+pub(crate) mod keys;
 mod lex;
 mod read;
 mod resolve;
