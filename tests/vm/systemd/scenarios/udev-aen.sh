@@ -3,7 +3,8 @@
 # 70-nvmf-autoconnect.rules and nvmf-connect@.service, which run `nvme connect-all` on every
 # discovery-log-change AEN). While stafd runs it shadows the rule, so an AEN ends with exactly
 # one controller per subsystem; when it stops, nvme-cli's rule is back (and the next AEN is
-# nvme-cli's: the control that shows the rule would have run).
+# nvme-cli's: the control that shows the rule would have run). A discovery controller made by
+# hand gets nvme-cli's connect from stafd itself while stafd shadows the rule.
 set -e
 # "COUNT SUBSYSNQN" of the subsystem of every kernel I/O controller
 per_subsys() { for c in $(nvme_ctrls io); do cat "/sys/class/nvme/$c/subsysnqn"; done | sort | uniq -c; }
@@ -52,4 +53,21 @@ nvmet_link 5 "$NVMET_PORT_DISC4"
 check wait_for '[ "$(nvme_ctrls io | wc -l)" -eq 5 ]' 60
 expect_ge "$(connects)" 1 "journal lines of nvmf-connect@ units (nvme-cli's rule at work)"
 journalctl -b --no-pager | grep 'nvmf-connect@' | head -n 3
+
+log "a discovery controller made by hand (nvme discover -p) while stafd shadows the rule: its AEN"
+log "  is passed to nvme-cli's nvmf-connect@ by stafd itself (systemctl from the hardened unit)"
+check systemctl start stafd.service
+check wait_for 'test -f /run/udev/rules.d/70-nvmf-autoconnect.rules' 20
+check udevadm control --reload
+before=" $(nvme_ctrls discovery | tr '\n' ' ') "
+check nvme discover -p -t tcp -a ::1 -s 8009 > /dev/null
+hand=""
+for c in $(nvme_ctrls discovery); do case $before in *" $c "*) ;; *) hand=$c ;; esac; done
+expect_ne "$hand" "" "the hand-made discovery controller"
+nvmet_add_subsys 6
+nvmet_link 6 "$NVMET_PORT_DISC6"
+check wait_for "journalctl -b -u stafd.service --no-pager | grep -q 'not managed by stafd: starting nvmf-connect'" 30
+check wait_for "journalctl -b --no-pager | grep -q 'Started nvmf-connect@--device.x3d$hand'" 30
+check wait_for '[ -n "$(for c in $(nvme_ctrls io); do grep -l subsys6 /sys/class/nvme/$c/subsysnqn; done)" ]' 60
+journalctl -b -u stafd.service --no-pager | grep 'nvmf-connect' | tail -n 2
 log "done"
