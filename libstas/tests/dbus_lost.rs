@@ -104,6 +104,8 @@ async fn a_killed_bus_ends_serving_and_keeps_every_connection() {
             tron: false,
             host,
             host_key: None,
+            startup: libstas::runtime::startup::Startup::begin(),
+            bus: None,
         },
     ));
     wait_for("the DC connected", || !k.connect_log().is_empty()).await;

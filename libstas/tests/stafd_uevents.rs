@@ -64,6 +64,8 @@ async fn stafd_serve_fails_when_the_uevent_source_ends() {
             tron: false,
             host,
             host_key: None,
+            startup: libstas::runtime::startup::Startup::begin(),
+            bus: None,
         },
     ));
     // Once stafd connected its DC, the uevent source ends (the sender is dropped).

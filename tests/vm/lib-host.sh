@@ -168,6 +168,56 @@ BUSYBOX() { "$PKGROOT/bin/busybox" "$@"; }
 # pack DIR OUT: newc cpio of DIR (the host has no cpio; busybox-static has one)
 pack() { (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | BUSYBOX cpio -o -H newc 2>/dev/null) > "$2"; }
 
+# boot_prepare NAME DIR SCENARIO MODE [LINE...]: what both runners' `boot` does first. Sets
+# BOOT_SUBSYS and BOOT_TIMEOUT (the command line's SUBSYSTEMS and TIMEOUT, else the scenario
+# header's, else DEFAULT_SUBSYSTEMS and DEFAULT_TIMEOUT) and writes the guest's environment
+# file DIR/share/env (plus each LINE).
+# shellcheck disable=SC2034  # BOOT_SUBSYS and BOOT_TIMEOUT are the runners'
+boot_prepare() {
+    local name=$1 dir=$2 scen=$3 mode=$4 subsys=$SUBSYSTEMS tmo=$TIMEOUT
+    shift 4
+    if [ -n "$scen" ]; then
+        [ -n "$subsys" ] || subsys=$(scenario_opt "$scen" subsystems)
+        [ -n "$tmo" ] || tmo=$(scenario_opt "$scen" timeout)
+    fi
+    BOOT_SUBSYS=${subsys:-$DEFAULT_SUBSYSTEMS}
+    BOOT_TIMEOUT=${tmo:-$DEFAULT_TIMEOUT}
+    mkdir -p "$dir/share/out"
+    {
+        echo "STAS_VM_MODE=$mode"
+        echo "STAS_VM_SCENARIO=$name"
+        echo "STAS_VM_SCENARIO_FILE=${scen:+/mnt/scen/$(basename "$scen")}"
+        echo "STAS_VM_SUBSYSTEMS=$BOOT_SUBSYS"
+        echo "STAS_VM_TIMEOUT=$BOOT_TIMEOUT"
+        echo "STAS_VM_KERNEL=$KSERIES"
+        [ $# = 0 ] || printf '%s\n' "$@"
+    } > "$dir/share/env"
+}
+
+# boot_qemu DIR MODE SHELL_NOTE COMMAND...: runs the guest, COMMAND being qemu's command line.
+# In shell mode interactively, after saying SHELL_NOTE; else with no input, killed after
+# BOOT_TIMEOUT + BOOT_SLACK seconds, its console in DIR/console.log (and on stdout with
+# VERBOSE=1). Sets BOOT_RC to qemu's (or timeout's) exit status.
+# shellcheck disable=SC2034  # BOOT_RC is the runners'
+boot_qemu() {
+    local dir=$1 mode=$2 note=$3
+    shift 3
+    if [ "$mode" = shell ]; then
+        say "$note"
+        set +e; "$@"; BOOT_RC=$?; set -e
+        return 0
+    fi
+    set +e
+    if [ "$VERBOSE" = 1 ]; then
+        timeout -k 5 $((BOOT_TIMEOUT + BOOT_SLACK)) "$@" < /dev/null 2>&1 | tee "$dir/console.log"
+        BOOT_RC=${PIPESTATUS[0]}
+    else
+        timeout -k 5 $((BOOT_TIMEOUT + BOOT_SLACK)) "$@" < /dev/null > "$dir/console.log" 2>&1
+        BOOT_RC=$?
+    fi
+    set -e
+}
+
 # boot_again_if_panicked NAME DIR SCENARIO: after a runner's `boot NAME DIR SCENARIO run`, when
 # the guest kernel panicked before the scenario started, boot once more. That is a fault of the
 # emulation, not of stas (seen once in CI: 6.12 under TCG with 2 vCPUs, an int3 oops in

@@ -137,6 +137,22 @@ impl StafdMemory {
         *self != before
     }
 
+    /// The discovery controllers whose entries differ from `before`'s (listed in one and
+    /// not the other, or with other entries): the sources of the change.
+    #[must_use]
+    pub fn changed_dcs(&self, before: &Self) -> Vec<TransportId> {
+        let mut out: Vec<TransportId> = (self.dcs.iter())
+            .filter(|(t, e)| before.dcs.get(*t) != Some(*e))
+            .map(|(t, _)| t.clone())
+            .collect();
+        out.extend(
+            (before.dcs.keys())
+                .filter(|t| !self.dcs.contains_key(*t))
+                .cloned(),
+        );
+        out
+    }
+
     /// Whether stafd answered last time.
     #[must_use]
     pub fn reachable(&self) -> bool {

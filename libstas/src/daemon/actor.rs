@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -52,6 +52,20 @@ use crate::model::snapshot::{CoreCommand, Snapshot};
 use crate::model::trid::TidDefaults;
 use crate::model::trid::TransportId;
 use crate::runtime::notify::{self, Watchdog};
+
+/// Writes to `/dev/nvme-fabrics` a core has in flight. The kernel runs one connect at a time
+/// (a global mutex): one writer in the kernel and one queued on its mutex keep it busy
+/// without a gap, and more would only park blocking threads (issue 20).
+pub const FABRICS_WRITERS: usize = 2;
+
+/// Which kernel calls a [`Base::spawn_op`] operation waits behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// It writes to `/dev/nvme-fabrics` (a connect): one of [`FABRICS_WRITERS`].
+    Fabrics,
+    /// Any other kernel call (admin commands, sysfs, the registry): at once.
+    Other,
+}
 
 /// Capacity of a core's input channel (operation results, reconcile data).
 pub const INPUT_QUEUE: usize = 256;
@@ -322,15 +336,30 @@ pub trait Actor: Send + Sized + 'static {
         self.touch();
     }
 
-    /// Asks for a reconcile pass: at once on the debouncer's leading edge, else at the end
-    /// of its soak.
+    /// Asks for a reconcile pass for a change of the daemon's own (configuration,
+    /// topology, mDNS): [`Actor::trigger_reconcile_from`] with no source.
     fn trigger_reconcile(&mut self) {
+        self.trigger_reconcile_from([None]);
+    }
+
+    /// Asks for one reconcile pass for a change that `sources` (discovery controllers)
+    /// announced: at once when it is the leading edge for one of them, else once their
+    /// burst is over (at the latest at the end of the soak).
+    fn trigger_reconcile_from(&mut self, sources: impl IntoIterator<Item = Option<TransportId>>) {
         if self.base().shutting_down || !self.may_reconcile() {
             return;
         }
         self.touch();
-        if self.base_mut().debounce.trigger(Instant::now()) == Trigger::RunNow {
+        let now = Instant::now();
+        let debounce = &mut self.base_mut().debounce;
+        let mut run = false;
+        for source in sources {
+            run |= debounce.trigger(source, now) == Trigger::RunNow;
+        }
+        if run {
             self.start_pass();
+        } else {
+            tracing::debug!("reconcile coalesced into the burst's pass");
         }
     }
 
@@ -1010,7 +1039,11 @@ pub struct Base<M: Machine, X, O, S> {
     pub(crate) state_path: PathBuf,
     pub(crate) ctrls: Table<M, X>,
     pub(crate) timers: Wheel<(u64, M::Timer)>,
-    pub(crate) debounce: Debouncer<Instant>,
+    /// Paces the reconcile passes; a trigger's source is the discovery controller whose
+    /// log or referrals changed, `None` for the daemon's own changes.
+    pub(crate) debounce: Debouncer<Instant, Option<TransportId>>,
+    /// Writes to `/dev/nvme-fabrics` in flight ([`FABRICS_WRITERS`] permits).
+    pub(crate) fabrics: Arc<Semaphore>,
     pub(crate) pass: Pass,
     /// The controllers the last pass skipped, and why (each is logged once).
     pub(crate) last_dropped: BTreeSet<(TransportId, String)>,
@@ -1059,6 +1092,7 @@ impl<M: Machine, X, O, S> Base<M, X, O, S> {
             ctrls: Table::default(),
             timers: Wheel::default(),
             debounce: Debouncer::new(CONF_SOAK),
+            fabrics: Arc::new(Semaphore::new(FABRICS_WRITERS)),
             pass: Pass::default(),
             last_dropped: BTreeSet::new(),
             input_tx,
@@ -1222,9 +1256,13 @@ impl<M: Machine, X, O, S> Base<M, X, O, S> {
 
     /// Runs `op` on a blocking thread (a kernel call may block for a minute under a kernel
     /// mutex) and sends controller `id` the event it returns (`fallback` if the thread
-    /// failed, logged), with the kernel controller it created or read.
+    /// failed, logged), with the kernel controller it created or read. An operation of the
+    /// [`Lane::Fabrics`] (a connect) first waits for one of the [`FABRICS_WRITERS`]
+    /// permits, so connects queue here rather than in the kernel's mutex, each on a thread
+    /// of its own, and the pool keeps threads for the other kernel calls.
     pub fn spawn_op(
         &self,
+        lane: Lane,
         id: u64,
         fallback: M::Event,
         op: impl FnOnce(&dyn Kernel) -> (M::Event, Option<Controller>) + Send + 'static,
@@ -1233,7 +1271,12 @@ impl<M: Machine, X, O, S> Base<M, X, O, S> {
     {
         let k = Arc::clone(&self.kernel);
         let tx = self.input_tx.clone();
+        let gate = (lane == Lane::Fabrics).then(|| Arc::clone(&self.fabrics));
         tokio::spawn(async move {
+            let _permit = match gate {
+                Some(g) => g.acquire_owned().await.ok(),
+                None => None,
+            };
             let r = tokio::task::spawn_blocking(move || op(k.as_ref())).await;
             if let Err(e) = &r {
                 tracing::error!(error = %e, "kernel operation failed");

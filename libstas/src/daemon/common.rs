@@ -17,7 +17,7 @@ use crate::cli::DaemonArgs;
 use crate::config::layout::{self, DaemonFiles, Layout, LayoutPaths};
 use crate::config::{self, Daemon, ServiceConfig, SysConf};
 use crate::dbus::stafd_follow::FollowError;
-use crate::dbus::{ConnectionLost, DbusError};
+use crate::dbus::{BusConnect, ConnectionLost, DbusError};
 use crate::identity::{HostConfig, HostIdentity, IdentityError, IdentityPaths, Secret};
 use crate::kernel::fabrics::SupportedOptions;
 use crate::kernel::{Kernel, KernelError, KernelPaths, SysKernel, Topology};
@@ -25,6 +25,7 @@ use crate::model::snapshot::Snapshot;
 use crate::runtime::logging::{self, LogHandle};
 use crate::runtime::notify;
 use crate::runtime::signals::{Signal, Signals};
+use crate::runtime::startup::Startup;
 use crate::runtime::state::state_path;
 
 use super::actor::CoreSetup;
@@ -50,6 +51,10 @@ pub struct Started {
     pub host: Host,
     /// The host's DH-HMAC-CHAP key.
     pub host_key: Option<Secret>,
+    /// The start-up split so far.
+    pub startup: Startup,
+    /// The bus handshake under way (`None`: `serve` starts it).
+    pub bus: Option<BusConnect>,
 }
 
 /// What a daemon runs against: the real host (from its `run`) or, in tests, the in-memory
@@ -93,6 +98,8 @@ impl Env {
         load: fn(&Path) -> S,
         enough: fn(&SupportedOptions) -> bool,
     ) -> Result<(Serving, Prepared<S>), RunError> {
+        let mut startup = started.startup;
+        startup.mark("runtime");
         let signals = Signals::new()?;
         let uevents = match self.uevents.take() {
             Some(rx) => rx,
@@ -118,6 +125,7 @@ impl Env {
         })
         .await
         .map_err(std::io::Error::other)?;
+        startup.mark("signals+uevents+kernel+state");
         let options = options?;
         tracing::debug!("{options}");
         if !enough(&options) {
@@ -139,6 +147,7 @@ impl Env {
             daemon,
             signals,
             files: started.files,
+            startup,
         };
         let prepared = Prepared {
             uevents,
@@ -162,16 +171,42 @@ pub struct Prepared<S> {
     pub on_tron: TronHook,
 }
 
-/// Either daemon's `run`: [`start`], then `serve` on a current-thread runtime
-/// ([`block_on`]). Returns the process exit status.
+/// Either daemon's `run`: the startup checks, then on a current-thread runtime [`start`]
+/// on a blocking thread while this one does the bus handshake, then `serve`. Returns the
+/// process exit status.
 pub fn run<Fut>(daemon: Daemon, args: &DaemonArgs, serve: impl FnOnce(Started) -> Fut) -> ExitCode
 where
     Fut: Future<Output = Result<(), RunError>>,
 {
-    match start(daemon.name(), daemon, args) {
-        Ok(started) => block_on(daemon.name(), serve(started)),
-        Err(code) => code,
+    let prog = daemon.name();
+    let mut startup = Startup::begin();
+    if let Err(msg) = startup_checks(prog, Path::new(NVME_FABRICS)) {
+        eprintln!("{msg}");
+        return ExitCode::FAILURE;
     }
+    startup.mark("checks");
+    let Some(rt) = runtime(prog) else {
+        return ExitCode::FAILURE;
+    };
+    let args = args.clone();
+    let result = rt.block_on(async move {
+        // Start-up (issue 20): the bus handshake runs on this thread while logging, the
+        // configuration and the identity are set up on a blocking one.
+        let bus = BusConnect::start();
+        match tokio::task::spawn_blocking(move || start(prog, daemon, &args, startup)).await {
+            Ok(Ok(mut started)) => {
+                started.bus = Some(bus);
+                Ok(serve(started).await)
+            }
+            Ok(Err(code)) => Err(code),
+            Err(e) => {
+                eprintln!("{prog}: {e}");
+                Err(ExitCode::FAILURE)
+            }
+        }
+    });
+    rt.shutdown_timeout(EXIT_GRACE);
+    result.map_or_else(|code| code, |r| exit_status(prog, r))
 }
 
 /// What `serve` returns when a step after the core's start fails: the core stopped first
@@ -186,18 +221,20 @@ pub async fn abandon(
     }
 }
 
-/// The start of either daemon's `run`: the nvme-stas startup checks, logging, the
-/// configuration and the host identity. `Err(exit status)` after printing why when the
-/// daemon cannot run.
+/// The start of either daemon's `run` after the nvme-stas startup checks: logging, the
+/// configuration and the host identity (`startup`: the split so far). `Err(exit status)`
+/// after printing why when the daemon cannot run.
 ///
 /// # Errors
-/// Not root, no `/dev/nvme-fabrics`, or no valid host NQN/ID.
-pub fn start(prog: &str, daemon: Daemon, args: &DaemonArgs) -> Result<Started, ExitCode> {
-    if let Err(msg) = startup_checks(prog, Path::new(NVME_FABRICS)) {
-        eprintln!("{msg}");
-        return Err(ExitCode::FAILURE);
-    }
+/// No valid host NQN/ID.
+pub fn start(
+    prog: &str,
+    daemon: Daemon,
+    args: &DaemonArgs,
+    mut startup: Startup,
+) -> Result<Started, ExitCode> {
     let log = logging::init(prog, args.syslog, args.tron);
+    startup.mark("logging");
     let files = daemon_files(daemon, args);
     tracing::info!(layout = %files.layout, "{}", files.describe());
     let loaded = load_daemon(daemon, &files);
@@ -207,6 +244,7 @@ pub fn start(prog: &str, daemon: Daemon, args: &DaemonArgs) -> Result<Started, E
     );
     let tron = args.tron || config.global.tron;
     log.set_tron(tron);
+    startup.mark("config");
     let host = match files.layout {
         Layout::Stas2 => resolve_host(&files.sys_conf, &IdentityPaths::default()),
         Layout::Stas3 => resolve_host_stas3(
@@ -216,14 +254,19 @@ pub fn start(prog: &str, daemon: Daemon, args: &DaemonArgs) -> Result<Started, E
         ),
     };
     match host {
-        Ok((host, host_key)) => Ok(Started {
-            log,
-            files,
-            config,
-            tron,
-            host,
-            host_key,
-        }),
+        Ok((host, host_key)) => {
+            startup.mark("identity");
+            Ok(Started {
+                log,
+                files,
+                config,
+                tron,
+                host,
+                host_key,
+                startup,
+                bus: None,
+            })
+        }
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("{prog}: {e}");
@@ -318,9 +361,20 @@ pub struct Serving {
     daemon: Daemon,
     signals: Signals,
     files: DaemonFiles,
+    startup: Startup,
 }
 
 impl Serving {
+    /// Start-up step `step` ended now (the split is logged with the `ready` line).
+    pub fn mark(&mut self, step: &'static str) {
+        self.startup.mark(step);
+    }
+
+    /// [`Startup::mark_two`].
+    pub fn mark_two(&mut self, first: &'static str, first_took: Duration, second: &'static str) {
+        self.startup.mark_two(first, first_took, second);
+    }
+
     /// `READY=1`, then the signal loop (`reload` on SIGHUP, `STATUS=` updates) until
     /// SIGTERM/SIGINT, or until the bus connection is `lost` first (`Some`).
     pub async fn until_stopped<F, Fut>(
@@ -334,7 +388,12 @@ impl Serving {
         Fut: Future<Output = ()>,
     {
         notify::ready("Ready");
-        tracing::info!("{} ready", self.daemon.name());
+        tracing::info!(
+            startup_ms = format_args!("{:.1}", self.startup.total().as_secs_f64() * 1e3),
+            split = %self.startup,
+            "{} ready",
+            self.daemon.name()
+        );
         tokio::select! {
             () = self.signal_loop(snapshot, reload) => None,
             lost = lost => Some(lost),
@@ -492,21 +551,38 @@ pub fn startup_checks(prog: &str, fabrics: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The blocking pool's size: the connects' [`super::actor::FABRICS_WRITERS`] and as many
+/// again for the other kernel calls (log pages, sysfs, the state file, name resolution).
+/// tokio's default is 512, one thread per call in flight (issue 20).
+pub const BLOCKING_THREADS: usize = 2 * super::actor::FABRICS_WRITERS;
+/// How long an idle blocking thread lives: long enough for a burst, short enough that an
+/// idle daemon holds no thread beside its own two (the runtime's and the uevent reader).
+pub const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(2);
+
 /// Runs `serve` on a current-thread runtime and maps its result to the exit status
 /// (errors logged and printed as `prog: error`).
 pub fn block_on<E: Display>(prog: &str, serve: impl Future<Output = Result<(), E>>) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{prog}: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime(prog) else {
+        return ExitCode::FAILURE;
     };
     let result = rt.block_on(serve);
     rt.shutdown_timeout(EXIT_GRACE);
+    exit_status(prog, result)
+}
+
+/// A daemon's runtime: current-thread, with a blocking pool of [`BLOCKING_THREADS`].
+fn runtime(prog: &str) -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .build()
+        .inspect_err(|e| eprintln!("{prog}: cannot start the runtime: {e}"))
+        .ok()
+}
+
+/// The exit status of `serve`'s result (an error logged and printed as `prog: error`).
+fn exit_status<E: Display>(prog: &str, result: Result<(), E>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

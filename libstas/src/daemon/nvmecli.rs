@@ -19,6 +19,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::proto::consts::AEN_DISC_LOG_CHANGED;
 use crate::proto::uevent::{NvmeEvent, NvmeEventKind};
@@ -104,6 +105,24 @@ pub fn nvme_cli_major() -> Option<u32> {
         .output()
         .ok()?;
     parse_nvme_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Settles stafd's part in nvme-cli's AEN handling (blocking: it runs `nvme version`). In
+/// the 2.x layout with an nvme-cli older than 3, nvme-cli's udev rule is shadowed, and
+/// `nvmf_connect` is set to `systemctl` so that stafd starts `nvmf-connect@` for the
+/// discovery controllers it does not manage: until then nvme-cli's own rule answers their
+/// AENs. Otherwise a shadow an earlier stafd left is removed. Returns the shadow to remove
+/// at exit.
+pub fn settle_interop(stas2: bool, nvmf_connect: &OnceLock<PathBuf>) -> Option<RuleShadow> {
+    let dir = Path::new(RUN_RULES_DIR);
+    if !(stas2 && rule_needs_shadow(nvme_cli_major())) {
+        remove_stale_shadow(dir);
+        return None;
+    }
+    let systemctl = find_systemctl()?;
+    let shadow = RuleShadow::install(dir, &systemctl);
+    let _ = nvmf_connect.set(systemctl);
+    shadow
 }
 
 /// The major version in `nvme version`'s output.

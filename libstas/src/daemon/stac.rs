@@ -3,9 +3,9 @@
 //! task, channels, topology, timers, debouncer, table and state writer).
 //!
 //! Every [`crate::kernel::Kernel`] call runs on a blocking thread; the core never blocks.
-//! Connects of many controllers are all issued at once, without any delay of ours: they run concurrently on
-//! blocking threads (at most [`CONNECT_CONCURRENCY`] at a time; the kernel serializes them
-//! under its own mutex anyway). The core wakes only on a message or the next deadline.
+//! Connects of many controllers are all issued at once, without any delay of ours: they queue
+//! for the core's [`super::actor::FABRICS_WRITERS`] permits (the kernel serializes them under
+//! its own mutex anyway) and each runs on a blocking thread. The core wakes only on a message or the next deadline.
 //! Its topology leaves discovery controllers out ([`super::uevents::Follow::Io`]).
 //!
 //! Startup (warm restart, §5.12): controllers of the state file that a kernel controller
@@ -22,10 +22,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::actor::{base_in_field, may_take, strip_secrets, Actor, Base, CoreBase, CoreHandle};
@@ -50,9 +48,6 @@ pub const FIRST_VIEW_WAIT: Duration = Duration::from_secs(3);
 /// nvme-stas's "add" uevent soak: the audit runs this long after a foreign controller
 /// appears (sysfs settles).
 pub const ADD_EVENT_SOAK: Duration = Duration::from_secs(1);
-/// Connects running at the same time (the kernel serializes them; this only bounds the
-/// blocking threads).
-pub const CONNECT_CONCURRENCY: usize = 8;
 /// How long a shutdown waits for disconnects already under way.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Shortest time between two snapshots while changes keep coming (the first change after
@@ -97,7 +92,6 @@ pub(crate) struct Core {
     first_view: Option<Instant>,
     audit_at: Option<Instant>,
     waiting_logged: usize,
-    connects: Arc<Semaphore>,
     dirty: bool,
     next_publish: Option<Instant>,
 }
@@ -207,7 +201,6 @@ impl Actor for Core {
             first_view: None,
             audit_at: None,
             waiting_logged: 0,
-            connects: Arc::new(Semaphore::new(CONNECT_CONCURRENCY)),
             dirty: true,
             next_publish: None,
         }

@@ -2,10 +2,11 @@
 //!
 //! 1. Startup checks as nvme-stas does them: root, `/dev/nvme-fabrics` (exit 1 with
 //!    nvme-stas's messages).
-//! 2. Logging (journal with `--syslog`), `stacd.conf` (diagnostics logged, never fatal),
-//!    the host identity with its DH-HMAC-CHAP key (a missing or invalid host NQN or ID is
-//!    fatal, one clear line).
-//! 3. A current-thread tokio runtime: signal handlers first, the uevent thread, one
+//! 2. A current-thread tokio runtime: the system bus handshake on its thread while a blocking
+//!    thread sets up logging (journal with `--syslog`), `stacd.conf` (diagnostics logged,
+//!    never fatal) and the host identity with its DH-HMAC-CHAP key (a missing or invalid
+//!    host NQN or ID is fatal, one clear line).
+//! 3. Signal handlers first, the uevent thread, one
 //!    blocking read of the kernel options, the controller topology, the interfaces and the
 //!    warm-restart state; then the core actor ([`super::stac`]), the D-Bus adapter
 //!    (`org.nvmexpress.stac`) and the stafd follower ([`crate::dbus::stafd_follow`]) on the
@@ -24,7 +25,7 @@ use std::process::ExitCode;
 use crate::cli::DaemonArgs;
 use crate::config::Daemon;
 use crate::dbus::stafd_follow::follow_stafd;
-use crate::dbus::{serve_stac, StacHandle};
+use crate::dbus::{serve_stac_on, BusConnect, StacHandle};
 use crate::kernel::SupportedOptions;
 use crate::runtime::state::load_stac;
 
@@ -44,8 +45,10 @@ pub fn run(args: &DaemonArgs) -> ExitCode {
     super::common::run(Daemon::Stacd, args, |s| serve(Env::system(PROG), s))
 }
 
-async fn serve(mut env: Env, started: Started) -> Result<(), RunError> {
+async fn serve(mut env: Env, mut started: Started) -> Result<(), RunError> {
     let enough = SupportedOptions::host_iface; // nvme-stas's check of the kernel's options
+                                               // The bus handshake runs while the kernel is read (issue 20), if `run` did not start it.
+    let bus = started.bus.take().unwrap_or_else(BusConnect::start);
     let (mut serving, p) = (env.prepare(Daemon::Stacd, started, load_stac, enough)).await?;
     let core =
         CoreHandle::start::<stac::Core>(env.kernel, p.setup, p.host_key, p.uevents, p.on_tron);
@@ -53,10 +56,17 @@ async fn serve(mut env: Env, started: Started) -> Result<(), RunError> {
         snapshot: core.snapshot(),
         commands: core.commands(),
     };
-    let server = match serve_stac(handle).await {
+    serving.mark("core");
+    let conn = match bus.join().await {
+        Ok(c) => c,
+        Err(e) => return Err(abandon(core.stop(false), e).await),
+    };
+    serving.mark("bus");
+    let server = match serve_stac_on(conn, handle).await {
         Ok(s) => s,
         Err(e) => return Err(abandon(core.stop(false), e).await),
     };
+    serving.mark_two("objects", server.objects_took(), "name");
     let follower = match follow_stafd(server.connection(), core.feed()).await {
         Ok(f) => f,
         Err(e) => {

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -77,8 +77,9 @@ impl Host {
 #[derive(Debug)]
 pub struct StafOwn {
     /// `systemctl`, to start `nvmf-connect` for discovery controllers stafd does not
-    /// manage (nvme-cli interop, §5.14); `None` disables it.
-    pub nvmf_connect: Option<PathBuf>,
+    /// manage (nvme-cli interop, §5.14). Set by `serve` once the udev rule's shadow is in
+    /// place, after the bus name is owned; unset, nvme-cli's own rule does it.
+    pub nvmf_connect: Arc<OnceLock<PathBuf>>,
     /// Where the change events go.
     pub events: broadcast::Sender<CoreEvent>,
     /// The discovery controllers of the firmware's NBFT (added in the 2.x layout).
@@ -106,7 +107,7 @@ pub type StafCore = CoreHandle<DiscoveryReport>;
 /// at once, then the first reconcile runs.
 pub(crate) struct Core {
     base: Base<Dc, (), Infallible, StafState>,
-    nvmf_connect: Option<PathBuf>,
+    nvmf_connect: Arc<OnceLock<PathBuf>>,
     claimed: BTreeMap<u64, String>,
     connected_seen: BTreeSet<String>,
     echo_expected: BTreeSet<String>,
@@ -320,7 +321,7 @@ impl Actor for Core {
                 if let Some(id) = owner {
                     tracing::debug!(device = %dev, event = ?event.kind, "uevent");
                     self.feed(id, Event::Uevent(event.kind));
-                } else if let Some(systemctl) = &self.nvmf_connect {
+                } else if let Some(systemctl) = self.nvmf_connect.get() {
                     if nvmecli::wants_nvmf_connect(&event)
                         && self.base.topo.by_name(&dev).is_some_and(Controller::is_dc)
                     {

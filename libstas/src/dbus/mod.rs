@@ -41,6 +41,6 @@ pub mod stafd_follow;
 
 pub use error::{DbusError, IfaceError};
 pub use server::{
-    bus_connection, serve_stac, serve_stac_on, serve_staf, serve_staf_on, ConnectionLost,
-    DbusServer, StacHandle, StafHandle,
+    bus_connection, serve_stac, serve_stac_on, serve_staf, serve_staf_on, system_bus, BusConnect,
+    ConnectionLost, DbusServer, StacHandle, StafHandle,
 };

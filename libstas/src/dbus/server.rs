@@ -14,7 +14,7 @@
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
-use zbus::fdo::RequestNameFlags;
+use zbus::fdo::{ReleaseNameReply, RequestNameFlags, RequestNameReply};
 use zbus::object_server::{Interface, SignalEmitter};
 use zbus::Connection;
 
@@ -53,6 +53,7 @@ pub struct DbusServer {
     conn: Connection,
     names: ServiceNames,
     forwarder: AbortOnDrop,
+    objects: std::time::Duration,
 }
 
 /// How long [`DbusServer::shutdown`] waits for the connection to close.
@@ -82,6 +83,13 @@ impl DbusServer {
         ConnectionLost
     }
 
+    /// How long registering the objects took (the rest of the serve call owned the name):
+    /// the daemons' start-up split.
+    #[must_use]
+    pub fn objects_took(&self) -> std::time::Duration {
+        self.objects
+    }
+
     /// The connection the objects are served on.
     pub fn connection(&self) -> &Connection {
         &self.conn
@@ -95,12 +103,13 @@ impl DbusServer {
             conn,
             names,
             mut forwarder,
+            ..
         } = self;
         // The task holds a clone of the connection: end it before closing.
         forwarder.0.abort();
         let _ = (&mut forwarder.0).await;
         if conn.is_bus() {
-            if let Err(e) = conn.release_name(names.bus_name).await {
+            if let Err(e) = release_name(&conn, names.bus_name).await {
                 tracing::debug!("releasing {}: {e}", names.bus_name);
             }
         }
@@ -113,7 +122,40 @@ impl DbusServer {
     }
 }
 
-async fn system_bus() -> Result<Connection, DbusError> {
+/// The system bus handshake running in a task of its own, so that a daemon does its other
+/// start-up work meanwhile (dropped: aborted).
+pub struct BusConnect(tokio::task::JoinHandle<Result<Connection, DbusError>>);
+
+impl BusConnect {
+    /// Starts [`system_bus`] on the current runtime.
+    #[must_use]
+    pub fn start() -> Self {
+        Self(tokio::spawn(system_bus()))
+    }
+
+    /// The connection, once the handshake is done.
+    ///
+    /// # Errors
+    /// As [`system_bus`].
+    pub async fn join(mut self) -> Result<Connection, DbusError> {
+        match (&mut self.0).await {
+            Ok(r) => r,
+            Err(e) => Err(DbusError::Connect(e.to_string())),
+        }
+    }
+}
+
+impl Drop for BusConnect {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Connects to the system bus (`DBUS_SYSTEM_BUS_ADDRESS` is honoured).
+///
+/// # Errors
+/// [`DbusError::Connect`] when the bus cannot be reached.
+pub async fn system_bus() -> Result<Connection, DbusError> {
     zbus::connection::Builder::system()
         .build()
         .await
@@ -150,9 +192,11 @@ pub async fn serve_staf(handle: StafHandle) -> Result<DbusServer, DbusError> {
 /// # Errors
 /// As [`serve_staf`], without the connect step.
 pub async fn serve_staf_on(conn: Connection, handle: StafHandle) -> Result<DbusServer, DbusError> {
+    let t0 = std::time::Instant::now();
     let link = CoreLink::new(handle.snapshot, handle.commands);
     register(&conn, &STAF, StafInterface::new(link.clone())).await?;
     register(&conn, &STAF, StafDebug::new(link.clone())).await?;
+    let objects = t0.elapsed();
     own_name(&conn, &STAF).await?;
     let forwarder = AbortOnDrop(tokio::spawn(forward::<StafDebug>(
         conn.clone(),
@@ -164,6 +208,7 @@ pub async fn serve_staf_on(conn: Connection, handle: StafHandle) -> Result<DbusS
         conn,
         names: STAF,
         forwarder,
+        objects,
     })
 }
 
@@ -181,9 +226,11 @@ pub async fn serve_stac(handle: StacHandle) -> Result<DbusServer, DbusError> {
 /// # Errors
 /// As [`serve_staf_on`].
 pub async fn serve_stac_on(conn: Connection, handle: StacHandle) -> Result<DbusServer, DbusError> {
+    let t0 = std::time::Instant::now();
     let link = CoreLink::new(handle.snapshot, handle.commands);
     register(&conn, &STAC, StacInterface::new(link.clone())).await?;
     register(&conn, &STAC, StacDebug::new(link.clone())).await?;
+    let objects = t0.elapsed();
     own_name(&conn, &STAC).await?;
     let forwarder = AbortOnDrop(tokio::spawn(forward::<StacDebug>(
         conn.clone(),
@@ -195,6 +242,7 @@ pub async fn serve_stac_on(conn: Connection, handle: StacHandle) -> Result<DbusS
         conn,
         names: STAC,
         forwarder,
+        objects,
     })
 }
 
@@ -227,10 +275,41 @@ async fn own_name(conn: &Connection, names: &ServiceNames) -> Result<(), DbusErr
     if !conn.is_bus() {
         return Ok(());
     }
-    conn.request_name_with_flags(names.bus_name, RequestNameFlags::DO_NOT_QUEUE)
+    // The bus's own RequestName, one round trip: zbus's `request_name` first adds two match
+    // rules (NameAcquired, NameLost) for name queueing and replacement, which a daemon that
+    // neither queues nor lets itself be replaced does not use (issue 20: start-up).
+    let flags = RequestNameFlags::DO_NOT_QUEUE;
+    let reply = bus_call(conn, "RequestName", &(names.bus_name, flags))
         .await
-        .map(|_| ())
-        .map_err(|e| DbusError::name(names, e))
+        .and_then(|m| m.body().deserialize::<RequestNameReply>());
+    match reply {
+        Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => Ok(()),
+        Ok(RequestNameReply::Exists | RequestNameReply::InQueue) => {
+            Err(DbusError::name(names, zbus::Error::NameTaken))
+        }
+        Err(e) => Err(DbusError::name(names, e)),
+    }
+}
+
+/// Releases the name [`own_name`] owns (`Ok(false)` when it was not ours).
+async fn release_name(conn: &Connection, name: &str) -> zbus::Result<bool> {
+    let m = bus_call(conn, "ReleaseName", &name).await?;
+    Ok(m.body().deserialize::<ReleaseNameReply>()? == ReleaseNameReply::Released)
+}
+
+/// A method call to the bus itself (`org.freedesktop.DBus`).
+async fn bus_call<B>(conn: &Connection, method: &str, body: &B) -> zbus::Result<zbus::Message>
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+{
+    conn.call_method(
+        Some("org.freedesktop.DBus"),
+        "/org/freedesktop/DBus",
+        Some("org.freedesktop.DBus"),
+        method,
+        body,
+    )
+    .await
 }
 
 /// The next core event, or never once the subscription is gone.

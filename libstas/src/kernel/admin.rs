@@ -18,8 +18,13 @@ use crate::proto::identify::{
     parse_identify_ctrl, CntrlType, DcType, IdentifyCtrl, SupportedLogPages,
 };
 
-/// Largest single Get Log Page transfer (libnvme uses 4 KiB chunks).
+/// The Get Log Page transfer every controller takes (libnvme reads in 4 KiB chunks).
 pub const CHUNK: usize = 4096;
+/// The transfer tried first (issue 20): Linux nvmet builds its whole discovery log for every
+/// Get Log Page, so reading 256 entries in 4 KiB chunks costs 65 builds of the whole log
+/// (0.2 s in the rig) where 64 KiB chunks cost 5. A controller or host kernel that refuses
+/// it (beyond MDTS / max_hw_sectors: EINVAL, or an error status) is read in [`CHUNK`]s.
+pub const BIG_CHUNK: usize = 64 * 1024;
 
 /// How to read the discovery log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub struct DlpOptions {
     pub max_retries: u32,
     /// Cap on NUMREC.
     pub max_entries: u64,
+    /// The transfer to try first ([`BIG_CHUNK`]; never less than [`CHUNK`]).
+    pub chunk: usize,
 }
 
 impl Default for DlpOptions {
@@ -38,6 +45,7 @@ impl Default for DlpOptions {
             lsp: 0,
             max_retries: 6,
             max_entries: DEFAULT_MAX_ENTRIES,
+            chunk: BIG_CHUNK,
         }
     }
 }
@@ -66,7 +74,7 @@ fn read_header(k: &dyn Kernel, device: &str, lsp: u8, rae: bool) -> Result<DlpHe
 }
 
 /// Reads the discovery log of `device` consistently (kernel-interface.md §3.4): header,
-/// entries in 4 KiB chunks, header again, retried while the generation counter moves.
+/// entries in [`BIG_CHUNK`]s (else 4 KiB ones), header again, retried while the generation counter moves.
 /// Every read retains the AEN (RAE=1) except the final header read, which clears it so the
 /// controller re-arms its "log changed" notification; that final read is done even for an
 /// empty log.
@@ -80,6 +88,7 @@ pub fn get_discovery_log(
     opts: &DlpOptions,
 ) -> Result<DiscoveryLog, AdminError> {
     let mut retries = 0;
+    let mut chunk = opts.chunk.max(CHUNK);
     loop {
         let hdr = read_header(k, device, opts.lsp, true)?;
         if hdr.numrec > opts.max_entries {
@@ -100,7 +109,7 @@ pub fn get_discovery_log(
         let mut off = 0;
         let mut shrank = false;
         while off < total {
-            let len = CHUNK.min(total - off);
+            let len = chunk.min(total - off);
             let glp = GetLogPage {
                 lid: LID_DISCOVERY,
                 lsp: opts.lsp,
@@ -111,6 +120,13 @@ pub fn get_discovery_log(
             };
             match get_log(k, device, glp) {
                 Ok(b) => entries.extend_from_slice(&b),
+                // Too large for the controller or the host: this read and the next ones in
+                // CHUNKs (a log that shrank fails the same way again, below).
+                Err(e) if len > CHUNK => {
+                    tracing::debug!(%device, len, error = %e, "discovery log read in 4 KiB chunks");
+                    chunk = CHUNK;
+                    continue;
+                }
                 // The log shrank since its header was read (nvmet answers an offset past
                 // its end with Invalid Field): a generation change, read it again.
                 Err(e) if e.status().is_some_and(|s| s.sct() == 0 && s.sc() == 0x02) => {
@@ -332,6 +348,17 @@ mod tests {
         assert_eq!(log.entries, (0..5).map(entry).collect::<Vec<_>>());
         assert_eq!(
             rae_pattern(&k),
+            vec![(0, 20, true), (1024, 5120, true), (0, 20, false)]
+        );
+        // 4 KiB chunks when asked for.
+        let opts = DlpOptions {
+            chunk: CHUNK,
+            ..DlpOptions::default()
+        };
+        let before = rae_pattern(&k).len();
+        get_discovery_log(&k, &c.device, &opts).unwrap();
+        assert_eq!(
+            rae_pattern(&k)[before..],
             vec![
                 (0, 20, true),
                 (1024, 4096, true),
@@ -339,6 +366,34 @@ mod tests {
                 (0, 20, false)
             ]
         );
+    }
+
+    #[test]
+    fn a_controller_that_refuses_large_transfers_is_read_in_4k_chunks() {
+        let mut t = FakeTarget::discovery("tcp", "127.0.0.1", "8009");
+        t.log = (0..70).map(entry).collect();
+        let (k, _, c) = setup(t);
+        get_discovery_log(&k, &c.device, &DlpOptions::default()).unwrap();
+        assert_eq!(
+            rae_pattern(&k),
+            vec![
+                (0, 20, true),
+                (1024, 65536, true),
+                (66560, 6144, true),
+                (0, 20, false)
+            ],
+            "70 entries in two transfers"
+        );
+        // The host allows 4 KiB: the refused 64 KiB read (not recorded) is read again in
+        // 4 KiB chunks, and so is the rest.
+        k.set_max_transfer(CHUNK);
+        let before = rae_pattern(&k).len();
+        let log = get_discovery_log(&k, &c.device, &DlpOptions::default()).unwrap();
+        assert_eq!(log.entries, (0..70).map(entry).collect::<Vec<_>>());
+        let reads = &rae_pattern(&k)[before..];
+        assert_eq!(reads.len(), 1 + 18 + 1, "header, 18 chunks, header");
+        assert!(reads[1..19].iter().all(|r| r.1 <= 4096 && r.2));
+        assert_eq!(reads[19], (0, 20, false));
     }
 
     #[test]
@@ -437,7 +492,11 @@ mod tests {
         // the second chunk's offset is past its end.
         k.set_log(id, (1..=8).map(entry).collect());
         k.change_log_during_next_read(id, vec![entry(1), entry(2)]);
-        let log = get_discovery_log(&k, &c.device, &DlpOptions::default()).unwrap();
+        let opts = DlpOptions {
+            chunk: CHUNK,
+            ..DlpOptions::default()
+        };
+        let log = get_discovery_log(&k, &c.device, &opts).unwrap();
         assert_eq!(log.entries.len(), 2);
         let last = k.log_reads().pop().unwrap().1;
         assert!(!last.rae, "the last read clears RAE");

@@ -157,6 +157,7 @@ struct State {
     connect_hold: Option<Arc<Gate>>,
     exclusions: ExclusionList,
     admin_failures: VecDeque<(Option<String>, FakeAdminFailure)>,
+    max_transfer: Option<usize>,
     ifaddrs: Vec<IfAddr>,
     host_info: Option<HostInfo>,
     connects: Vec<String>,
@@ -394,6 +395,12 @@ impl FakeKernel {
     /// The next connect fails with `e` (queued; one per call).
     pub fn fail_next_connect(&self, e: Errno) {
         self.lock().connect_failures.push_back(e);
+    }
+
+    /// Admin commands that transfer more than `bytes` fail with EINVAL, as the host kernel
+    /// refuses a transfer beyond the controller's limit (max_hw_sectors).
+    pub fn set_max_transfer(&self, bytes: usize) {
+        self.lock().max_transfer = Some(bytes);
     }
 
     /// The next admin command (on `device`, or on any device when `None`) fails.
@@ -698,6 +705,12 @@ impl FakeKernel {
             return Err(AdminError::BufferSize {
                 got: data.len(),
                 want: cmd.data_len,
+            });
+        }
+        if s.max_transfer.is_some_and(|m| data.len() > m) {
+            return Err(AdminError::Os {
+                device: device.to_owned(),
+                errno: Errno::EINVAL,
             });
         }
         if let Some(pos) = s

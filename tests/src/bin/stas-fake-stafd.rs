@@ -28,6 +28,7 @@ use libstas::daemon::uevents::{fake_feed, UEVENT_QUEUE};
 use libstas::kernel::fake::{FakeTarget, TargetId};
 use libstas::kernel::{FakeKernel, Kernel, KernelPaths, SysKernel};
 use libstas::runtime::logging;
+use libstas::runtime::startup::Startup;
 
 const MIRROR_PERIOD: Duration = Duration::from_millis(300);
 
@@ -150,6 +151,8 @@ fn main() -> ExitCode {
                 tron,
                 host,
                 host_key: None,
+                startup: Startup::begin(),
+                bus: None,
             },
         ),
     )

@@ -401,10 +401,12 @@ fn proc_stats(pid: u32) -> Result<bool> {
             .unwrap_or(0)
     };
     println!(
-        "proc pid={pid} cpu_seconds={:.2} utime={u:.2} stime={s:.2} hwm_kb={} rss_kb={} threads={}",
+        "proc pid={pid} cpu_seconds={:.2} utime={u:.2} stime={s:.2} hwm_kb={} rss_kb={} rss_anon_kb={} rss_file_kb={} threads={}",
         u + s,
         kb("VmHWM:"),
         kb("VmRSS:"),
+        kb("RssAnon:"),
+        kb("RssFile:"),
         kb("Threads:")
     );
     Ok(true)

@@ -7,21 +7,25 @@
 #   nvme-cli  nvme connect-all -t tcp -a 127.0.0.1 -s 8009
 #   stas      stafd + stacd from cold start (fresh private bus, no state in /run), stafd.conf
 #             naming the discovery controller 127.0.0.1:8009
+#   stas-2dc  the same with a second discovery controller, 127.0.0.2:8009 (an nvmet port with
+#             no subsystem): once converged, one more subsystem is linked to both ports at
+#             once, so two DCs announce one change; timed until both new controllers are live
 # Each is timed from its launch until N I/O controllers are live in /sys/class/nvme (polled
-# every 20 ms by stas-floor run). For stas also: each daemon's start -> bus name owned, CPU
+# every 20 ms by stas-floor run). For stas also: each daemon's start -> bus name owned (and
+# its own split of the time from main to the name, from its `ready` log line), CPU
 # (utime + stime) and peak RSS (VmHWM) at convergence, RSS and CPU ticks over 2 s of idleness,
 # and "link one more subsystem (AEN) -> its controller live".
 # Between runs every controller is deleted and /sys/class/nvme is empty.
 #
 # Output: one line per measurement, on stdout and in $STAS_VM_OUT/results.txt:
-#   RESULT n=N rep=R contender=floor|nvme-cli|stas|stas-aen seconds=S|n/a key=value...
+#   RESULT n=N rep=R contender=floor|nvme-cli|stas|stas-aen|stas-2dc|exec seconds=S|n/a key=value...
 # Kernel command line (STAS_VM_APPEND): stas_bench.reps=R (default 2),
 #   stas_bench.contenders=floor,nvme-cli,stas (default: all three).
 set -e
 N=$STAS_VM_SUBSYSTEMS
 arg() { sed -n "s/.*stas_bench\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 REPS=$(arg reps); REPS=${REPS:-2}
-CONTENDERS=$(arg contenders | tr ',' ' '); CONTENDERS=${CONTENDERS:-floor nvme-cli stas}
+CONTENDERS=$(arg contenders | tr ',' ' '); CONTENDERS=${CONTENDERS:-floor nvme-cli stas stas-2dc}
 RESULTS=$STAS_VM_OUT/results.txt
 # generous: a contender that does not converge in this time is reported as failed / n/a
 T_KERNEL=$((30 + N))
@@ -95,6 +99,14 @@ nvmet_setup "$N"
 AEN_SUB=$((N + 1))
 AEN_NQN=$(nvmet_subnqn "$AEN_SUB")
 nvmet_add_subsys "$AEN_SUB"
+# the second discovery controller of stas-2dc: a port of its own. nvmet listens on a port
+# once a subsystem is linked to it: the one linked here admits no host, so the host's
+# discovery log of the port lists no subsystem
+PORT_2DC=5
+nvmet_add_port "$PORT_2DC" 127.0.0.2 8009
+nvmet_add_subsys $((N + 2))
+echo 0 > "$NVMET/subsystems/$(nvmet_subnqn $((N + 2)))/attr_allow_any_host"
+nvmet_link $((N + 2)) "$PORT_2DC"
 expect_eq "$(nvme_discover_count 127.0.0.1 8009)" "$N" "NVM subsystems in the discovery log of 127.0.0.1:8009"
 expect_eq "$(nvme_ctrls | wc -l)" 0 "controllers before the first run"
 
@@ -105,22 +117,34 @@ for i in 1 2 3; do
 done
 
 mkdir -p /etc/stas
-cat > /etc/stas/stafd.conf <<CONF
-[Controllers]
-controller = transport=tcp;traddr=127.0.0.1;trsvcid=8009
-CONF
+stafd_conf() { # [2dc]
+    {
+        echo "[Controllers]"
+        echo "controller = transport=tcp;traddr=127.0.0.1;trsvcid=8009"
+        [ "${1:-}" != 2dc ] || echo "controller = transport=tcp;traddr=127.0.0.2;trsvcid=8009"
+    } > /etc/stas/stafd.conf
+}
 : > /etc/stas/stacd.conf
 
-# timeline EPOCH FILE...: the daemons' log lines (FILE: stafd.conv, the log up to convergence)
-# as seconds since the launch; of each kind of message (its text without key=value fields)
-# only the first and the last, with the count
+# split DAEMON: "main_ms=MS split=STEP:MS,..." from DAEMON's `ready` line (DAEMON.conv)
+split() {
+    sed -n "s/.* $1 ready startup_ms=\([0-9.]*\) split=\([^ ]*\).*/$1_main_ms=\1 $1_split=\2/p" "$1.conv" | head -n 1
+}
+
+# timeline TAG EPOCH FILE...: the daemons' log lines (FILE: stafd.conv, the log up to
+# convergence) as seconds since EPOCH (the launch, or the AEN's link); of each kind of message
+# (its text without key=value fields) only the first and the last, with the count. TAG
+# TIMELINE prints every line, AEN only those of the 1.9 s from EPOCH on (then the
+# daemons are stopped).
 timeline() {
-    _t0=$1; shift
+    _tag=$1 _t0=$2; shift 2
     for f in "$@"; do
-        awk -v t0="$_t0" -v who="${f%.*}" '
+        awk -v t0="$_t0" -v who="${f%.*}" -v from="$([ "$_tag" = AEN ] && echo -0.001 || echo -1e9)" \
+            -v to="$([ "$_tag" = AEN ] && echo 1.9 || echo 1e9)" '
             $1 ~ /^[0-9-]+T[0-9:.]+Z$/ {
                 split(substr($1, 12, 15), h, ":"); t = h[1] * 3600 + h[2] * 60 + h[3]
                 rel = t - (t0 % 86400); if (rel < -43200) rel += 86400
+                if (rel < from || rel > to) next
                 msg = $0; sub(/^[^ ]+ +[A-Z]+ +/, "", msg)
                 kind = msg; gsub(/ [a-z_]+=.*/, "", kind); gsub(/[0-9]+/, "#", kind)
                 if (!(kind in first)) { first[kind] = sprintf("%+.3f %s: %s", rel, who, msg); order[++k] = kind }
@@ -128,7 +152,7 @@ timeline() {
             }
             END { for (i = 1; i <= k; i++) { c = order[i]; print first[c]
                       if (cnt[c] > 1) print last[c] "  (last of " cnt[c] ")" } }' "$f"
-    done | sort -n | sed "s/^/TIMELINE n=$N rep=$rep /"
+    done | sort -n | sed "s/^/$_tag n=$N rep=$rep /"
 }
 
 run_floor() { # REP
@@ -154,8 +178,9 @@ stop_daemons() {
     STAS_PIDS=
 }
 
-run_stas() { # REP
-    rep=$1
+run_stas() { # REP [2dc]
+    rep=$1 mode=${2:-}
+    stafd_conf "$mode"
     rm -rf /run/stafd /run/stacd
     stop_system_bus
     start_system_bus > /dev/null
@@ -185,6 +210,7 @@ run_stas() { # REP
     figures="stafd_bus=$fbus stacd_bus=$cbus stafd_cpu=$(kv stafd.cpu run.out) stacd_cpu=$(kv stacd.cpu run.out)"
     figures="$figures stafd_utime=$(kv stafd.utime run.out) stafd_stime=$(kv stafd.stime run.out) stacd_utime=$(kv stacd.utime run.out) stacd_stime=$(kv stacd.stime run.out)"
     figures="$figures stafd_hwm_kb=$(kv hwm_kb stafd.proc) stacd_hwm_kb=$(kv hwm_kb stacd.proc)"
+    figures="$figures $(split stafd) $(split stacd) stafd_threads=$(kv threads stafd.proc) stacd_threads=$(kv threads stacd.proc)"
     if [ "$rc" != 0 ]; then
         cat run.out
         st=$(kv stacd.status run.out)
@@ -193,6 +219,16 @@ run_stas() { # REP
         echo "--- stacd.log (last 10 lines)"; tail -n 10 stacd.log
         result "rep=$rep contender=stas seconds=n/a reason=$reason live=$(kv live run.out) $figures"
         result "rep=$rep contender=stas-aen seconds=n/a reason=$reason"
+    elif [ "$mode" = 2dc ]; then
+        check_set "stafd + stacd with two DCs"
+        # one change, two DCs: the subsystem linked to both ports in one step
+        stas-floor run --live $((N + 2)) --timeout 30 --wait-exit -- sh -c \
+            "ln -s $NVMET/subsystems/$AEN_NQN $NVMET/ports/$NVMET_PORT_DISC4/subsystems/$AEN_NQN && ln -s $NVMET/subsystems/$AEN_NQN $NVMET/ports/$PORT_2DC/subsystems/$AEN_NQN" > aen.out 2>&1 || true
+        a=$(kv seconds aen.out)
+        case $a in [0-9]*) ;; *) cat aen.out; a=n/a ;; esac
+        aen_t0=$(kv start_epoch aen.out)
+        sleep 2
+        result "rep=$rep contender=stas-2dc seconds=$a"
     else
         check_set "stafd + stacd"
         result "rep=$rep contender=stas seconds=$(kv seconds run.out) $figures"
@@ -201,18 +237,21 @@ run_stas() { # REP
             ln -s "$NVMET/subsystems/$AEN_NQN" "$NVMET/ports/$NVMET_PORT_DISC4/subsystems/$AEN_NQN" > aen.out 2>&1 || true
         a=$(kv seconds aen.out)
         case $a in [0-9]*) ;; *) cat aen.out; a=n/a ;; esac
+        aen_t0=$(kv start_epoch aen.out)
         # idleness after convergence: CPU ticks over 2 s, resident memory
         stas-floor proc "$fpid" > f1.proc; stas-floor proc "$cpid" > c1.proc
         sleep 2
         stas-floor proc "$fpid" > f2.proc; stas-floor proc "$cpid" > c2.proc
         idle() { awk -v a="$(kv cpu_seconds "$1")" -v b="$(kv cpu_seconds "$2")" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%d\n", (b - a) * 100 + 0.5 }'; }
-        result "rep=$rep contender=stas-aen seconds=$a stafd_idle_ticks=$(idle f1.proc f2.proc) stacd_idle_ticks=$(idle c1.proc c2.proc) stafd_idle_rss_kb=$(kv rss_kb f2.proc) stacd_idle_rss_kb=$(kv rss_kb c2.proc) stafd_cpu_total=$(kv cpu_seconds f2.proc) stacd_cpu_total=$(kv cpu_seconds c2.proc)"
+        result "rep=$rep contender=stas-aen seconds=$a stafd_idle_ticks=$(idle f1.proc f2.proc) stacd_idle_ticks=$(idle c1.proc c2.proc) stafd_idle_rss_kb=$(kv rss_kb f2.proc) stacd_idle_rss_kb=$(kv rss_kb c2.proc) stafd_idle_threads=$(kv threads f2.proc) stacd_idle_threads=$(kv threads c2.proc) stafd_idle_anon_kb=$(kv rss_anon_kb f2.proc) stacd_idle_anon_kb=$(kv rss_anon_kb c2.proc) stafd_idle_file_kb=$(kv rss_file_kb f2.proc) stacd_idle_file_kb=$(kv rss_file_kb c2.proc) stafd_cpu_total=$(kv cpu_seconds f2.proc) stacd_cpu_total=$(kv cpu_seconds c2.proc)"
     fi
     stop_daemons
-    timeline "$t0" stafd.conv stacd.conv
+    timeline TIMELINE "$t0" stafd.conv stacd.conv
+    [ -z "${aen_t0:-}" ] || [ "$aen_t0" = n/a ] || timeline AEN "$aen_t0" stafd.log stacd.log
+    aen_t0=
     cp stafd.log "$STAS_VM_OUT/stafd-n$N-rep$rep.log" 2>/dev/null || true
     cp stacd.log "$STAS_VM_OUT/stacd-n$N-rep$rep.log" 2>/dev/null || true
-    rm -f "$NVMET/ports/$NVMET_PORT_DISC4/subsystems/$AEN_NQN"
+    rm -f "$NVMET/ports/$NVMET_PORT_DISC4/subsystems/$AEN_NQN" "$NVMET/ports/$PORT_2DC/subsystems/$AEN_NQN"
     teardown
     stop_system_bus
 }
@@ -225,6 +264,7 @@ while [ "$rep" -le "$REPS" ]; do
             floor) run_floor "$rep" ;;
             nvme-cli) run_nvmecli "$rep" ;;
             stas) run_stas "$rep" ;;
+            stas-2dc) run_stas "$rep" 2dc ;;
             *) fail "unknown contender $c" ;;
         esac
     done

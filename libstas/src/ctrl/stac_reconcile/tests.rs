@@ -241,6 +241,28 @@ fn stafd_memory_unknown_is_not_empty() {
 }
 
 #[test]
+fn the_sources_of_a_change_are_the_dcs_whose_entries_changed() {
+    let (a, b, c) = (dc("127.0.0.1"), dc("127.0.0.2"), dc("::1"));
+    let e = |i| Some(vec![entry("127.0.0.1", i, "nvme")]);
+    let mut m = StafdMemory::default();
+    m.apply(known(vec![(a.clone(), e(1)), (b.clone(), e(1))]));
+    let before = m.clone();
+    assert!(!m.apply(known(vec![(a.clone(), e(1)), (b.clone(), e(1))])));
+    assert!(m.changed_dcs(&before).is_empty());
+    // b's log changed and c appeared: both are sources, a is not.
+    m.apply(known(vec![
+        (a.clone(), e(1)),
+        (b.clone(), e(2)),
+        (c.clone(), None),
+    ]));
+    assert_eq!(m.changed_dcs(&before), [b.clone(), c.clone()]);
+    // a removed (stafd signalled it): a is the source.
+    let before = m.clone();
+    m.apply(view(vec![(b, e(2)), (c, None)], true));
+    assert_eq!(m.changed_dcs(&before), [a]);
+}
+
+#[test]
 fn stafd_entries_become_iocs_with_the_dc_host_fields() {
     let mut parent = dc("127.0.0.1");
     parent.host_iface = "lo".into();

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::{Core, StacInput};
 use crate::ctrl::ioc::{Action, Event, Token};
 use crate::daemon::actor::Input;
-use crate::daemon::actor::{connect_new, delete_controller, may_take, Actor, NotConnected};
+use crate::daemon::actor::{connect_new, delete_controller, may_take, Actor, Lane, NotConnected};
 use crate::kernel::fabrics::{ConnectParams, CtrlKind};
 use crate::kernel::{ConnectError, Controller, Kernel, SupportedOptions, OWNER_STAS};
 use crate::model::trid::TransportId;
@@ -21,7 +21,7 @@ impl Core {
             Action::Connect { token, params } => self.connect(id, token, *params),
             Action::Disconnect { token, device } => {
                 let done = Event::Disconnected { token };
-                self.base.spawn_op(id, done.clone(), move |k| {
+                self.base.spawn_op(Lane::Other, id, done.clone(), move |k| {
                     delete_controller(k, &device);
                     (done, None)
                 });
@@ -47,7 +47,7 @@ impl Core {
         let k = Arc::clone(&self.base.kernel);
         let options = self.base.options.clone();
         let tx = self.base.input_tx.clone();
-        let permits = Arc::clone(&self.connects);
+        let permits = Arc::clone(&self.base.fabrics);
         tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
             let r = tokio::task::spawn_blocking(move || {

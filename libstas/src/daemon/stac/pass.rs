@@ -19,9 +19,10 @@ use crate::kernel::{Controller, CtrlKind};
 use crate::model::trid::TransportId;
 
 impl Core {
-    /// A new view of stafd. The first one runs the first pass; later ones run a pass only
-    /// when the dry run says it would change something, or when the audit is on (what
-    /// stafd says decides which foreign connections go).
+    /// A new view of stafd. The first one runs the first pass; later ones run a pass when a
+    /// discovery controller's log changed, else only when the dry run says it would change
+    /// something, or when the audit is on (what stafd says decides which foreign
+    /// connections go).
     pub(super) fn on_view(&mut self, view: StafdView) {
         let reachable = matches!(view, StafdView::Known { .. });
         if reachable != self.stafd.reachable() {
@@ -31,6 +32,7 @@ impl Core {
                 tracing::info!("stafd unreachable: keeping every connection it may want");
             }
         }
+        let before = self.stafd.clone();
         let changed = self.stafd.apply(view);
         self.dirty = true;
         if self.first_view.take().is_some() {
@@ -40,7 +42,17 @@ impl Core {
             self.start_pass();
             return;
         }
-        if changed && (self.policy().audits() || self.dry_run_changes()) {
+        if !changed {
+            return;
+        }
+        // Each discovery controller whose log changed is a source of its own (issue 20): N
+        // of them announcing one change do not wait for one another's soak. A changed log
+        // runs a pass without a dry run first (the dry run is a plan as costly as the
+        // pass's own, and a changed log nearly always changes the plan).
+        let sources = self.stafd.changed_dcs(&before);
+        if !sources.is_empty() {
+            self.trigger_reconcile_from(sources.into_iter().map(Some));
+        } else if self.policy().audits() || self.dry_run_changes() {
             self.trigger_reconcile();
         }
     }

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use super::Core;
 use crate::ctrl::dc::{Action, Event, RegisterFailure, Token};
-use crate::daemon::actor::{connect_new, delete_controller, may_take, Actor, NotConnected};
+use crate::daemon::actor::{connect_new, delete_controller, may_take, Actor, Lane, NotConnected};
 use crate::kernel::admin::{
     ctrl_types, dim_send, get_discovery_log, supported_log_pages, DlpOptions, Registrant,
 };
@@ -28,7 +28,7 @@ impl Core {
                     token,
                     error: "internal error".into(),
                 };
-                self.base.spawn_op(id, fallback, move |k| {
+                self.base.spawn_op(Lane::Other, id, fallback, move |k| {
                     let ev = match supported_log_pages(k, &device) {
                         Ok(s) => Event::SupportedDone {
                             token,
@@ -56,7 +56,7 @@ impl Core {
                     token,
                     error: "internal error".into(),
                 };
-                self.base.spawn_op(id, fallback, move |k| {
+                self.base.spawn_op(Lane::Other, id, fallback, move |k| {
                     let opts = DlpOptions {
                         lsp,
                         ..DlpOptions::default()
@@ -81,7 +81,7 @@ impl Core {
             }
             Action::Disconnect { token, device } => {
                 self.base
-                    .spawn_op(id, Event::Disconnected { token }, move |k| {
+                    .spawn_op(Lane::Other, id, Event::Disconnected { token }, move |k| {
                         delete_controller(k, &device);
                         (Event::Disconnected { token }, None)
                     });
@@ -96,7 +96,12 @@ impl Core {
                 let _ = self.events.send(CoreEvent::LogPagesChanged { tid, device });
                 self.save_state();
             }
-            Action::ReferralsChanged | Action::RequestReconcile => self.trigger_reconcile(),
+            Action::ReferralsChanged => {
+                // The referring DC is the change's source (its own debounce window).
+                let tid = self.base.ctrls.get(id).map(|dc| dc.tid().clone());
+                self.trigger_reconcile_from([tid]);
+            }
+            Action::RequestReconcile => self.trigger_reconcile(),
             Action::Disposed => {
                 self.base.ctrls.forget(id);
                 self.claimed.remove(&id);
@@ -124,7 +129,7 @@ impl Core {
         };
         if let Some(c) = existing {
             self.claimed.insert(id, c.device.clone());
-            self.base.spawn_op(id, fallback, move |k| {
+            self.base.spawn_op(Lane::Other, id, fallback, move |k| {
                 let device = c.device.clone();
                 match k.claim(&device) {
                     Ok(owner) if !may_take(Some(&owner)) => {
@@ -156,7 +161,7 @@ impl Core {
             return;
         }
         let options = self.base.options.clone();
-        self.base.spawn_op(id, fallback, move |k| {
+        self.base.spawn_op(Lane::Fabrics, id, fallback, move |k| {
             let (error, permanent) = match connect_new(k, &tid, &params, &options) {
                 Ok((device, ctrl)) => {
                     let dctype = (ctrl.as_ref())
@@ -209,7 +214,7 @@ impl Core {
                 what: "internal error",
             }),
         );
-        self.base.spawn_op(id, fallback, move |k| {
+        self.base.spawn_op(Lane::Other, id, fallback, move |k| {
             // Another orchestrator's controller is never (de)registered (item 19).
             if let Some(owner) = k.owner(&device).filter(|o| !may_take(Some(o))) {
                 tracing::info!(%device, %owner, "no DIM: the registry says another orchestrator owns it");
