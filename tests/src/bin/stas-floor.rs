@@ -87,6 +87,12 @@ enum Cmd {
         /// Process id.
         pid: u32,
     },
+    /// The bus floor: connect to the system bus, own NAME (the bus's RequestName, as the
+    /// daemons do) and exit. What a daemon that did nothing else would need to own its name.
+    BusName {
+        /// The well-known name.
+        name: String,
+    },
     /// Delete every NVMe controller in parallel and wait until none is left.
     DisconnectAll {
         /// Deleting threads.
@@ -122,6 +128,7 @@ fn main() -> ExitCode {
             cmds,
         }),
         Cmd::Proc { pid } => proc_stats(pid),
+        Cmd::BusName { name } => bus_name(&name),
         Cmd::DisconnectAll { threads, timeout } => {
             disconnect_all(threads.max(1), Duration::from_secs_f64(timeout))
         }
@@ -406,10 +413,36 @@ fn proc_stats(pid: u32) -> Result<bool> {
         kb("VmHWM:"),
         kb("VmRSS:"),
         kb("RssAnon:"),
-        kb("RssFile:"),
+        // the rig's binaries live on the initramfs (tmpfs): their pages count as shared memory
+        kb("RssFile:") + kb("RssShmem:"),
         kb("Threads:")
     );
     Ok(true)
+}
+
+// ------------------------------------------------------------------ bus-name
+
+fn bus_name(name: &str) -> Result<bool> {
+    const DO_NOT_QUEUE: u32 = 4;
+    const PRIMARY_OWNER: u32 = 1;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let conn = libstas::dbus::system_bus().await?;
+        let reply = conn
+            .call_method(
+                Some("org.freedesktop.DBus"),
+                "/org/freedesktop/DBus",
+                Some("org.freedesktop.DBus"),
+                "RequestName",
+                &(name, DO_NOT_QUEUE),
+            )
+            .await?;
+        let r: u32 = reply.body().deserialize()?;
+        println!("bus-name name={name} reply={r}");
+        Ok(r == PRIMARY_OWNER)
+    })
 }
 
 // ------------------------------------------------------------------ disconnect-all

@@ -116,6 +116,14 @@ for i in 1 2 3; do
     result "rep=$i contender=exec seconds=$(kv stafd.exit_seconds run.out) what=stafd--version"
 done
 
+# the bus floor: a process that only connects to the bus and owns a name, then exits
+start_system_bus > /dev/null
+for i in 1 2 3; do
+    stas-floor run --live 0 --wait-exit -- stas-floor bus-name org.nvmexpress.staf > run.out 2>&1 || cat run.out
+    result "rep=$i contender=bus seconds=$(kv stas-floor.exit_seconds run.out) what=stas-floor-bus-name"
+done
+stop_system_bus
+
 mkdir -p /etc/stas
 stafd_conf() { # [2dc]
     {
