@@ -551,10 +551,11 @@ pub fn startup_checks(prog: &str, fabrics: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The blocking pool's size: the connects' [`super::actor::FABRICS_WRITERS`] and as many
-/// again for the other kernel calls (log pages, sysfs, the state file, name resolution).
-/// tokio's default is 512, one thread per call in flight (issue 20).
-pub const BLOCKING_THREADS: usize = 2 * super::actor::FABRICS_WRITERS;
+/// The blocking pool's size: the connect of [`super::actor::FABRICS_WRITERS`] and three for
+/// the other kernel calls (log pages, sysfs, the registry, the state file, name
+/// resolution), so that a connect blocked for a minute in the kernel's mutex leaves them
+/// room. tokio's default is 512, one thread per call in flight (issue 20).
+pub const BLOCKING_THREADS: usize = super::actor::FABRICS_WRITERS + 3;
 /// How long an idle blocking thread lives: long enough for a burst, short enough that an
 /// idle daemon holds no thread beside its own two (the runtime's and the uevent reader).
 pub const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(2);

@@ -417,6 +417,23 @@ fn proc_stats(pid: u32) -> Result<bool> {
         kb("RssFile:") + kb("RssShmem:"),
         kb("Threads:")
     );
+    // each live thread's share (a thread that exited is in the process total only)
+    let mut tasks: Vec<String> = fs::read_dir(format!("/proc/{pid}/task"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    tasks.sort();
+    for tid in tasks {
+        let dir = format!("{pid}/task/{tid}");
+        let Ok((_, u, s)) = cpu_times(&dir) else {
+            continue;
+        };
+        let comm = fs::read_to_string(format!("/proc/{dir}/comm")).unwrap_or_default();
+        println!(
+            "task tid={tid} comm={} utime={u:.2} stime={s:.2}",
+            comm.trim()
+        );
+    }
     Ok(true)
 }
 

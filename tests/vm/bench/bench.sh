@@ -204,6 +204,8 @@ run_stas() { # REP [2dc]
     stas-floor proc "$fpid" > stafd.proc 2>&1 || true
     stas-floor proc "$cpid" > stacd.proc 2>&1 || true
     cp stafd.log stafd.conv; cp stacd.log stacd.conv   # the logs up to convergence
+    # each thread's CPU at convergence
+    for d in stafd stacd; do sed -n "s/^task /TASK n=$N rep=$rep $d /p" "$d.proc"; done
     t0=$(kv start_epoch run.out)
     # the bus names (a daemon may own its name after the controllers are live, or, when the
     # other daemon failed, still be starting): give each running daemon up to 5 s
